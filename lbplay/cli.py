@@ -1,0 +1,232 @@
+"""The ``lbplay`` command line (Typer). Commands parse, then call the core.
+
+User mistakes raise ``LbplayError`` (or Click's usage errors); ``main`` prints them
+as one line on stderr and exits 2, never with a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from lbplay import __version__
+from lbplay.core import registry
+from lbplay.core.backends import Backend, parse_backends
+from lbplay.core.explore import key_movement, pick_sequence
+from lbplay.errors import ConfigError, LbplayError
+from lbplay.resources import assets_dir, lessons_dir
+
+app = typer.Typer(
+    name="lbplay",
+    help="A terminal playground for learning load balancing by breaking things.",
+    context_settings={"help_option_names": ["-h", "--help"]},
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"lbplay {__version__}")
+        raise typer.Exit()
+
+
+@app.callback(invoke_without_command=True)
+def root(
+    ctx: typer.Context,
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    """A terminal playground for learning load balancing by breaking things."""
+    if ctx.invoked_subcommand is None:
+        # Until the playground dashboard exists, a bare `lbplay` shows what there is.
+        out.print(ctx.get_help())
+
+
+@app.command()
+def algorithms() -> None:
+    """List every algorithm: its idea and what nginx, HAProxy, Envoy and AWS call it."""
+    table = Table(title="Load-balancing algorithms", show_lines=False)
+    for column in ("name", "family", "idea", "nginx", "HAProxy", "Envoy", "AWS"):
+        table.add_column(column, overflow="fold")
+    for name in registry.names():
+        info = registry.get(name)
+        table.add_row(
+            info.name, info.family, info.idea, info.nginx, info.haproxy, info.envoy, info.aws
+        )
+    out.print(table)
+
+
+@app.command()
+def info() -> None:
+    """Show the version and where lbplay's lessons and assets are installed."""
+    out.print(f"lbplay {__version__}")
+    out.print(f"lessons: {lessons_dir()}")
+    out.print(f"assets:  {assets_dir()}")
+
+
+def _parse_options(pairs: list[str]) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    for pair in pairs:
+        name, sep, text = pair.partition("=")
+        if not sep or not name:
+            raise ConfigError(f"bad option {pair!r}: use NAME=VALUE, e.g. -o vnodes=100")
+        value: Any
+        if text.lower() in ("true", "false"):
+            value = text.lower() == "true"
+        else:
+            try:
+                value = int(text)
+            except ValueError:
+                try:
+                    value = float(text)
+                except ValueError:
+                    raise ConfigError(f"bad value {text!r} for option {name!r}") from None
+        options[name.strip()] = value
+    return options
+
+
+@app.command()
+def pick(
+    algorithm: Annotated[str, typer.Argument(help="Algorithm name (see 'lbplay algorithms').")],
+    backends: Annotated[
+        str,
+        typer.Option("--backends", "-b", help="Backends as NAME[:WEIGHT],... e.g. a:5,b:1,c:1."),
+    ] = "a,b,c",
+    count: Annotated[
+        int, typer.Option("-n", "--count", min=1, max=10_000, help="How many picks.")
+    ] = 7,
+    key: Annotated[
+        str | None, typer.Option("--key", "-k", help="Hash key for every pick (hash algorithms).")
+    ] = None,
+    client_ip: Annotated[
+        str | None, typer.Option("--client-ip", help="Client address, e.g. 10.0.0.7 (ip_hash).")
+    ] = None,
+    remove: Annotated[
+        list[str] | None,
+        typer.Option("--remove", help="Remove this backend and count how many keys move."),
+    ] = None,
+    add: Annotated[
+        list[str] | None,
+        typer.Option("--add", help="Add NAME[:WEIGHT] and count how many keys move."),
+    ] = None,
+    hold: Annotated[
+        bool,
+        typer.Option("--hold", help="Keep every request in flight (long requests)."),
+    ] = False,
+    seed: Annotated[int, typer.Option(help="Seed for random algorithms.")] = 0,
+    option: Annotated[
+        list[str] | None,
+        typer.Option("--option", "-o", help="Algorithm option NAME=VALUE, e.g. vnodes=100."),
+    ] = None,
+) -> None:
+    """Show a sequence of picks and why each was made; or, with --remove/--add,
+    how many of 10,000 keys move to another backend."""
+    info = registry.get(algorithm)
+    fleet = parse_backends(backends)
+    options = _parse_options(option or [])
+    if remove or add:
+        added: list[Backend] = parse_backends(",".join(add)) if add else []
+        _show_movement(info.name, fleet, remove or [], added, options, seed)
+        return
+    rows = pick_sequence(
+        info.name,
+        fleet,
+        count,
+        key=key,
+        client_ip=client_ip,
+        hold=hold,
+        seed=seed,
+        options=options,
+    )
+    table = Table(title=f"{info.name} over {backends}", title_justify="left")
+    table.add_column("#", justify="right")
+    if info.uses_key:
+        table.add_column("key")
+    table.add_column("backend", style="bold")
+    table.add_column("why", overflow="fold")
+    for row in rows:
+        cells = [str(row.number)]
+        if info.uses_key:
+            cells.append(row.key or "")
+        table.add_row(*cells, row.backend, row.reason)
+    out.print(table)
+    totals = {b.name: 0 for b in fleet}
+    for row in rows:
+        totals[row.backend] += 1
+    share = "  ".join(f"{n} {c} ({100 * c / len(rows):.0f}%)" for n, c in totals.items())
+    out.print(f"picks: {share}")
+
+
+def _show_movement(
+    algorithm: str,
+    fleet: list[Backend],
+    remove: list[str],
+    add: list[Backend],
+    options: dict[str, Any],
+    seed: int,
+) -> None:
+    movement = key_movement(algorithm, fleet, remove=remove, add=add, options=options, seed=seed)
+    change = " and ".join(
+        part
+        for part in (
+            f"removing {', '.join(remove)}" if remove else "",
+            f"adding {', '.join(b.name for b in add)}" if add else "",
+        )
+        if part
+    )
+    ideal = movement.forced + movement.to_added
+    out.print(
+        f"{algorithm}: {change} moves [bold]{movement.moved:,}[/] of {movement.keys:,} keys"
+        f" ({100 * movement.moved_share:.1f}%) to another backend."
+    )
+    out.print(
+        f"  {movement.forced:,} had to move (their backend left),"
+        f" {movement.to_added:,} moved to the new backend(s),"
+        f" {movement.needless:,} moved between backends that stayed."
+    )
+    out.print(f"  Minimum possible here: {ideal:,} ({100 * ideal / movement.keys:.1f}%).")
+    before = "  ".join(f"{n}={c}" for n, c in sorted(movement.before.items()))
+    after = "  ".join(f"{n}={c}" for n, c in sorted(movement.after.items()))
+    out.print(f"  keys per backend before: {before}")
+    out.print(f"  keys per backend after:  {after}")
+    note = registry.get(algorithm).fleet_note
+    if note:
+        out.print(f"  Note: {note}.")
+
+
+def _is_usage_error(error: Exception) -> bool:
+    """Typer's (vendored Click's) usage errors, recognised by their public shape."""
+    return hasattr(error, "format_message") and hasattr(error, "exit_code")
+
+
+def main(args: list[str] | None = None) -> None:
+    """Entry point: run the app, turning user mistakes into one line and exit code 2."""
+    try:
+        code = app(args=args, standalone_mode=False)
+    except LbplayError as error:
+        err.print(f"lbplay: error: {error}", markup=False, soft_wrap=True)
+        sys.exit(2)
+    except typer.Exit as done:
+        sys.exit(done.exit_code)
+    except (typer.Abort, KeyboardInterrupt):
+        err.print("lbplay: aborted", markup=False)
+        sys.exit(130)
+    except Exception as error:
+        if not _is_usage_error(error):
+            raise
+        ctx = getattr(error, "ctx", None)
+        hint = f" (try '{ctx.command_path} -h')" if ctx is not None else ""
+        message = error.format_message()  # type: ignore[attr-defined]
+        err.print(f"lbplay: error: {message}{hint}", markup=False, soft_wrap=True)
+        sys.exit(int(error.exit_code))  # type: ignore[attr-defined]
+    sys.exit(code if isinstance(code, int) else 0)

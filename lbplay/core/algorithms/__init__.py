@@ -1,0 +1,1 @@
+"""One module per load-balancing algorithm; each exposes ``INFO`` for the registry."""
