@@ -55,14 +55,26 @@ def root(
 @app.command()
 def algorithms() -> None:
     """List every algorithm: its idea and what nginx, HAProxy, Envoy and AWS call it."""
-    table = Table(title="Load-balancing algorithms", show_lines=False)
-    for column in ("name", "family", "idea", "nginx", "HAProxy", "Envoy", "AWS"):
-        table.add_column(column, overflow="fold")
+    wide = out.width >= 140
+    table = Table(title="Load-balancing algorithms", title_justify="left", show_lines=not wide)
+    table.add_column("name", no_wrap=True, style="bold")
+    if wide:
+        table.add_column("family")
+    table.add_column("idea", ratio=3)
+    if wide:
+        for column in ("nginx", "HAProxy", "Envoy", "AWS"):
+            table.add_column(column, ratio=1)
+    else:
+        table.add_column("called", ratio=2)
     for name in registry.names():
         info = registry.get(name)
-        table.add_row(
-            info.name, info.family, info.idea, info.nginx, info.haproxy, info.envoy, info.aws
-        )
+        real = (info.nginx, info.haproxy, info.envoy, info.aws)
+        if wide:
+            table.add_row(info.name, info.family, info.idea, *real)
+        else:
+            labels = ("nginx", "HAProxy", "Envoy", "AWS")
+            called = "\n".join(f"[dim]{k}[/] {v}" for k, v in zip(labels, real, strict=True))
+            table.add_row(f"{info.name}\n[dim]{info.family}[/]", info.idea, called)
     out.print(table)
 
 
@@ -70,8 +82,8 @@ def algorithms() -> None:
 def info() -> None:
     """Show the version and where lbplay's lessons and assets are installed."""
     out.print(f"lbplay {__version__}")
-    out.print(f"lessons: {lessons_dir()}")
-    out.print(f"assets:  {assets_dir()}")
+    out.print(f"lessons: {lessons_dir()}", soft_wrap=True)
+    out.print(f"assets:  {assets_dir()}", soft_wrap=True)
 
 
 def _parse_options(pairs: list[str]) -> dict[str, Any]:

@@ -84,9 +84,14 @@ class AlgorithmInfo:
             else:
                 ok = isinstance(value, int | float) and not isinstance(value, bool)
             if not ok:
-                raise ConfigError(
-                    f"{self.name} option {key!r} needs a {type(default).__name__}, got {value!r}"
+                kind = (
+                    "true or false"
+                    if isinstance(default, bool)
+                    else "a whole number"
+                    if isinstance(default, int)
+                    else "a number"
                 )
+                raise ConfigError(f"{self.name} option {key!r} needs {kind}, got {value!r}")
             resolved[key] = value
         return resolved
 

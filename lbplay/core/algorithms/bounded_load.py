@@ -17,7 +17,8 @@ Real balancers: HAProxy ``hash-balance-factor`` (150 means 1.5× the mean); Envo
 ``hash_balance_factor`` on ring hash and Maglev; Vimeo's and Google's deployments.
 Not in nginx or the AWS ALB.
 
-A retry (``avoid``) walks on past avoided backends too.
+A retry (``avoid``) walks on past avoided backends too; if every untried backend is
+full, the least loaded untried one takes it anyway — never back to a failed one.
 """
 
 from __future__ import annotations
@@ -76,8 +77,15 @@ class BoundedLoad(BasePicker):
                 chosen = index
                 break
             full.append((backend.name, backend.stats.in_flight, cap))
-        if chosen < 0:  # everything avoided: ignore avoid, keep the bound
-            return self.pick(PickContext(ctx.client_ip, ctx.hash_key))
+        if chosen < 0:
+            if not ctx.avoid:  # cannot happen: the bounds add up to more than the load
+                raise AssertionError("bounded_load found no backend under its bound")
+            allowed = [i for i in self.ring.walk(position) if backends[i].name not in ctx.avoid]
+            if not allowed:  # everything avoided: ignore avoid, keep the bound
+                return self.pick(PickContext(ctx.client_ip, ctx.hash_key))
+            # A retry must not go back to a failed backend: the least-loaded untried one
+            # takes it, even over its bound.
+            chosen = min(allowed, key=lambda i: backends[i].stats.in_flight / backends[i].weight)
         backend = backends[chosen]
         args = (
             backend.name,

@@ -3,9 +3,11 @@
 cost = latency estimate × (in flight + 1). The latency estimate is a *decaying
 peak*: a latency above the estimate replaces it at once (one slow response is
 believed immediately), and with time the estimate fades toward zero with time
-constant ``decay`` (Finagle decays it on every read, so a backend that was slow once
-is tried again rather than starved). A new backend starts *pessimistic*, at
-``initial_latency``, so it earns traffic by answering fast, as in Linkerd.
+constant ``decay``. That is what Finagle's and Linkerd's (tower's) PeakEwma do: every
+load read decays the estimate toward 0, so a backend that was slow once is tried
+again rather than starved, and a response faster than the estimate only lets it keep
+fading. A new backend starts *pessimistic*, at ``initial_latency`` (Linkerd's default
+RTT, 30 ms), and earns traffic as the others get busy or its estimate fades.
 
 Failures count as ``failure_penalty`` seconds of latency (when larger), because a
 server that answers 500 in 1 ms otherwise looks like the fastest server and draws
@@ -141,7 +143,7 @@ INFO = AlgorithmInfo(
     uses_load=True,
     options={
         "decay": Option(10.0, "seconds for the latency estimate to fade by a factor e"),
-        "initial_latency": Option(0.1, "seconds a new backend is assumed to take"),
+        "initial_latency": Option(0.03, "seconds a new backend is assumed to take"),
         "failure_penalty": Option(1.0, "seconds a failed request counts as (0 = off)"),
     },
 )

@@ -27,6 +27,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from functools import lru_cache
 
+from xxhash import xxh3_64_intdigest
+
 from lbplay.core.backends import Backend
 from lbplay.core.hashing import hash64
 from lbplay.core.picker import BasePicker, Pick, PickContext, PickerEnv
@@ -101,11 +103,15 @@ class Maglev(BasePicker):
                 f"maglev table_size {self.size} is smaller than {len(self.backends)} backends"
             )
         self.table = build_table(tuple((b.name, b.weight) for b in self.backends), self.size)
+        # The same table holding the backends themselves: one lookup per pick.
+        self._owners = [self.backends[i] for i in self.table]
 
     def pick(self, ctx: PickContext) -> Pick:
-        key = ctx.key()
-        slot = hash64(key) % self.size
-        backend = self.backends[self.table[slot]]
+        key = ctx.hash_key
+        if key is None:
+            key = ctx.key()
+        slot = xxh3_64_intdigest(key.encode()) % self.size  # == hash64(key) % size, inlined
+        backend = self._owners[slot]
         probes = 0
         if ctx.avoid and backend.name in ctx.avoid:
             for probes in range(1, self.size):
