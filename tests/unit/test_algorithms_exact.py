@@ -10,8 +10,8 @@ from lbplay.core import Backend, Balancer, Pick, PickContext, parse_backends
 from lbplay.core.algorithms.jump_hash import jump
 from lbplay.core.algorithms.maglev import build_table, is_prime
 from lbplay.core.explore import VirtualClock, pick_sequence
-from lbplay.core.picker import NO_CONTEXT
 from lbplay.core.hashing import hash64
+from lbplay.core.picker import NO_CONTEXT
 from lbplay.errors import ConfigError
 
 
