@@ -1,0 +1,172 @@
+"""Typed events: what happened, with the evidence a learner needs to understand it.
+
+The proxy, the health checker and the Lab publish events; the TUI's timeline, the
+lessons' step checks, the admin API and the tests subscribe. Events are small frozen
+dataclasses with a ``text`` property: the one line a timeline shows.
+
+``EventBus`` is synchronous and pure: ``publish`` calls each subscriber in turn and
+keeps the most recent events in a ring buffer. Async consumers (a websocket, a
+lesson check awaiting an event) wrap a subscriber around their own queue. A
+subscriber that raises is dropped, so one broken consumer cannot stop the proxy.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One try of a request against one backend."""
+
+    backend: str
+    reason: str
+    #: "ok", "http 503", "refused", "reset", "timeout", "bad response", ...
+    outcome: str
+    status: int | None = None
+    latency: float = 0.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Event:
+    """Base of every event: when (the Lab's clock) and a sequence number."""
+
+    at: float
+    seq: int = field(default_factory=itertools.count(1).__next__)
+
+    @property
+    def text(self) -> str:
+        """The event in one line, for timelines and logs."""
+        return type(self).__name__
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RequestCompleted(Event):
+    """An L7 request finished (or failed) — one per client request, retries inside."""
+
+    client: str
+    method: str
+    path: str
+    status: int
+    latency: float
+    #: The backend that produced the answer; None when the proxy answered itself.
+    backend: str | None
+    attempts: tuple[Attempt, ...] = ()
+    #: The balancer's reason for the final pick ("" when no backend was picked).
+    reason: str = ""
+    #: How session affinity decided, when it did ("cookie → s2", "lost: s2 is down").
+    session: str = ""
+    bytes: int = 0
+    #: What the proxy answered on its own, e.g. "no backend available".
+    error: str = ""
+
+    @property
+    def retried(self) -> bool:
+        return len(self.attempts) > 1
+
+    @property
+    def text(self) -> str:
+        target = self.backend or "proxy"
+        return (
+            f"{self.client} {self.method} {self.path} → {target} {self.status}"
+            f" {self.latency * 1000:.1f} ms"
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConnectionCompleted(Event):
+    """An L4 connection closed: one pick per connection, whatever rode on it."""
+
+    client: str
+    backend: str | None
+    duration: float
+    bytes_up: int = 0
+    bytes_down: int = 0
+    reason: str = ""
+    #: Why the proxy closed or refused it ("" for a normal close).
+    error: str = ""
+    attempts: tuple[Attempt, ...] = ()
+
+    @property
+    def text(self) -> str:
+        target = self.backend or "nobody"
+        end = f" ({self.error})" if self.error else ""
+        return (
+            f"{self.client} ⇄ {target}: {self.duration:.2f} s,"
+            f" {self.bytes_up} B up, {self.bytes_down} B down{end}"
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BackendStateChanged(Event):
+    """A backend's state changed, with the evidence ("3 consecutive failures: ...")."""
+
+    backend: str
+    old: str
+    new: str
+    evidence: str = ""
+
+    @property
+    def text(self) -> str:
+        why = f": {self.evidence}" if self.evidence else ""
+        return f"{self.backend} {self.old} → {self.new}{why}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ControlAction(Event):
+    """Somebody changed something (a key, the admin API, a lesson), and what to watch."""
+
+    action: str
+    detail: str = ""
+    #: What the learner should look for next.
+    watch: str = ""
+
+    @property
+    def text(self) -> str:
+        parts = [self.action, self.detail, self.watch]
+        return ": ".join(p for p in parts if p)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Notice(Event):
+    """Anything else worth a line in the timeline (a warning, an explanation)."""
+
+    message: str
+    level: str = "info"
+
+    @property
+    def text(self) -> str:
+        return self.message
+
+
+Subscriber = Callable[[Event], None]
+
+
+class EventBus:
+    """Synchronous publish/subscribe with a ring buffer of recent events."""
+
+    def __init__(self, keep: int = 1000) -> None:
+        self.recent: deque[Event] = deque(maxlen=keep)
+        self._subscribers: list[Subscriber] = []
+
+    def subscribe(self, subscriber: Subscriber) -> Callable[[], None]:
+        """Call ``subscriber`` with every future event; returns an unsubscribe function."""
+        self._subscribers.append(subscriber)
+
+        def unsubscribe() -> None:
+            if subscriber in self._subscribers:
+                self._subscribers.remove(subscriber)
+
+        return unsubscribe
+
+    def publish(self, event: Event) -> None:
+        """Record ``event`` and hand it to every subscriber."""
+        self.recent.append(event)
+        for subscriber in tuple(self._subscribers):
+            try:
+                subscriber(event)
+            except Exception:  # one broken consumer must not stop the proxy
+                self._subscribers.remove(subscriber)

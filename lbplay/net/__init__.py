@@ -1,0 +1,1 @@
+"""Real traffic on loopback: fake backends, the proxy, health checks and the Lab façade."""
