@@ -17,6 +17,7 @@ from lbplay import __version__
 from lbplay.core import registry
 from lbplay.core.backends import Backend, parse_backends
 from lbplay.core.explore import key_movement, pick_sequence
+from lbplay.ctl import ctl_app
 from lbplay.errors import ConfigError, LbplayError
 from lbplay.resources import assets_dir, lessons_dir
 
@@ -86,7 +87,7 @@ def info() -> None:
     out.print(f"assets:  {assets_dir()}", soft_wrap=True)
 
 
-def _parse_options(pairs: list[str]) -> dict[str, Any]:
+def parse_options(pairs: list[str]) -> dict[str, Any]:
     options: dict[str, Any] = {}
     for pair in pairs:
         name, sep, text = pair.partition("=")
@@ -141,11 +142,14 @@ def pick(
         typer.Option("--option", "-o", help="Algorithm option NAME=VALUE, e.g. vnodes=100."),
     ] = None,
 ) -> None:
-    """Show a sequence of picks and why each was made; or, with --remove/--add,
-    how many of 10,000 keys move to another backend."""
+    """Show a sequence of picks and why each was made (or, with --remove/--add,
+    how many of 10,000 keys move to another backend).
+
+    Each request completes before the next unless --hold keeps them in flight; hash
+    algorithms hash user1, user2, ... unless --key or --client-ip is given."""
     info = registry.get(algorithm)
     fleet = parse_backends(backends)
-    options = _parse_options(option or [])
+    options = parse_options(option or [])
     if remove or add:
         added: list[Backend] = parse_backends(",".join(add)) if add else []
         _show_movement(info.name, fleet, remove or [], added, options, seed)
@@ -219,6 +223,91 @@ def _show_movement(
 def _is_usage_error(error: Exception) -> bool:
     """Typer's (vendored Click's) usage errors, recognised by their public shape."""
     return hasattr(error, "format_message") and hasattr(error, "exit_code")
+
+
+@app.command()
+def serve(
+    backends: Annotated[
+        int, typer.Option("--backends", "-n", min=1, max=64, help="How many fake backends.")
+    ] = 4,
+    backend: Annotated[
+        list[str] | None,
+        typer.Option("--backend", help="Balance a real server http://host:port (repeat)."),
+    ] = None,
+    algorithm: Annotated[str, typer.Option("--algorithm", "-a", help="Algorithm name.")] = (
+        "round_robin"
+    ),
+    option: Annotated[
+        list[str] | None, typer.Option("--option", "-o", help="Algorithm option NAME=VALUE.")
+    ] = None,
+    l4: Annotated[bool, typer.Option("--l4", help="Balance TCP connections, not requests.")] = (
+        False
+    ),
+    host: Annotated[
+        str, typer.Option(help="Address to listen on (loopback unless you mean it).")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Proxy port (0: any free).")] = 0,
+    admin_port: Annotated[
+        int, typer.Option(min=0, max=65535, help="Admin API port (0: any free).")
+    ] = 0,
+    rate: Annotated[
+        float, typer.Option(min=0, max=5000, help="Generated requests per second.")
+    ] = 0.0,
+    retries: Annotated[
+        int, typer.Option(min=1, max=20, help="Attempts per request (1: no retries).")
+    ] = 3,
+    trust: Annotated[
+        list[str] | None,
+        typer.Option("--trust", help="Believe X-Forwarded-For from this address/network."),
+    ] = None,
+    hash_header: Annotated[
+        str | None, typer.Option(help="Header that hash algorithms hash (default: client IP).")
+    ] = None,
+    read_timeout: Annotated[
+        float, typer.Option(min=0.01, help="Seconds to wait for a backend's answer (504).")
+    ] = 5.0,
+    max_body: Annotated[
+        int, typer.Option(min=1, help="Largest request body in bytes (413 beyond).")
+    ] = 10 * 1024 * 1024,
+    seed: Annotated[int, typer.Option(help="Seed for random algorithms and traffic.")] = 0,
+    live: Annotated[
+        bool, typer.Option("--live/--no-live", help="Redraw a table of the backends.")
+    ] = True,
+) -> None:
+    """Run the balancer headless: fake (or real) backends behind a real proxy.
+
+    Prints the proxy URL to curl and the admin URL for 'lbplay ctl'; Ctrl-C stops."""
+    import asyncio
+
+    from lbplay.net.lab import LabConfig
+    from lbplay.net.proxy_http import ProxyConfig, RetryPolicy
+    from lbplay.serve import run
+
+    registry.get(algorithm)
+    proxy = ProxyConfig(
+        host=host,
+        port=port,
+        read_timeout=read_timeout,
+        max_body=max_body,
+        retry=RetryPolicy(tries=retries),
+        trusted_proxies=tuple(trust or ()),
+        hash_header=hash_header,
+    )
+    config = LabConfig(
+        backends=backends,
+        real_backends=tuple(backend or ()),
+        algorithm=algorithm,
+        options=parse_options(option or []),
+        mode="l4" if l4 else "l7",
+        proxy=proxy,
+        rate=rate,
+        seed=seed,
+        admin_port=admin_port,
+    )
+    asyncio.run(run(config, out, err, live=live and out.is_terminal))
+
+
+app.add_typer(ctl_app, name="ctl")
 
 
 def main(args: list[str] | None = None) -> None:

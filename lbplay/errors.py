@@ -4,8 +4,11 @@
 
     LbplayError                  base: a message a learner can read, no traceback
     ├── ConfigError              the user asked for something invalid (CLI exit 2)
-    │   └── UnknownAlgorithm     a name not in the registry; carries suggestions
-    └── NoBackendAvailable       nothing is eligible to take the request (HTTP 503)
+    │   ├── UnknownAlgorithm     a name not in the registry; carries suggestions
+    │   └── UnknownBackend       no backend by that name (admin API: 404)
+    ├── NoBackendAvailable       nothing is eligible to take the request (HTTP 503)
+    ├── HttpError                a client request the proxy refuses (net.http1: 400-505)
+    └── AdminUnreachable         ``lbplay ctl`` found no running lab to talk to
 
 The CLI catches ``LbplayError`` and prints its message on one line; the proxy maps
 ``NoBackendAvailable`` to 503. Anything else escaping is a bug.
@@ -32,5 +35,13 @@ class UnknownAlgorithm(ConfigError):
         super().__init__(f"unknown algorithm {name!r}{hint} (see 'lbplay algorithms')")
 
 
+class UnknownBackend(ConfigError):
+    """A backend name that is not in the fleet."""
+
+
 class NoBackendAvailable(LbplayError):
     """No backend is eligible (all down, draining, removed or avoided)."""
+
+
+class AdminUnreachable(LbplayError):
+    """No running lab answers on the admin address."""

@@ -28,7 +28,7 @@ from typing import Any
 from lbplay.core import registry
 from lbplay.core.backends import Backend, check_weight
 from lbplay.core.picker import NO_CONTEXT, Pick, PickContext, Picker, PickerEnv
-from lbplay.errors import ConfigError, NoBackendAvailable
+from lbplay.errors import ConfigError, NoBackendAvailable, UnknownBackend
 
 
 class Ticket:
@@ -82,7 +82,7 @@ class Balancer:
             return self._backends[name]
         except KeyError:
             known = ", ".join(self._backends) or "none"
-            raise ConfigError(f"no backend named {name!r} (backends: {known})") from None
+            raise UnknownBackend(f"no backend named {name!r} (backends: {known})") from None
 
     def _insert(self, backend: Backend) -> None:
         if backend.name in self._backends:

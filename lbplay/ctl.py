@@ -1,0 +1,250 @@
+"""``lbplay ctl``: change a running lab from another terminal, through its admin API.
+
+The lab is found through the run file ``lbplay serve`` writes (or ``--admin URL``
+with ``--token``). Every command is one admin API call; errors come back as one line.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from lbplay.errors import AdminUnreachable, ConfigError, LbplayError
+from lbplay.runfile import read_runfile
+
+ctl_app = typer.Typer(
+    help="Change a running 'lbplay serve' from another terminal (via its admin API).",
+    no_args_is_help=True,
+)
+out = Console(highlight=False)
+
+
+class AdminClient:
+    """A tiny synchronous client of the admin API (standard library only)."""
+
+    def __init__(self, url: str, token: str, timeout: float = 10.0) -> None:
+        self.url = url.rstrip("/")
+        self.token = token
+        self.timeout = timeout
+
+    def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(f"{self.url}{path}", data=data, method=method)
+        request.add_header("Authorization", f"Bearer {self.token}")
+        if data is not None:
+            request.add_header("Content-Type", "application/json")
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                return json.loads(response.read() or b"null")
+        except urllib.error.HTTPError as error:
+            try:
+                message = json.loads(error.read()).get("error", error.reason)
+            except (ValueError, AttributeError):
+                message = error.reason
+            raise ConfigError(str(message)) from None
+        except (urllib.error.URLError, OSError) as error:
+            reason = getattr(error, "reason", error)
+            raise AdminUnreachable(
+                f"no lab answers at {self.url} ({reason}); is 'lbplay serve' running?"
+            ) from None
+
+
+_state: dict[str, AdminClient] = {}
+
+
+@ctl_app.callback()
+def connect(
+    admin: Annotated[
+        str | None, typer.Option(help="Admin API URL (default: from the run file).")
+    ] = None,
+    token: Annotated[
+        str | None, typer.Option(help="Admin token (default: from the run file).")
+    ] = None,
+) -> None:
+    """Change a running 'lbplay serve' from another terminal."""
+    if admin is None or token is None:
+        info = read_runfile()
+        admin = admin or info.admin_url
+        token = token or info.token
+    _state["client"] = AdminClient(admin, token)
+
+
+def client() -> AdminClient:
+    return _state["client"]
+
+
+def _done(message: str) -> None:
+    out.print(message)
+
+
+@ctl_app.command()
+def state() -> None:
+    """Show the backends, the algorithm, the mode and the traffic."""
+    view = client().call("GET", "/state")
+    metrics = view["metrics"] if view["mode"] == "l7" else view["client_metrics"]
+    out.print(
+        f"{view['mode'].upper()} · {view['algorithm']} · proxy {view['proxy_url']} ·"
+        f" traffic {'paused' if view['paused'] else str(view['rate']) + '/s'}"
+    )
+    table = Table()
+    for column in ("backend", "address", "state", "weight", "in flight", "req/s", "p99 ms"):
+        table.add_column(column)
+    for backend in view["backends"]:
+        stats = metrics["backends"].get(backend["name"]) or {}
+        p99 = stats.get("p99")
+        table.add_row(
+            backend["name"],
+            backend["address"] or "",
+            backend["process"] + ("" if backend["available"] else " (out)"),
+            str(backend["weight"]),
+            str(backend["in_flight"]),
+            f"{stats.get('rps') or 0:.1f}",
+            "—" if p99 is None else f"{p99 * 1000:.1f}",
+        )
+    out.print(table)
+
+
+@ctl_app.command()
+def kill(name: str) -> None:
+    """Kill a backend: it stops listening and resets its connections."""
+    client().call("POST", f"/backends/{name}/kill")
+    _done(f"{name} killed")
+
+
+@ctl_app.command()
+def revive(name: str) -> None:
+    """Bring a killed backend back on the same port."""
+    client().call("POST", f"/backends/{name}/revive")
+    _done(f"{name} revived")
+
+
+@ctl_app.command()
+def weight(name: str, value: Annotated[int, typer.Argument(help="New weight, 1-1000.")]) -> None:
+    """Change a backend's weight."""
+    client().call("POST", f"/backends/{name}/weight", {"weight": value})
+    _done(f"{name} weight {value}")
+
+
+@ctl_app.command()
+def slow(
+    name: str, ms: Annotated[float, typer.Argument(help="Extra milliseconds (0 undoes).")]
+) -> None:
+    """Add a delay to every response of a backend."""
+    client().call("POST", f"/backends/{name}/slow", {"ms": ms})
+    _done(f"{name} +{ms:g} ms")
+
+
+@ctl_app.command()
+def errors(
+    name: str, rate: Annotated[float, typer.Argument(help="Share answering 500, 0-1.")]
+) -> None:
+    """Make a share of a backend's answers 500."""
+    client().call("POST", f"/backends/{name}/errors", {"rate": rate})
+    _done(f"{name} answers 500 to {rate:.0%} of requests")
+
+
+@ctl_app.command()
+def hang(
+    name: str, off: Annotated[bool, typer.Option("--off", help="Stop hanging.")] = False
+) -> None:
+    """Make a backend accept requests and never answer (or --off)."""
+    client().call("POST", f"/backends/{name}/hang", {"on": not off})
+    _done(f"{name} {'answers again' if off else 'hangs'}")
+
+
+@ctl_app.command()
+def brownout(
+    name: str, off: Annotated[bool, typer.Option("--off", help="End the brownout.")] = False
+) -> None:
+    """/health stays 200 while real requests fail (or --off)."""
+    client().call("POST", f"/backends/{name}/brownout", {"on": not off})
+    _done(f"{name} brownout {'off' if off else 'on'}")
+
+
+@ctl_app.command()
+def add(
+    name: Annotated[str | None, typer.Argument(help="Name (default: the next sN).")] = None,
+    weight: Annotated[int, typer.Option(help="Weight, 1-1000.")] = 1,
+    backup: Annotated[bool, typer.Option(help="Use only when every primary is down.")] = False,
+) -> None:
+    """Start a new fake backend and add it to the pool."""
+    body: dict[str, Any] = {"weight": weight, "backup": backup}
+    if name:
+        body["name"] = name
+    added = client().call("POST", "/backends", body)["added"]
+    _done(f"{added} added")
+
+
+@ctl_app.command()
+def remove(name: str) -> None:
+    """Take a backend out of the pool and stop it."""
+    client().call("DELETE", f"/backends/{name}")
+    _done(f"{name} removed")
+
+
+@ctl_app.command()
+def algorithm(
+    name: str,
+    option: Annotated[
+        list[str] | None, typer.Option("--option", "-o", help="NAME=VALUE, e.g. vnodes=100.")
+    ] = None,
+) -> None:
+    """Switch the balancing algorithm, live."""
+    from lbplay.cli import parse_options
+
+    result = client().call(
+        "POST", "/algorithm", {"name": name, "options": parse_options(option or [])}
+    )
+    _done(f"algorithm {result['algorithm']}")
+
+
+@ctl_app.command()
+def mode(which: Annotated[str, typer.Argument(help="l7 or l4.")]) -> None:
+    """Switch between L7 (per request) and L4 (per connection) on the same port."""
+    result = client().call("POST", "/mode", {"mode": which.lower()})
+    _done(f"mode {result['mode'].upper()}")
+
+
+@ctl_app.command()
+def traffic(
+    rate: Annotated[float | None, typer.Option(help="Requests per second.")] = None,
+    pause: Annotated[bool, typer.Option("--pause", help="Stop generated traffic.")] = False,
+    resume: Annotated[bool, typer.Option("--resume", help="Restart it.")] = False,
+    burst: Annotated[int | None, typer.Option(help="Fire this many requests at once.")] = None,
+) -> None:
+    """Change the generated traffic."""
+    if pause and resume:
+        raise ConfigError("choose --pause or --resume, not both")
+    body: dict[str, Any] = {}
+    if rate is not None:
+        body["rate"] = rate
+    if pause or resume:
+        body["paused"] = pause
+    if body:
+        result = client().call("POST", "/traffic", body)
+        _done(f"traffic {'paused' if result['paused'] else str(result['rate']) + '/s'}")
+    if burst is not None:
+        client().call("POST", "/traffic/burst", {"count": burst})
+        _done(f"burst of {burst} done")
+    if not body and burst is None:
+        raise ConfigError("nothing to change: give --rate, --pause, --resume or --burst")
+
+
+@ctl_app.command()
+def events(
+    limit: Annotated[int, typer.Option(help="How many of the latest events.")] = 20,
+) -> None:
+    """Show the latest events (health changes, retries, control actions, ...)."""
+    result = client().call("GET", f"/events?limit={limit}")
+    for event in result["events"]:
+        out.print(f"[dim]{event['type']:<20}[/] {event['text']}")
+
+
+def is_user_error(error: LbplayError) -> bool:
+    return isinstance(error, ConfigError | AdminUnreachable)

@@ -1,0 +1,137 @@
+"""The headers a reverse proxy rewrites, in both directions.
+
+Hop-by-hop headers describe one connection, not the message, so a proxy never passes
+them on (RFC 9110 §7.6.1): Connection, Keep-Alive, TE, Trailer, Transfer-Encoding,
+Upgrade, every ``Proxy-*`` header (and ``Proxy`` itself, the "httpoxy" header that CGI
+turns into an ``HTTP_PROXY`` variable), and every header named in a Connection
+header. ``Connection: host`` cannot remove Host, though: the proxy needs it forwarded.
+
+X-Forwarded-For records the client: the proxy appends the address of the socket peer.
+What a client writes there itself is a claim anyone can make, so it is believed (kept
+and appended to) only when the peer is one of the configured trusted proxies, and
+dropped otherwise; the same goes for X-Forwarded-Proto. The *client address* the
+balancer hashes on is the right-most untrusted hop.
+
+Header values reach the backend byte for byte. The parser decodes values as Latin-1 so
+any byte survives, but aiohttp's client writes header values as UTF-8: a value is
+therefore handed over as the text its bytes spell in UTF-8, which aiohttp turns back
+into the same bytes, and a value whose bytes are not UTF-8 cannot be forwarded exactly
+and is refused with 400 rather than silently altered.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable, Sequence
+
+from aiohttp import hdrs
+from multidict import CIMultiDict
+
+from lbplay.net.http1 import HOP_BY_HOP, HttpError, RequestHead
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+#: Never forwarded from the client: the proxy writes or answers these itself.
+_REWRITTEN = frozenset({"x-forwarded-for", "x-forwarded-proto", "expect", "content-length"})
+#: Never relayed from the backend: the proxy frames the response and names the backend.
+_REFRAMED = frozenset({"content-length", "transfer-encoding"})
+
+
+def is_hop_by_hop(name: str) -> bool:
+    """Whether ``name`` (lower case) is hop-by-hop whatever Connection says."""
+    return name in HOP_BY_HOP or name == "proxy" or name.startswith("proxy-")
+
+
+def end_to_end(headers: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    """``headers`` without hop-by-hop ones, nor any named in a Connection header."""
+    headers = list(headers)
+    named = {
+        token.strip(" \t").lower()
+        for name, value in headers
+        if name.lower() == "connection"
+        for token in value.split(",")
+    }
+    named.discard("host")
+    return [(n, v) for n, v in headers if not is_hop_by_hop(n.lower()) and n.lower() not in named]
+
+
+class TrustedProxies:
+    """The peers whose X-Forwarded-For is believed (addresses or networks)."""
+
+    def __init__(self, networks: Sequence[IPNetwork]) -> None:
+        self.networks = tuple(networks)
+
+    def __contains__(self, address: str) -> bool:
+        if not self.networks:
+            return False
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        return any(ip in network for network in self.networks)
+
+    def client_ip(self, head: RequestHead, peer_ip: str) -> str:
+        """The client: the peer, or the right-most untrusted X-Forwarded-For hop."""
+        if peer_ip not in self:
+            return peer_ip
+        hops = [h.strip() for v in head.get_all("X-Forwarded-For") for h in v.split(",")]
+        for hop in reversed([h for h in hops if h]):
+            if hop not in self:
+                return hop
+        return peer_ip
+
+
+def _as_sent(name: str, value: str) -> str:
+    """``value`` as text that aiohttp writes back as the bytes the client sent."""
+    if value.isascii():
+        return value
+    try:
+        return value.encode("latin-1").decode("utf-8")
+    except UnicodeDecodeError:
+        raise HttpError(
+            400,
+            f"the value of {name} has bytes that are not UTF-8; this proxy forwards header"
+            " values byte for byte and cannot forward those",
+        ) from None
+
+
+def request_headers(head: RequestHead, peer_ip: str, trusted: bool) -> CIMultiDict[str]:
+    """What the backend gets: the client's end-to-end headers plus X-Forwarded-*.
+
+    ``trusted``: the peer is a trusted proxy, so its X-Forwarded-For and -Proto are
+    kept. Content-Length is set from the parsed framing (a chunked body is sent on
+    chunked by the client library). Raises ``HttpError`` (400) for a value that
+    cannot be forwarded exactly.
+    """
+    headers: CIMultiDict[str] = CIMultiDict()
+    forwarded_for: list[str] = []
+    proto = "http"
+    for name, value in end_to_end(head.headers):
+        lower = name.lower()
+        if lower in _REWRITTEN:
+            if trusted and lower == "x-forwarded-for":
+                forwarded_for.append(value)
+            elif trusted and lower == "x-forwarded-proto":
+                proto = value
+            continue
+        headers.add(name, _as_sent(name, value))
+    if hdrs.HOST not in headers and head.host is not None:
+        headers[hdrs.HOST] = head.host  # named in Connection, or taken from the target
+    forwarded_for.append(peer_ip)
+    headers[hdrs.X_FORWARDED_FOR] = ", ".join(forwarded_for)
+    headers[hdrs.X_FORWARDED_PROTO] = proto
+    if head.body.kind == "length":
+        headers[hdrs.CONTENT_LENGTH] = str(head.body.length)
+    return headers
+
+
+def response_headers(
+    raw: Iterable[tuple[bytes, bytes]], *, drop: Iterable[str] = ()
+) -> list[tuple[str, str]]:
+    """The backend's end-to-end headers, minus framing and anything in ``drop``.
+
+    Decoded as Latin-1, so they are written back byte for byte.
+    """
+    skip = _REFRAMED | {d.lower() for d in drop}
+    decoded = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in raw]
+    return [(n, v) for n, v in end_to_end(decoded) if n.lower() not in skip]

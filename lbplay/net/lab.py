@@ -1,0 +1,547 @@
+"""The Lab: the one façade every UI drives — the TUI, ``lbplay serve``, the admin
+API, lessons and tests.
+
+A Lab owns a fleet of fake backends (or the addresses of real ones), the balancer,
+the proxy in front of them (L7 or L4, switchable on the same port, so a learner's
+``curl`` keeps working), the traffic generator, the metrics and the event bus.
+Control methods change one thing each and publish a ``ControlAction`` saying what
+changed and what to watch for; ``snapshot()`` returns everything a UI draws, as
+plain data.
+
+    async with Lab(LabConfig(backends=4, rate=50)) as lab:
+        print(lab.proxy_url)
+        await lab.kill("s2")
+        view = lab.snapshot()
+
+If a UI needs something the Lab cannot do, the Lab grows: nothing reaches past it.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from lbplay.core import registry
+from lbplay.core.backends import Backend, check_name, check_weight
+from lbplay.core.balancer import Balancer
+from lbplay.core.events import (
+    ConnectionCompleted,
+    ControlAction,
+    Event,
+    EventBus,
+    RequestCompleted,
+)
+from lbplay.core.metrics import Metrics, MetricsSnapshot
+from lbplay.errors import ConfigError
+from lbplay.net.fake_backend import FakeBackend, LatencyModel
+from lbplay.net.proxy_http import HttpProxy, ProxyConfig
+from lbplay.net.proxy_tcp import L4_LIMITS, TcpProxy
+from lbplay.net.traffic import TrafficGenerator, TrafficResult, TrafficStats
+
+Mode = Literal["l7", "l4"]
+MODES: tuple[Mode, ...] = ("l7", "l4")
+#: The playground's default backend: a lognormal latency with a median of 20 ms.
+DEFAULT_LATENCY = LatencyModel.lognormal(20.0, 0.5)
+
+
+@dataclass(frozen=True)
+class LabConfig:
+    """How a Lab starts. Everything here can also be changed while it runs."""
+
+    #: How many fake backends (s1, s2, ...), unless ``real_backends`` are given.
+    backends: int = 4
+    #: ``http://host:port`` of real servers to balance instead of fake ones.
+    real_backends: tuple[str, ...] = ()
+    algorithm: str = "round_robin"
+    options: Mapping[str, Any] = field(default_factory=dict)
+    mode: Mode = "l7"
+    proxy: ProxyConfig = field(default_factory=ProxyConfig)
+    #: Requests per second of generated traffic (0: none until asked).
+    rate: float = 50.0
+    #: Virtual clients, each with its own loopback address and cookie jar.
+    clients: int = 20
+    latency: LatencyModel = DEFAULT_LATENCY
+    seed: int = 0
+    #: Start the JSON admin API on its own loopback port.
+    admin: bool = True
+    admin_host: str = "127.0.0.1"
+    admin_port: int = 0
+    #: Requests kept for the live feed.
+    keep_requests: int = 200
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ConfigError(f"mode must be l7 or l4, not {self.mode!r}")
+        if not self.real_backends and not 1 <= self.backends <= 64:
+            raise ConfigError(f"backends must be from 1 to 64, not {self.backends}")
+        if self.rate < 0:
+            raise ConfigError(f"traffic rate cannot be negative ({self.rate})")
+        for url in self.real_backends:
+            parse_backend_url(url)
+        registry.get(self.algorithm)
+
+
+def parse_backend_url(url: str) -> tuple[str, int]:
+    """``http://host:port`` → (host, port); ``ConfigError`` for anything else."""
+    parts = urlsplit(url if "://" in url else f"http://{url}")
+    if parts.scheme != "http" or not parts.hostname or parts.path not in ("", "/"):
+        raise ConfigError(f"bad backend URL {url!r}: use http://host:port")
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if port is None:
+        raise ConfigError(f"bad backend URL {url!r}: the port is missing or invalid")
+    return parts.hostname, port
+
+
+@dataclass(frozen=True)
+class BackendView:
+    """One backend as a UI shows it."""
+
+    name: str
+    address: str | None
+    weight: int
+    backup: bool
+    #: "alive", "killed" or "stopped" for fake backends; "real" for real servers.
+    process: str
+    #: Whether the balancer may send it new requests.
+    available: bool
+    eligible: bool
+    in_flight: int
+    completed: int
+    failures: int
+    ewma_latency: float | None
+    latency: str = ""
+    slow_ms: float = 0.0
+    error_rate: float = 0.0
+    capacity: int | None = None
+    hang: bool = False
+    brownout: bool = False
+
+
+@dataclass(frozen=True)
+class LabSnapshot:
+    """Everything a UI draws, as plain data, at one instant."""
+
+    at: float
+    mode: Mode
+    algorithm: str
+    options: Mapping[str, Any]
+    proxy_url: str
+    admin_url: str | None
+    backends: tuple[BackendView, ...]
+    #: Measured by the proxy (L7 only: an L4 proxy cannot see requests).
+    metrics: MetricsSnapshot
+    #: Measured by the traffic generator's clients (both modes).
+    client_metrics: MetricsSnapshot
+    traffic: TrafficStats
+    rate: float
+    paused: bool
+    #: The most recent requests (L7) or connections (L4), newest last.
+    recent: tuple[Event, ...]
+    #: What the current mode cannot do ("" in L7).
+    limits: str = ""
+
+
+class Lab:
+    """Fleet + balancer + proxy + traffic + metrics + events, driven as one."""
+
+    def __init__(
+        self,
+        config: LabConfig | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.config = config or LabConfig()
+        self.clock = clock
+        self.rng = random.Random(self.config.seed)
+        self.events = EventBus()
+        self.metrics = Metrics(clock)
+        self.client_metrics = Metrics(clock)
+        self.balancer = Balancer(
+            (),
+            self.config.algorithm,
+            options=self.config.options,
+            rng=random.Random(self.config.seed + 1),
+            clock=clock,
+        )
+        self.fakes: dict[str, FakeBackend] = {}
+        self.mode: Mode = self.config.mode
+        self.proxy: HttpProxy | TcpProxy | None = None
+        self.traffic: TrafficGenerator | None = None
+        self.admin: Any = None
+        self.recent: deque[Event] = deque(maxlen=self.config.keep_requests)
+        self._next_number = 1
+        self._started = False
+        self.events.subscribe(self._remember)
+
+    # -- lifecycle -----------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start backends, proxy, traffic and admin API; undo everything on failure."""
+        try:
+            if self.config.real_backends:
+                for number, url in enumerate(self.config.real_backends, start=1):
+                    host, port = parse_backend_url(url)
+                    self.balancer.add(Backend(f"b{number}", address=f"{host}:{port}"))
+            else:
+                for _ in range(self.config.backends):
+                    await self.add_backend(announce=False)
+            self.proxy = self._make_proxy(self.mode, self.config.proxy.port)
+            await self.proxy.start()
+            self.traffic = TrafficGenerator(
+                self.proxy_url,
+                clients=self.config.clients,
+                rate=self.config.rate,
+                rng=random.Random(self.config.seed + 2),
+                metrics=self.client_metrics,
+                # Fake backends name themselves in X-Backend, in L4 mode too, where the
+                # proxy cannot add X-Lbplay-Backend.
+                backend_header="X-Lbplay-Backend" if self.config.real_backends else "X-Backend",
+                timeout=self.config.proxy.read_timeout + 5.0,
+            )
+            await self.traffic.start()
+            if self.config.rate == 0:
+                self.traffic.pause()
+            if self.config.admin:
+                from lbplay.net.admin import AdminApi
+
+                self.admin = AdminApi(
+                    self, host=self.config.admin_host, port=self.config.admin_port
+                )
+                await self.admin.start()
+            self._started = True
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def stop(self) -> None:
+        """Stop everything; safe to call twice and after a failed start."""
+        if self.admin is not None:
+            await self.admin.stop()
+            self.admin = None
+        if self.traffic is not None:
+            await self.traffic.stop()
+            self.traffic = None
+        if self.proxy is not None:
+            await self.proxy.stop()
+            self.proxy = None
+        for fake in list(self.fakes.values()):
+            await fake.stop()
+        self._started = False
+
+    async def __aenter__(self) -> Lab:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+    def _make_proxy(self, mode: Mode, port: int) -> HttpProxy | TcpProxy:
+        config = replace(self.config.proxy, port=port)
+        if mode == "l7":
+            return HttpProxy(
+                self.balancer, config, events=self.events, metrics=self.metrics, clock=self.clock
+            )
+        return TcpProxy(
+            self.balancer, host=config.host, port=port, events=self.events, clock=self.clock
+        )
+
+    @property
+    def proxy_url(self) -> str:
+        """Where to send requests: ``http://127.0.0.1:PORT``."""
+        if self.proxy is None:
+            raise ConfigError("the lab is not running")
+        return self.proxy.url
+
+    @property
+    def admin_url(self) -> str | None:
+        return self.admin.url if self.admin is not None else None
+
+    # -- events --------------------------------------------------------------------
+
+    def _remember(self, event: Event) -> None:
+        if isinstance(event, RequestCompleted | ConnectionCompleted):
+            self.recent.append(event)
+
+    def subscribe(self, subscriber: Callable[[Event], None]) -> Callable[[], None]:
+        """Receive every future event; returns a function that unsubscribes."""
+        return self.events.subscribe(subscriber)
+
+    def _announce(self, action: str, detail: str = "", watch: str = "") -> None:
+        self.events.publish(
+            ControlAction(at=self.clock(), action=action, detail=detail, watch=watch)
+        )
+
+    def _on_traffic(self, result: TrafficResult) -> None:
+        self.client_metrics.record(result.backend, result.status, result.latency, result.bytes)
+
+    # -- the fleet -----------------------------------------------------------------
+
+    def fake(self, name: str) -> FakeBackend:
+        """The fake backend called ``name`` (``ConfigError`` for real or unknown ones)."""
+        self.balancer.get(name)
+        try:
+            return self.fakes[name]
+        except KeyError:
+            raise ConfigError(f"{name} is a real server: lbplay cannot change it") from None
+
+    def _new_name(self) -> str:
+        while True:
+            name = f"s{self._next_number}"
+            self._next_number += 1
+            if name not in {b.name for b in self.balancer.backends}:
+                return name
+
+    async def add_backend(
+        self,
+        name: str | None = None,
+        weight: int = 1,
+        *,
+        backup: bool = False,
+        announce: bool = True,
+    ) -> str:
+        """Start a new fake backend and put it in the pool."""
+        name = check_name(name) if name else self._new_name()
+        check_weight(weight)
+        if name in {b.name for b in self.balancer.backends}:
+            raise ConfigError(f"a backend named {name!r} already exists")
+        fake = FakeBackend(
+            name, rng=random.Random(f"{self.config.seed}:{name}"), latency=self.config.latency
+        )
+        await fake.start()
+        self.fakes[name] = fake
+        self.balancer.add(Backend(name, weight, backup=backup, address=fake.address))
+        self.metrics.track(name)
+        if announce:
+            self._announce(
+                f"{name} added",
+                f"weight {weight}{', backup' if backup else ''}",
+                self._watch_new(name),
+            )
+        return name
+
+    def _watch_new(self, name: str) -> str:
+        info = registry.get(self.balancer.algorithm)
+        if info.uses_key:
+            return f"watch how many keys move to {name}: only about 1/N should"
+        if info.uses_load:
+            return f"{name} starts with nothing in flight, so {info.name} favours it at first"
+        return f"{name} gets its turn in the rotation at once"
+
+    async def remove_backend(self, name: str) -> None:
+        """Take a backend out of the pool and stop it (requests in flight finish first)."""
+        self.balancer.remove(name)
+        self.metrics.forget(name)
+        fake = self.fakes.pop(name, None)
+        if fake is not None:
+            await fake.stop()
+        self._announce(f"{name} removed", "", "its share of traffic moves to the others")
+
+    async def kill(self, name: str) -> None:
+        """Kill a fake backend: it stops listening and resets its open connections."""
+        await self.fake(name).kill()
+        self._announce(
+            f"{name} killed",
+            "it refuses connections now",
+            "without health checks the balancer keeps picking it; retries send each "
+            "request on to another backend (watch X-Lbplay-Backend list two names)",
+        )
+
+    async def revive(self, name: str) -> None:
+        """Bring a killed backend back on the same port."""
+        await self.fake(name).revive()
+        self._announce(
+            f"{name} revived",
+            "listening again on the same port",
+            "it is picked again at its next turn",
+        )
+
+    def set_latency(self, name: str, model: LatencyModel) -> None:
+        self.fake(name).latency = model
+        self._announce(f"{name} latency", str(model), "watch its p50/p99")
+
+    def set_slow(self, name: str, ms: float) -> None:
+        """Add ``ms`` milliseconds to every response of ``name`` (0 to undo)."""
+        self.fake(name).slow_ms = ms
+        watch = (
+            "least_connections and least_response_time shift traffic away from it; "
+            "round robin keeps sending it a full share"
+            if ms
+            else "its latency returns to normal"
+        )
+        self._announce(f"{name} slow", f"+{ms:g} ms per response", watch)
+
+    def set_error_rate(self, name: str, rate: float) -> None:
+        self.fake(name).error_rate = rate
+        self._announce(
+            f"{name} errors",
+            f"{rate:.0%} of requests answer 500",
+            "watch its error rate; /health stays green",
+        )
+
+    def set_capacity(self, name: str, capacity: int | None) -> None:
+        self.fake(name).capacity = capacity
+        detail = "unlimited" if capacity is None else f"at most {capacity} at once"
+        self._announce(f"{name} capacity", detail, "over capacity, requests queue: latency grows")
+
+    def set_hang(self, name: str, hang: bool) -> None:
+        self.fake(name).hang = hang
+        watch = f"requests to it time out after {self.config.proxy.read_timeout:g} s (504)"
+        self._announce(f"{name} {'hangs' if hang else 'answers again'}", "", watch if hang else "")
+
+    def set_brownout(self, name: str, brownout: bool) -> None:
+        self.fake(name).brownout = brownout
+        self._announce(
+            f"{name} brownout {'on' if brownout else 'off'}",
+            "/health answers 200 while real requests fail" if brownout else "",
+            "a shallow health check stays green: only passive checks notice" if brownout else "",
+        )
+
+    def set_weight(self, name: str, weight: int) -> None:
+        self.balancer.set_weight(name, weight)
+        info = registry.get(self.balancer.algorithm)
+        watch = (
+            f"{name}'s share moves toward its weight"
+            if info.uses_weights
+            else f"{info.name} ignores weights: nothing changes"
+        )
+        self._announce(f"{name} weight", f"now {weight}", watch)
+
+    # -- the algorithm and the proxy -----------------------------------------------
+
+    def set_algorithm(self, name: str, options: Mapping[str, Any] | None = None) -> None:
+        """Switch the balancing algorithm, live."""
+        self.balancer.set_algorithm(name, options)
+        info = registry.get(self.balancer.algorithm)
+        self._announce(f"algorithm {info.name}", info.idea, _watch_algorithm(info.name))
+
+    async def set_mode(self, mode: Mode) -> None:
+        """Switch between L7 and L4 on the same port (open connections are closed)."""
+        if mode not in MODES:
+            raise ConfigError(f"mode must be l7 or l4, not {mode!r}")
+        if mode == self.mode:
+            return
+        if self.proxy is None:
+            self.mode = mode
+            return
+        port = self.proxy.port
+        await self.proxy.stop()
+        self.proxy = self._make_proxy(mode, port)
+        await self.proxy.start()
+        self.mode = mode
+        if mode == "l4":
+            self._announce("mode L4", "one pick per TCP connection", L4_LIMITS)
+        else:
+            self._announce(
+                "mode L7",
+                "one pick per HTTP request",
+                "keep-alive connections now spread across backends",
+            )
+
+    # -- traffic -------------------------------------------------------------------
+
+    def _traffic(self) -> TrafficGenerator:
+        if self.traffic is None:
+            raise ConfigError("the lab is not running")
+        return self.traffic
+
+    def set_rate(self, rate: float) -> None:
+        """Generated requests per second (Poisson arrivals)."""
+        if not 0 <= rate <= 5000:
+            raise ConfigError(f"traffic rate must be from 0 to 5000 per second, not {rate:g}")
+        self._traffic().set_rate(rate)
+        self._announce("traffic", f"{rate:g} requests/s")
+
+    def pause(self) -> None:
+        self._traffic().pause()
+        self._announce("traffic paused", "", "curl the proxy yourself and watch your request")
+
+    def resume(self) -> None:
+        self._traffic().resume()
+        self._announce("traffic resumed")
+
+    async def burst(self, count: int = 300) -> None:
+        """Fire ``count`` requests at once and wait for them."""
+        if not 1 <= count <= 5000:
+            raise ConfigError(f"a burst must be from 1 to 5000 requests, not {count}")
+        self._announce(
+            "burst", f"{count} requests at once", "watch in-flight counts jump and the p99 climb"
+        )
+        await self._traffic().burst(count)
+
+    # -- reading -------------------------------------------------------------------
+
+    def snapshot(self) -> LabSnapshot:
+        """Everything a UI needs to draw, as plain data."""
+        now = self.clock()
+        eligible = {b.name for b in self.balancer.eligible}
+        views: list[BackendView] = []
+        for backend in self.balancer.backends:
+            fake = self.fakes.get(backend.name)
+            stats = backend.stats
+            common: dict[str, Any] = {
+                "name": backend.name,
+                "address": backend.address,
+                "weight": backend.weight,
+                "backup": backend.backup,
+                "available": self.balancer.is_available(backend.name),
+                "eligible": backend.name in eligible,
+                "in_flight": stats.in_flight,
+                "completed": stats.completed,
+                "failures": stats.failures,
+                "ewma_latency": stats.ewma_latency,
+            }
+            if fake is None:
+                views.append(BackendView(process="real", **common))
+            else:
+                views.append(
+                    BackendView(
+                        process=fake.state,
+                        latency=str(fake.latency),
+                        slow_ms=fake.slow_ms,
+                        error_rate=fake.error_rate,
+                        capacity=fake.capacity,
+                        hang=fake.hang,
+                        brownout=fake.brownout,
+                        **common,
+                    )
+                )
+        in_flight = {b.name: b.stats.in_flight for b in self.balancer.backends}
+        traffic = self._traffic()
+        return LabSnapshot(
+            at=now,
+            mode=self.mode,
+            algorithm=self.balancer.algorithm,
+            options=dict(self.balancer.options),
+            proxy_url=self.proxy_url,
+            admin_url=self.admin_url,
+            backends=tuple(views),
+            metrics=self.metrics.snapshot(now, in_flight=in_flight),
+            client_metrics=self.client_metrics.snapshot(now),
+            traffic=traffic.stats(),
+            rate=traffic.rate,
+            paused=traffic.paused,
+            recent=tuple(self.recent),
+            limits=L4_LIMITS if self.mode == "l4" else "",
+        )
+
+    def backend_names(self) -> Sequence[str]:
+        return [b.name for b in self.balancer.backends]
+
+
+def _watch_algorithm(name: str) -> str:
+    info = registry.get(name)
+    if info.uses_key:
+        return "requests with the same key (client address) now stick to one backend"
+    if info.uses_load:
+        return "slow or busy backends now get less traffic"
+    if info.uses_weights:
+        return "shares now follow the weights"
+    return "every backend gets an equal share of requests, fast or slow"

@@ -1,0 +1,952 @@
+"""Traffic generator: many virtual clients, each a different peer, sending real requests.
+
+Everything a learner sees in lbplay is measured from real requests, so the load comes
+from real HTTP clients on loopback. A ``TrafficGenerator`` drives a pool of virtual
+clients (``VirtualClient``) against one target (the proxy, or a single backend) and
+reports what the *clients* saw: status, latency including the body, bytes, the backend
+that answered (the ``X-Lbplay-Backend`` response header, which lists every backend the
+proxy tried) and why a request failed.
+
+Two ways to make load
+---------------------
+* **open** loop: arrivals come at ``rate`` per second as a Poisson process
+  (exponential gaps), each from a randomly chosen client, *without waiting for the
+  earlier ones*. This is how many independent users behave, and it is the honest way to
+  measure a slow server: arrivals do not slow down because the server did, so a
+  struggling server shows up as growing latency and a growing queue. (A closed loop
+  hides that, the "coordinated omission" that makes wrk-style benchmarks look good.)
+  Outstanding requests are capped (``max_outstanding``); arrivals beyond the cap are
+  counted as ``dropped`` instead of piling up without bound.
+* **closed** loop: ``users`` virtual users, each sending one request, waiting for the
+  answer, thinking for an exponential time of mean ``think_time``, and repeating. At
+  most ``users`` requests are ever in flight, so a slow server lowers the request rate
+  instead: the picture of a fixed population of people at their desks.
+
+Controls act at once: ``set_rate`` from 0.1/s to 100/s does not sit out the 10 s gap it
+had already drawn, because every change wakes the loops (exponential gaps are
+memoryless, so drawing afresh from "now" is exactly a Poisson process at the new rate).
+``pause`` stops new requests (those in flight finish); ``burst(n)`` fires ``n`` requests
+at once, at most ``concurrency`` at a time so that 500 of them do not run the process out
+of file descriptors, and returns their results.
+
+Every client is a different peer
+--------------------------------
+Each virtual client has its own ``aiohttp.ClientSession``: its own connection pool, its
+own cookie jar (so sticky-session cookies behave per client, as per browser) and, when
+the target is on IPv4 loopback, its own source address: its sockets are bound to a
+distinct 127.x.y.z address, so the proxy sees genuinely different peers, which is what
+IP hashing needs. Linux routes the whole of 127.0.0.0/8 to loopback without
+configuration; macOS routes only 127.0.0.1 unless aliases are added
+(``sudo ifconfig lo0 alias 127.0.1.1``). When the first client address cannot be
+bound, every client falls back to 127.0.0.1 and ``warning`` says why, so a lesson can
+tell the learner instead of silently showing one client.
+
+Addresses avoid 127.0.0.0/24, where the proxy lives. By default each client gets a
+/24 network of its own (127.0.1.1, 127.0.2.1, ...), because nginx's ``ip_hash`` hashes
+only the first three octets: twenty clients in one /24 would all land on one backend.
+``per_subnet=254`` packs clients into /24s instead (127.0.1.1, 127.0.1.2, ...), which
+is how to show the other lesson: everyone behind one NAT looks like one client.
+
+Requests are sent as written: the path is not re-encoded (``/public/../admin`` and
+``%2F`` reach the proxy byte for byte), redirects are not followed, bodies are not
+decompressed (no ``Accept-Encoding`` is sent) and aiohttp's silent retry of an
+idempotent request on a stale keep-alive connection is turned off, so the proxy sees
+exactly one request per result. Each request has a total timeout (``timeout``).
+
+Errors are results, never exceptions: ``status`` is 0 when no response arrived and
+``error`` says why, in a few fixed words a dashboard can count: "connection refused",
+"connection reset", "connection closed" (closed before answering), "timeout",
+"truncated response" (the body stopped short), "bad response" (not valid HTTP),
+"cannot bind source address", "unknown host".
+
+Extension seam: what a client asks for is decided by its ``Script``, one per client,
+made by ``script_factory(client)``. The default, ``BrowseMix``, samples the
+``RequestMix``; a script that logs in first and then browses plugs in the same way, and
+sees every result of its client through ``observe``.
+
+Lifecycle: ``start()`` → controls → ``stop()``, or ``async with``. ``stop`` cancels
+every task the generator made and closes every session; requests it cancels report
+nothing. Randomness is injected (``rng``): with a seed, the open loop's gaps, clients
+and requests repeat exactly; the network's timing, and so the order in which closed-loop
+users draw their think times, does not.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import ipaddress
+import logging
+import math
+import random
+import socket
+import time
+from collections.abc import Callable, Coroutine, Mapping
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Literal, Protocol, get_args
+
+import aiohttp
+from aiohttp import hdrs
+from yarl import URL
+
+from lbplay import __version__
+from lbplay.core.metrics import STATUS_CLASSES, Metrics
+from lbplay.errors import ConfigError
+
+Mode = Literal["open", "closed"]
+MODES: tuple[Mode, ...] = get_args(Mode)
+
+#: The response header that names the backend which answered (set by lbplay's proxy).
+BACKEND_HEADER = "X-Lbplay-Backend"
+USER_AGENT = f"lbplay-traffic/{__version__}"
+
+DEFAULT_TIMEOUT = 5.0
+MAX_TIMEOUT = 600.0
+#: Open loop: requests in flight at once before arrivals are dropped.
+MAX_OUTSTANDING = 1000
+#: ``burst``: requests in flight at once.
+BURST_CONCURRENCY = 100
+#: Connections one client may hold open at once (aiohttp's own default); the
+#: outstanding cap is what really bounds the total.
+CONNECTIONS_PER_CLIENT = 100
+MAX_CLIENTS = 1000
+MAX_USERS = 1000
+MAX_RATE = 10_000.0
+MAX_THINK_TIME = 3600.0
+MAX_BURST = 100_000
+MAX_BODY = 16 * 1024 * 1024
+#: An arrival more overdue than this (the event loop was blocked) is skipped, not fired
+#: in a catch-up burst the learner never asked for.
+MAX_LAG = 1.0
+CHUNK_SIZE = 64 * 1024
+
+# Every client address is 127.N.N.host with network N >= 1: 127.0.0.0/24 is the proxy's.
+_MAX_NETWORKS = 0xFFFF
+_HTTP_METHOD_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+
+_log = logging.getLogger(__name__)
+
+
+# -- what to send ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RequestSpec:
+    """One kind of request in a mix: method, raw path (with any query) and body size."""
+
+    method: str = "GET"
+    #: Sent exactly as written, e.g. "/", "/api/users?id=3", "/public/../admin".
+    path: str = "/"
+    #: Bytes of body to send (zeros); 0 sends no body.
+    body_size: int = 0
+    #: Relative share of the mix; only the ratios matter.
+    weight: float = 1.0
+
+    def __post_init__(self) -> None:
+        method = self.method
+        if not isinstance(method, str) or not method or not set(method) <= _HTTP_METHOD_CHARS:
+            raise ConfigError(f"bad method {method!r}: use an upper-case HTTP method like GET")
+        path = self.path
+        if (
+            not isinstance(path, str)
+            or not path.startswith("/")
+            or any(ch <= " " or ch == "\x7f" for ch in path)
+            or not path.isascii()
+        ):
+            raise ConfigError(
+                f"bad path {path!r}: start with / and use no spaces, control or non-ASCII"
+                " characters (percent-encode them)"
+            )
+        size = self.body_size
+        if isinstance(size, bool) or not isinstance(size, int) or not 0 <= size <= MAX_BODY:
+            raise ConfigError(f"bad body size {size!r}: use 0 to {MAX_BODY} bytes")
+        weight = self.weight
+        if (
+            isinstance(weight, bool)
+            or not isinstance(weight, int | float)
+            or not 0 < weight < math.inf  # also rejects NaN
+        ):
+            raise ConfigError(f"bad weight {weight!r}: use a number above 0")
+
+    def __str__(self) -> str:
+        body = f" +{self.body_size} B" if self.body_size else ""
+        return f"{self.method} {self.path}{body}"
+
+
+@dataclass(frozen=True, slots=True)
+class RequestMix:
+    """Weighted kinds of request; ``sample`` picks one in proportion to its weight."""
+
+    entries: tuple[RequestSpec, ...] = (RequestSpec(),)
+    _cumulative: tuple[float, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        entries = tuple(self.entries)
+        if not entries:
+            raise ConfigError("empty request mix: give at least one kind of request")
+        for entry in entries:
+            if not isinstance(entry, RequestSpec):
+                raise ConfigError(f"bad request mix entry {entry!r}: expected a RequestSpec")
+        total = 0.0
+        cumulative = []
+        for entry in entries:
+            total += entry.weight
+            cumulative.append(total)
+        object.__setattr__(self, "entries", entries)
+        object.__setattr__(self, "_cumulative", tuple(cumulative))
+
+    @classmethod
+    def of(cls, *entries: RequestSpec) -> RequestMix:
+        return cls(entries)
+
+    def sample(self, rng: random.Random) -> RequestSpec:
+        if len(self.entries) == 1:
+            return self.entries[0]
+        return rng.choices(self.entries, cum_weights=self._cumulative)[0]
+
+
+DEFAULT_MIX = RequestMix()
+
+
+# -- what came back --------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TrafficResult:
+    """One request as the client saw it."""
+
+    #: The virtual client's number (0-based) and its source address ("" when the OS
+    #: chose it, i.e. the target is not on IPv4 loopback).
+    client: int
+    address: str
+    method: str
+    path: str
+    #: The HTTP status if a response head arrived, else 0.
+    status: int
+    #: Seconds from sending to the last byte of the body (or to the failure), client-side.
+    latency: float
+    #: The backend that answered: the last name in the ``X-Lbplay-Backend`` header (None
+    #: without one). When the proxy answers itself after failed tries (a 502), it is the
+    #: last backend tried, as in the proxy's own events.
+    backend: str | None
+    #: Body bytes received (as sent on the wire: nothing is decompressed).
+    bytes: int
+    #: "" when the request completed; otherwise why not (see the module docstring).
+    error: str
+    #: When it was sent, on the generator's clock.
+    started: float
+    #: Every backend the proxy tried, in order (its retries); ``backend`` is the last.
+    tried: tuple[str, ...] = ()
+
+    @property
+    def retried(self) -> bool:
+        return len(self.tried) > 1
+
+    @property
+    def ok(self) -> bool:
+        """A complete response arrived (whatever its status)."""
+        return not self.error
+
+    @property
+    def status_class(self) -> str:
+        """One of ``metrics.STATUS_CLASSES``; a request that failed midway is "failed"."""
+        return status_class(self.status if not self.error else 0)
+
+
+def status_class(status: int) -> str:
+    """The class of a status: "2xx" to "5xx", "failed" for 0 (no response), else "other"."""
+    if status == 0:
+        return "failed"
+    if 200 <= status < 600:
+        return f"{status // 100}xx"
+    return "other"
+
+
+@dataclass(frozen=True, slots=True)
+class TrafficStats:
+    """The generator's settings and client-side counters, at one instant."""
+
+    mode: Mode
+    rate: float
+    users: int
+    think_time: float
+    paused: bool
+    running: bool
+    clients: int
+    #: Requests started (open loop, closed loop and bursts).
+    sent: int
+    #: Requests that produced a result, successful or not.
+    completed: int
+    in_flight: int
+    #: Open-loop arrivals not sent because ``max_outstanding`` requests were in flight.
+    dropped: int
+    bytes: int
+    #: Results per status class, keyed by ``STATUS_CLASSES`` (all present); requests
+    #: that failed midway count as "failed".
+    status: Mapping[str, int]
+    #: Failed requests per ``TrafficResult.error``.
+    errors: Mapping[str, int]
+    #: Why the clients do not have distinct addresses, or "".
+    warning: str = ""
+
+
+def describe_error(exc: BaseException) -> str:
+    """A client error in the few fixed words a dashboard counts (module docstring)."""
+    if isinstance(exc, aiohttp.ClientConnectorDNSError):
+        return "unknown host"
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        code = exc.os_error.errno
+        if isinstance(exc.os_error, ConnectionRefusedError) or code == errno.ECONNREFUSED:
+            return "connection refused"
+        if isinstance(exc.os_error, TimeoutError):
+            return "timeout"
+        if code == errno.EADDRNOTAVAIL:
+            return "cannot bind source address"
+        return f"cannot connect ({errno.errorcode.get(code or 0, 'error')})"
+    if isinstance(exc, TimeoutError):
+        return "timeout"
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return "connection closed"
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        return "truncated response"
+    if isinstance(exc, aiohttp.ClientResponseError):
+        return "bad response"
+    if isinstance(exc, ConnectionResetError) or getattr(exc, "errno", None) == errno.ECONNRESET:
+        return "connection reset"
+    if isinstance(exc, OSError) and exc.errno:
+        return f"network error ({errno.errorcode.get(exc.errno, exc.errno)})"
+    return f"error ({type(exc).__name__})"
+
+
+# -- who sends it ----------------------------------------------------------------------
+
+
+class Script(Protocol):
+    """Decides what one virtual client asks for next; one instance per client.
+
+    ``next_request`` is called just before each request (open loop, closed loop and
+    burst alike) with the generator's rng and current mix; ``observe`` gets every result
+    of that client, e.g. to notice that a login worked or a session was lost.
+    """
+
+    def next_request(self, rng: random.Random, mix: RequestMix) -> RequestSpec: ...
+
+    def observe(self, result: TrafficResult) -> None: ...
+
+
+class BrowseMix:
+    """The default script: every request is a fresh sample of the request mix."""
+
+    def next_request(self, rng: random.Random, mix: RequestMix) -> RequestSpec:
+        return mix.sample(rng)
+
+    def observe(self, result: TrafficResult) -> None:
+        pass
+
+
+ScriptFactory = Callable[["VirtualClient"], Script]
+
+
+def _browse(client: VirtualClient) -> Script:
+    return BrowseMix()
+
+
+def client_address(index: int, per_subnet: int = 1) -> str:
+    """The source address of virtual client ``index`` (0-based).
+
+    Clients fill /24 networks ``per_subnet`` at a time, from 127.0.1.0/24 up (never
+    127.0.0.0/24, the proxy's): with 1, 127.0.1.1, 127.0.2.1, ...; with 254, 127.0.1.1
+    to 127.0.1.254, then 127.0.2.1, ...
+    """
+    if not 1 <= per_subnet <= 254:
+        raise ConfigError(f"bad clients per subnet {per_subnet!r}: use 1 to 254")
+    network, host = divmod(index, per_subnet)
+    network += 1
+    if index < 0 or network > _MAX_NETWORKS:
+        raise ConfigError(f"no loopback address for client {index}")
+    return f"127.{network >> 8}.{network & 0xFF}.{host + 1}"
+
+
+def can_bind(address: str) -> bool:
+    """Whether a TCP socket can use ``address`` as its source (macOS: only 127.0.0.1)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((address, 0))
+        except OSError:
+            return False
+    return True
+
+
+def next_gap(rate: float, rng: random.Random) -> float:
+    """Seconds to the next arrival of a Poisson process at ``rate`` per second.
+
+    Exponential, mean 1/rate: the gaps of many independent users, each rarely sending.
+    """
+    return rng.expovariate(rate)
+
+
+class VirtualClient:
+    """One simulated client: its own source address, connection pool and cookie jar.
+
+    Make it inside a running event loop (a ``ClientSession`` needs one); ``close`` it.
+    """
+
+    def __init__(
+        self,
+        index: int,
+        address: str | None,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        connections: int = CONNECTIONS_PER_CLIENT,
+        backend_header: str = BACKEND_HEADER,
+        script_factory: ScriptFactory = _browse,
+    ) -> None:
+        self.index = index
+        #: The bound source address; None lets the OS choose.
+        self.bound = address
+        self.address = address or ""
+        self.backend_header = backend_header
+        # unsafe=True: aiohttp's default jar drops cookies set by hosts that are IP
+        # addresses, and the proxy here is always one (127.0.0.1), so every sticky
+        # session cookie would silently vanish.
+        self.cookie_jar = aiohttp.CookieJar(unsafe=True)
+        connector = aiohttp.TCPConnector(
+            limit=connections,
+            local_addr=(address, 0) if address else None,
+            # A 127.x source address cannot reach ::1, which "localhost" may resolve to.
+            family=socket.AF_INET if address else socket.AF_UNSPEC,
+        )
+        self.session = aiohttp.ClientSession(
+            connector=connector,
+            cookie_jar=self.cookie_jar,
+            timeout=aiohttp.ClientTimeout(total=timeout),
+            auto_decompress=False,
+            skip_auto_headers=(hdrs.ACCEPT_ENCODING,),
+            headers={hdrs.USER_AGENT: USER_AGENT},
+        )
+        # aiohttp resends an idempotent request once when a pooled connection turns out
+        # to be closed; the proxy would then see two requests for one result, and a
+        # reset the learner caused would be hidden. aiohttp's own TestClient turns it
+        # off the same way (there is no public switch).
+        if hasattr(self.session, "_retry_connection"):
+            self.session._retry_connection = False
+        self.script = script_factory(self)
+
+    def __repr__(self) -> str:
+        return f"VirtualClient({self.index}, {self.address or 'any address'})"
+
+    @property
+    def closed(self) -> bool:
+        return self.session.closed
+
+    async def request(
+        self, origin: str, spec: RequestSpec, *, started: float = 0.0
+    ) -> TrafficResult:
+        """Send one request to ``origin`` (``http://host:port``), read the whole body.
+
+        Never raises for network trouble: a failure is a result with ``error`` set.
+        """
+        # encoded=True: the path goes out byte for byte, not normalised or re-quoted.
+        url = URL(origin + spec.path, encoded=True)
+        body = bytes(spec.body_size) if spec.body_size else None
+        status = 0
+        tried: tuple[str, ...] = ()
+        nbytes = 0
+        error = ""
+        begin = time.perf_counter()
+        try:
+            async with self.session.request(
+                spec.method, url, data=body, allow_redirects=False
+            ) as response:
+                status = response.status
+                header = response.headers.get(self.backend_header, "")
+                tried = tuple(name for name in map(str.strip, header.split(",")) if name)
+                # Read to the end so the latency includes the body, but keep none of it.
+                async for chunk in response.content.iter_chunked(CHUNK_SIZE):
+                    nbytes += len(chunk)
+        except (aiohttp.ClientError, OSError) as exc:  # TimeoutError is an OSError
+            error = describe_error(exc)
+        return TrafficResult(
+            client=self.index,
+            address=self.address,
+            method=spec.method,
+            path=spec.path,
+            status=status,
+            latency=time.perf_counter() - begin,
+            backend=tried[-1] if tried else None,
+            bytes=nbytes,
+            error=error,
+            started=started,
+            tried=tried,
+        )
+
+    async def close(self) -> None:
+        await self.session.close()
+
+
+# -- the generator ---------------------------------------------------------------------
+
+
+def _check_number(what: str, value: object, low: float, high: float, hint: str) -> float:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not low <= value <= high  # also rejects NaN
+    ):
+        raise ConfigError(f"bad {what} {value!r}: {hint}")
+    return float(value)
+
+
+def _check_count(what: str, value: object, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ConfigError(f"bad {what} {value!r}: use a whole number from {low} to {high}")
+    return value
+
+
+def _check_mode(mode: object) -> Mode:
+    for known in MODES:
+        if mode == known:
+            return known
+    raise ConfigError(f"bad traffic mode {mode!r}: use {' or '.join(MODES)}")
+
+
+def _origin(target: str | URL) -> tuple[str, bool]:
+    """``http://host:port`` of the target, and whether it is on IPv4 loopback."""
+    try:
+        url = URL(target)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"bad target URL {target!r}: {exc}") from exc
+    if url.scheme not in ("http", "https") or not url.host:
+        raise ConfigError(f"bad target URL {str(target)!r}: use http://host:port")
+    if url.path not in ("", "/") or url.query_string or url.fragment:
+        raise ConfigError(
+            f"bad target URL {str(target)!r}: give only http://host:port; paths belong in"
+            " the request mix"
+        )
+    loopback = url.host == "localhost"
+    with contextlib.suppress(ValueError):
+        ip = ipaddress.ip_address(url.host)
+        loopback = isinstance(ip, ipaddress.IPv4Address) and ip.is_loopback
+    return str(url.origin()), loopback
+
+
+class TrafficGenerator:
+    """Open- or closed-loop HTTP load from a pool of virtual clients (module docstring).
+
+    ``clients`` is the number of distinct clients the open loop and bursts spread over;
+    in the closed loop user ``i`` always drives client ``i``, and the pool grows when
+    there are more users than clients, so every user has its own address and cookies.
+    ``metrics``, when given, records every result (client-side latency per backend).
+    ``on_result`` is called with every result; if it raises, the error is logged and
+    the traffic carries on.
+    """
+
+    def __init__(
+        self,
+        target_url: str | URL,
+        *,
+        clients: int = 20,
+        mode: Mode = "open",
+        rate: float = 50.0,
+        users: int | None = None,
+        think_time: float = 1.0,
+        mix: RequestMix = DEFAULT_MIX,
+        rng: random.Random | None = None,
+        on_result: Callable[[TrafficResult], None] | None = None,
+        metrics: Metrics | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        max_outstanding: int = MAX_OUTSTANDING,
+        per_subnet: int = 1,
+        backend_header: str = BACKEND_HEADER,
+        script_factory: ScriptFactory = _browse,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._origin, self._bind = _origin(target_url)
+        self._clients = _check_count("number of clients", clients, 1, MAX_CLIENTS)
+        self._per_subnet = _check_count("clients per subnet", per_subnet, 1, 254)
+        self._mode = _check_mode(mode)
+        self._rate = _check_number(
+            "rate", rate, 0.0, MAX_RATE, f"use requests per second from 0 to {MAX_RATE:g}"
+        )
+        self._users = _check_count(
+            "number of users", self._clients if users is None else users, 0, MAX_USERS
+        )
+        self._think_time = _check_number(
+            "think time", think_time, 0.0, MAX_THINK_TIME, f"use 0 to {MAX_THINK_TIME:g} s"
+        )
+        self._timeout = _check_number(
+            "timeout", timeout, 0.001, MAX_TIMEOUT, f"use 0.001 to {MAX_TIMEOUT:g} seconds"
+        )
+        self._max_outstanding = _check_count("max outstanding", max_outstanding, 1, 1_000_000)
+        self.set_mix(mix)
+        self.rng = rng if rng is not None else random.Random()
+        self.on_result = on_result
+        self.metrics = metrics
+        self.backend_header = backend_header
+        self.clock = clock
+        self._script_factory = script_factory
+        #: Why clients share an address, or "".
+        self.warning = ""
+
+        self._running = False
+        self._paused = False
+        self._pool: list[VirtualClient] = []
+        # Replaced on every change, never cleared: a loop grabs the current one before
+        # looking at the settings, so a change made after the look always wakes it.
+        self._changed = asyncio.Event()
+        self._arrivals: asyncio.Task[None] | None = None
+        self._user_tasks: dict[int, asyncio.Task[None]] = {}
+        self._requests: set[asyncio.Task[TrafficResult]] = set()
+        self._bursts: set[asyncio.Task[None]] = set()
+
+        self._sent = 0
+        self._completed = 0
+        self._in_flight = 0
+        self._dropped = 0
+        self._bytes = 0
+        self._status = dict.fromkeys(STATUS_CLASSES, 0)
+        self._errors: dict[str, int] = {}
+
+    def __repr__(self) -> str:
+        state = "running" if self._running else "stopped"
+        return f"TrafficGenerator({self._origin}, {self._mode}, {state})"
+
+    # -- settings and live controls ----------------------------------------------------
+
+    @property
+    def target(self) -> str:
+        return self._origin
+
+    @property
+    def mode(self) -> Mode:
+        return self._mode
+
+    @property
+    def rate(self) -> float:
+        return self._rate
+
+    @property
+    def users(self) -> int:
+        return self._users
+
+    @property
+    def think_time(self) -> float:
+        return self._think_time
+
+    @property
+    def paused(self) -> bool:
+        return self._paused
+
+    @property
+    def running(self) -> bool:
+        return self._running
+
+    @property
+    def mix(self) -> RequestMix:
+        return self._mix
+
+    @property
+    def clients(self) -> tuple[VirtualClient, ...]:
+        """Every virtual client made so far (empty until started)."""
+        return tuple(self._pool)
+
+    def set_rate(self, rate: float) -> None:
+        """Open-loop arrivals per second; takes effect at once (0 stops arrivals)."""
+        self._rate = _check_number(
+            "rate", rate, 0.0, MAX_RATE, f"use requests per second from 0 to {MAX_RATE:g}"
+        )
+        self._notify()
+
+    def set_mode(self, mode: Mode) -> None:
+        """Switch between open and closed loop; requests in flight finish."""
+        self._mode = _check_mode(mode)
+        self._sync_users()
+        self._notify()
+
+    def set_users(self, users: int) -> None:
+        """Closed-loop users; users removed finish their current request first."""
+        self._users = _check_count("number of users", users, 0, MAX_USERS)
+        self._sync_users()
+        self._notify()
+
+    def set_think_time(self, seconds: float) -> None:
+        """Mean closed-loop think time; thinking users draw afresh at the new mean."""
+        self._think_time = _check_number(
+            "think time", seconds, 0.0, MAX_THINK_TIME, f"use 0 to {MAX_THINK_TIME:g} s"
+        )
+        self._notify()
+
+    def set_mix(self, mix: RequestMix) -> None:
+        """What the default script samples from now on."""
+        if not isinstance(mix, RequestMix):
+            raise ConfigError(f"bad request mix {mix!r}: expected a RequestMix")
+        self._mix = mix
+
+    def pause(self) -> None:
+        """Send nothing new (bursts excepted); requests in flight finish."""
+        self._paused = True
+        self._notify()
+
+    def resume(self) -> None:
+        self._paused = False
+        self._notify()
+
+    def stats(self) -> TrafficStats:
+        return TrafficStats(
+            mode=self._mode,
+            rate=self._rate,
+            users=self._users,
+            think_time=self._think_time,
+            paused=self._paused,
+            running=self._running,
+            clients=self._clients,
+            sent=self._sent,
+            completed=self._completed,
+            in_flight=self._in_flight,
+            dropped=self._dropped,
+            bytes=self._bytes,
+            status=dict(self._status),
+            errors=dict(self._errors),
+            warning=self.warning,
+        )
+
+    def _notify(self) -> None:
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Make the clients and start sending (unless paused); a no-op when running."""
+        if self._running:
+            return
+        self.warning = ""
+        if self._bind and not can_bind(first := client_address(0, self._per_subnet)):
+            self.warning = (
+                f"cannot use {first} as a source address, so every client is 127.0.0.1"
+                f" (on macOS: sudo ifconfig lo0 alias {first}, and so on for each client)"
+            )
+        self._running = True
+        for index in range(self._clients):
+            self._client(index)
+        self._arrivals = asyncio.create_task(self._open_loop(), name="lbplay-traffic-arrivals")
+        self._sync_users()
+
+    async def stop(self) -> None:
+        """Cancel every task the generator made and close every client; idempotent."""
+        if not self._running:
+            return
+        self._running = False
+        tasks: list[asyncio.Task[object]] = [
+            *self._user_tasks.values(),
+            *self._requests,
+            *self._bursts,
+        ]
+        if self._arrivals is not None:
+            tasks.append(self._arrivals)
+        self._arrivals = None
+        self._user_tasks.clear()
+        self._requests.clear()
+        self._bursts.clear()
+        current = asyncio.current_task()
+        tasks = [task for task in tasks if task is not current]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        # A request task cancelled before it first ran never got to count itself out.
+        self._in_flight = 0
+        pool, self._pool = self._pool, []
+        await asyncio.gather(*(client.close() for client in pool))
+
+    async def __aenter__(self) -> TrafficGenerator:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    # -- sending -----------------------------------------------------------------------
+
+    def _client(self, index: int) -> VirtualClient:
+        """Client ``index``, made (with its address) on first use; the pool only grows."""
+        while len(self._pool) <= index:
+            i = len(self._pool)
+            address = client_address(i, self._per_subnet) if self._bind else None
+            self._pool.append(
+                VirtualClient(
+                    i,
+                    None if self.warning else address,
+                    timeout=self._timeout,
+                    backend_header=self.backend_header,
+                    script_factory=self._script_factory,
+                )
+            )
+        return self._pool[index]
+
+    def _send(self, client: VirtualClient) -> Coroutine[None, None, TrafficResult]:
+        """Count a request as sent now, and return the coroutine that sends it.
+
+        Counted before its task first runs, so that "nothing in flight" really means
+        nothing is about to go out either (a paused generator is quiet).
+        """
+        spec = client.script.next_request(self.rng, self._mix)
+        self._sent += 1
+        self._in_flight += 1
+        return self._exchange(client, spec, self.clock())
+
+    async def _exchange(
+        self, client: VirtualClient, spec: RequestSpec, started: float
+    ) -> TrafficResult:
+        try:
+            result = await client.request(self._origin, spec, started=started)
+        finally:
+            self._in_flight -= 1
+        self._finish(client, result)
+        return result
+
+    def _finish(self, client: VirtualClient, result: TrafficResult) -> None:
+        self._completed += 1
+        self._bytes += result.bytes
+        self._status[result.status_class] += 1
+        if result.error:
+            self._errors[result.error] = self._errors.get(result.error, 0) + 1
+        if self.metrics is not None:
+            # A response cut short is a failure to the client, whatever its status said.
+            status = result.status if result.ok else 0
+            self.metrics.record(result.backend, status, result.latency, result.bytes)
+        client.script.observe(result)
+        if self.on_result is not None:
+            try:
+                self.on_result(result)
+            except Exception:  # one broken consumer must not stop the traffic
+                _log.exception("on_result failed for %s %s", result.method, result.path)
+
+    async def _nap(self, seconds: float, changed: asyncio.Event) -> bool:
+        """Sleep ``seconds``, or less if a setting changes; True if it changed."""
+        try:
+            async with asyncio.timeout(seconds):
+                await changed.wait()
+        except TimeoutError:
+            return False
+        return True
+
+    async def _open_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        due = loop.time()
+        while True:
+            changed = self._changed
+            rate = self._rate
+            if self._paused or self._mode != "open" or rate <= 0:
+                await changed.wait()
+                due = loop.time()
+                continue
+            # Arrivals are scheduled on an absolute timeline, so the timer's lateness
+            # does not add up and lower the rate: an overdue arrival goes at once.
+            due += next_gap(rate, self.rng)
+            now = loop.time()
+            if now - due > MAX_LAG:
+                due = now
+            if due > now:
+                await self._nap(due - now, changed)
+            else:
+                await asyncio.sleep(0)  # a very high rate must not starve the requests
+            if changed.is_set():
+                # Paused, or a new rate: the time already waited says nothing about the
+                # next arrival (memoryless), so a fresh gap from now is exact.
+                due = loop.time()
+                continue
+            self._arrive()
+
+    def _arrive(self) -> None:
+        if len(self._requests) >= self._max_outstanding:
+            self._dropped += 1
+            return
+        client = self._pool[self.rng.randrange(self._clients)]
+        task = asyncio.create_task(self._send(client), name="lbplay-traffic-request")
+        self._requests.add(task)
+        task.add_done_callback(self._requests.discard)
+
+    def _sync_users(self) -> None:
+        """Start a task for every closed-loop user that has none."""
+        if not self._running or self._mode != "closed":
+            return
+        for index in range(self._users):
+            task = self._user_tasks.get(index)
+            if task is None or task.done():
+                task = asyncio.create_task(self._user(index), name=f"lbplay-traffic-user-{index}")
+                self._user_tasks[index] = task
+                task.add_done_callback(self._user_done(index))
+
+    def _user_done(self, index: int) -> Callable[[asyncio.Task[None]], None]:
+        def done(task: asyncio.Task[None]) -> None:
+            if self._user_tasks.get(index) is task:
+                del self._user_tasks[index]
+
+        return done
+
+    def _user_active(self, index: int) -> bool:
+        return self._mode == "closed" and index < self._users
+
+    async def _user(self, index: int) -> None:
+        client = self._client(index)
+        while True:
+            changed = self._changed
+            if not self._user_active(index):
+                return
+            if self._paused:
+                await changed.wait()
+                continue
+            await self._send(client)
+            # Think; a change (pause, a new mean) cuts it short and, being memoryless,
+            # a fresh draw at the current mean is exactly right.
+            while self._think_time > 0 and self._user_active(index) and not self._paused:
+                changed = self._changed
+                think = self.rng.expovariate(1.0 / self._think_time)
+                if not await self._nap(think, changed):
+                    break
+            await asyncio.sleep(0)  # with no think time, let everything else run too
+
+    async def burst(self, n: int, *, concurrency: int = BURST_CONCURRENCY) -> list[TrafficResult]:
+        """Send ``n`` requests from random clients now; return every result.
+
+        At most ``concurrency`` are in flight at once. Works while paused (a teacher's
+        "everyone at once" on a quiet system). Stopping the generator ends the burst
+        early, with the results so far.
+        """
+        n = _check_count("burst size", n, 0, MAX_BURST)
+        concurrency = _check_count("burst concurrency", concurrency, 1, MAX_BURST)
+        if not self._running:
+            raise RuntimeError("start the traffic generator before a burst")
+        results: list[TrafficResult] = []
+        remaining = n
+
+        async def worker() -> None:
+            nonlocal remaining
+            while remaining > 0:
+                remaining -= 1
+                client = self._pool[self.rng.randrange(self._clients)]
+                results.append(await self._send(client))
+
+        workers = [
+            asyncio.create_task(worker(), name="lbplay-traffic-burst")
+            for _ in range(min(n, concurrency))
+        ]
+        self._bursts.update(workers)
+        try:
+            if workers:
+                await asyncio.wait(workers)
+        except asyncio.CancelledError:
+            for task in workers:
+                task.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+            raise
+        finally:
+            self._bursts.difference_update(workers)
+        return results
