@@ -207,8 +207,6 @@ class Lab:
                 timeout=self.config.proxy.read_timeout + 5.0,
             )
             await self.traffic.start()
-            if self.config.rate == 0:
-                self.traffic.pause()
             if self.config.admin:
                 from lbplay.net.admin import AdminApi
 

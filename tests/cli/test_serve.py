@@ -1,0 +1,145 @@
+"""``lbplay serve`` and ``lbplay ctl`` as a user runs them: real processes, real curl."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from lbplay.serve import is_loopback
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "LBPLAY_RUNFILE": str(tmp_path / "serve.json"),
+        "PYTHONPATH": str(ROOT),
+        "COLUMNS": "200",
+    }
+
+
+def lbplay(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "lbplay", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+@pytest.fixture
+def served(env: dict[str, str]) -> Iterator[tuple[subprocess.Popen[str], dict[str, str]]]:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "lbplay", "serve", "--backends", "3", "--no-live"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    urls: dict[str, str] = {}
+    for line in process.stdout:
+        key, _, value = line.partition(":")
+        if key in ("proxy", "admin"):
+            urls[key] = value.strip()
+        if len(urls) == 2:
+            break
+    assert len(urls) == 2, process.stderr.read() if process.stderr else ""
+    yield process, urls
+    if process.poll() is None:
+        process.kill()
+        process.wait(timeout=10)
+
+
+def curl(*args: str) -> str:
+    return subprocess.run(
+        ["curl", "-s", "--max-time", "10", *args], capture_output=True, text=True, check=True
+    ).stdout
+
+
+def port_of(url: str) -> int:
+    return int(url.rsplit(":", 1)[1])
+
+
+def test_serve_curl_ctl_and_clean_stop(
+    served: tuple[subprocess.Popen[str], dict[str, str]], env: dict[str, str]
+) -> None:
+    process, urls = served
+    runfile = Path(env["LBPLAY_RUNFILE"])
+    assert json.loads(runfile.read_text())["proxy_url"] == urls["proxy"]
+    assert oct(runfile.stat().st_mode & 0o777) == "0o600"
+
+    answer = json.loads(curl(urls["proxy"] + "/hello?x=1"))
+    assert answer["backend"] == "s1"
+    assert answer["path"] == "/hello?x=1"
+    head = curl("-D", "-", "-o", "/dev/null", urls["proxy"] + "/")
+    assert "X-Lbplay-Backend: s2" in head
+
+    state = lbplay(env, "ctl", "state")
+    assert state.returncode == 0, state.stderr
+    assert "round_robin" in state.stdout
+    assert "s3" in state.stdout
+    assert lbplay(env, "ctl", "kill", "s2").stdout == "s2 killed\n"
+    assert lbplay(env, "ctl", "algorithm", "least_connections").returncode == 0
+    mistake = lbplay(env, "ctl", "weight", "s9", "2")
+    assert mistake.returncode == 2
+    assert mistake.stderr == "lbplay: error: no backend named 's9' (backends: s1, s2, s3)\n"
+    events = lbplay(env, "ctl", "events", "--limit", "5")
+    assert "s2 killed" in events.stdout
+    assert "algorithm least_connections" in events.stdout
+
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=20)
+    assert process.returncode == 0, err
+    assert "Traceback" not in err
+    assert "stopped" in out
+    assert not runfile.exists()
+    for url in urls.values():
+        with pytest.raises(OSError):
+            socket.create_connection(("127.0.0.1", port_of(url)), timeout=2).close()
+
+
+def test_ctl_without_a_running_lab(env: dict[str, str]) -> None:
+    result = lbplay(env, "ctl", "state")
+    assert result.returncode == 2
+    assert result.stderr.startswith("lbplay: error: no running lab found")
+    assert len(result.stderr.splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["serve", "--backend", "http://127.0.0.1:1"], "cannot reach backend http://127.0.0.1:1"),
+        (["serve", "--backend", "ftp://x:1"], "bad backend URL"),
+        (["serve", "--algorithm", "nope"], "unknown algorithm 'nope'"),
+        (["serve", "--backends", "0"], "--backends"),
+        (["serve", "--trust", "not-an-ip"], "bad trusted proxy address"),
+    ],
+)
+def test_serve_mistakes_give_one_line(env: dict[str, str], args: list[str], message: str) -> None:
+    result = lbplay(env, *args)
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr
+    assert len(result.stderr.splitlines()) == 1
+    assert "Traceback" not in result.stderr
+
+
+def test_loopback_detection() -> None:
+    assert is_loopback("127.0.0.1")
+    assert is_loopback("127.8.9.1")
+    assert is_loopback("::1")
+    assert is_loopback("localhost")
+    assert not is_loopback("0.0.0.0")
+    assert not is_loopback("192.168.1.4")
