@@ -107,7 +107,7 @@ def test_serve_curl_ctl_and_clean_stop(
     assert "stopped" in out
     assert not runfile.exists()
     for url in urls.values():
-        with pytest.raises(OSError):
+        with pytest.raises(ConnectionRefusedError):
             socket.create_connection(("127.0.0.1", port_of(url)), timeout=2).close()
 
 

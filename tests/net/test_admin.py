@@ -26,11 +26,11 @@ async def call(
     headers = {}
     if token is not None:
         headers["Authorization"] = f"Bearer {lab.admin.token if token == 'ok' else token}"
-    async with aiohttp.ClientSession() as session:
-        async with session.request(
-            method, lab.admin.url + path, json=body, headers=headers
-        ) as response:
-            return response.status, await response.json()
+    async with (
+        aiohttp.ClientSession() as session,
+        session.request(method, lab.admin.url + path, json=body, headers=headers) as response,
+    ):
+        return response.status, await response.json()
 
 
 async def test_state_is_json_of_the_snapshot(lab: Lab) -> None:
