@@ -7,6 +7,7 @@
     │   ├── UnknownAlgorithm     a name not in the registry; carries suggestions
     │   └── UnknownBackend       no backend by that name (admin API: 404)
     ├── NoBackendAvailable       nothing is eligible to take the request (HTTP 503)
+    │   └── AllBackendsFull      every eligible backend is at max_conns (the proxy queues)
     ├── HttpError                a client request the proxy refuses (net.http1: 400-505)
     └── AdminUnreachable         ``lbplay ctl`` found no running lab to talk to
 
@@ -41,6 +42,10 @@ class UnknownBackend(ConfigError):
 
 class NoBackendAvailable(LbplayError):
     """No backend is eligible (all down, draining, removed or avoided)."""
+
+
+class AllBackendsFull(NoBackendAvailable):
+    """Every eligible backend is at its connection limit; the request may queue."""
 
 
 class AdminUnreachable(LbplayError):

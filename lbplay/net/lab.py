@@ -18,6 +18,8 @@ If a UI needs something the Lab cannot do, the Lab grows: nothing reaches past i
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import random
 import time
 from collections import deque
@@ -36,9 +38,12 @@ from lbplay.core.events import (
     EventBus,
     RequestCompleted,
 )
+from lbplay.core.health import PRESETS, HealthCheckConfig, preset
 from lbplay.core.metrics import Metrics, MetricsSnapshot
+from lbplay.core.passive import NginxPassive, OutlierDetection, PassiveHealth
 from lbplay.errors import ConfigError
 from lbplay.net.fake_backend import FakeBackend, LatencyModel
+from lbplay.net.health_checker import HealthChecker
 from lbplay.net.proxy_http import HttpProxy, ProxyConfig
 from lbplay.net.proxy_tcp import L4_LIMITS, TcpProxy
 from lbplay.net.traffic import TrafficGenerator, TrafficResult, TrafficStats
@@ -47,6 +52,8 @@ Mode = Literal["l7", "l4"]
 MODES: tuple[Mode, ...] = ("l7", "l4")
 #: The playground's default backend: a lognormal latency with a median of 20 ms.
 DEFAULT_LATENCY = LatencyModel.lognormal(20.0, 0.5)
+#: How often time-based balancer changes are applied when no request triggers them.
+TICK = 0.1
 
 
 @dataclass(frozen=True)
@@ -73,6 +80,19 @@ class LabConfig:
     admin_port: int = 0
     #: Requests kept for the live feed.
     keep_requests: int = 200
+    #: Active health checks (None: off). Playground preset: 1 s, 0.5 s, rise 2, fall 3.
+    health: HealthCheckConfig | None = field(default_factory=lambda: PRESETS["playground"])
+    #: Passive health (nginx max_fails, Envoy outlier detection); both off by default.
+    passive_nginx: NginxPassive | None = None
+    passive_outlier: OutlierDetection | None = None
+    #: Envoy's panic threshold (0 = off: 503 when nothing is healthy).
+    panic_threshold: float = 0.5
+    #: Seconds of slow start for a backend that comes back (0 = off, as on the ALB).
+    slow_start: float = 0.0
+    #: Longest drain before a draining backend is dropped (the ALB's is 300 s).
+    drain_timeout: float = 30.0
+    #: Per-backend connection limit (HAProxy maxconn; None = unlimited).
+    max_conns: int | None = None
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -117,6 +137,16 @@ class BackendView:
     completed: int
     failures: int
     ewma_latency: float | None
+    #: The balancer's view: "up", "down", "draining", "ejected", "slow start 40%", ...
+    status: str = "up"
+    #: The health checker's view: "UP", "UP, failing 2/3", "DOWN, recovering 1/2", "off".
+    health: str = "UP"
+    #: The last probe's result ("200", "timeout", "connection refused").
+    last_check: str = ""
+    admin: str = "active"
+    slow_start: float = 1.0
+    max_conns: int | None = None
+    full: bool = False
     latency: str = ""
     slow_ms: float = 0.0
     error_rate: float = 0.0
@@ -147,6 +177,10 @@ class LabSnapshot:
     recent: tuple[Event, ...]
     #: What the current mode cannot do ("" in L7).
     limits: str = ""
+    #: Envoy panic mode: balancing across unhealthy backends too.
+    panic: bool = False
+    #: The active health check settings, or "off".
+    health: str = ""
 
 
 class Lab:
@@ -164,13 +198,24 @@ class Lab:
         self.events = EventBus()
         self.metrics = Metrics(clock)
         self.client_metrics = Metrics(clock)
+        config = self.config
         self.balancer = Balancer(
             (),
-            self.config.algorithm,
-            options=self.config.options,
-            rng=random.Random(self.config.seed + 1),
+            config.algorithm,
+            options=config.options,
+            rng=random.Random(config.seed + 1),
             clock=clock,
+            events=self.events.publish,
+            passive=PassiveHealth(config.passive_nginx, config.passive_outlier),
+            panic_threshold=config.panic_threshold,
+            slow_start=config.slow_start,
+            drain_timeout=config.drain_timeout,
         )
+        self.health = HealthChecker(
+            self.balancer, config.health or PRESETS["playground"], clock=clock
+        )
+        self.health.enabled = config.health is not None
+        self._ticker: asyncio.Task[None] | None = None
         self.fakes: dict[str, FakeBackend] = {}
         self.mode: Mode = self.config.mode
         self.proxy: HttpProxy | TcpProxy | None = None
@@ -189,10 +234,15 @@ class Lab:
             if self.config.real_backends:
                 for number, url in enumerate(self.config.real_backends, start=1):
                     host, port = parse_backend_url(url)
-                    self.balancer.add(Backend(f"b{number}", address=f"{host}:{port}"))
+                    name = f"b{number}"
+                    self.balancer.add(Backend(name, address=f"{host}:{port}"))
+                    if self.config.max_conns is not None:
+                        self.balancer.set_max_conns(name, self.config.max_conns)
             else:
                 for _ in range(self.config.backends):
                     await self.add_backend(announce=False)
+            await self.health.start()
+            self._ticker = asyncio.create_task(self._tick_forever(), name="lab tick")
             self.proxy = self._make_proxy(self.mode, self.config.proxy.port)
             await self.proxy.start()
             self.traffic = TrafficGenerator(
@@ -230,9 +280,21 @@ class Lab:
         if self.proxy is not None:
             await self.proxy.stop()
             self.proxy = None
+        if self._ticker is not None:
+            self._ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ticker
+            self._ticker = None
+        await self.health.stop()
         for fake in list(self.fakes.values()):
             await fake.stop()
         self._started = False
+
+    async def _tick_forever(self) -> None:
+        """Let time-based changes happen without traffic (sentences served, drains)."""
+        while True:
+            await asyncio.sleep(TICK)
+            self.balancer.tick()
 
     async def __aenter__(self) -> Lab:
         await self.start()
@@ -316,7 +378,11 @@ class Lab:
         await fake.start()
         self.fakes[name] = fake
         self.balancer.add(Backend(name, weight, backup=backup, address=fake.address))
+        if self.config.max_conns is not None:
+            self.balancer.set_max_conns(name, self.config.max_conns)
         self.metrics.track(name)
+        if self._ticker is not None:
+            self.health.sync()
         if announce:
             self._announce(
                 f"{name} added",
@@ -336,6 +402,7 @@ class Lab:
     async def remove_backend(self, name: str) -> None:
         """Take a backend out of the pool and stop it (requests in flight finish first)."""
         self.balancer.remove(name)
+        self.health.sync()
         self.metrics.forget(name)
         fake = self.fakes.pop(name, None)
         if fake is not None:
@@ -345,12 +412,19 @@ class Lab:
     async def kill(self, name: str) -> None:
         """Kill a fake backend: it stops listening and resets its open connections."""
         await self.fake(name).kill()
-        self._announce(
-            f"{name} killed",
-            "it refuses connections now",
-            "without health checks the balancer keeps picking it; retries send each "
-            "request on to another backend (watch X-Lbplay-Backend list two names)",
-        )
+        if self.health.enabled:
+            config = self.health.config
+            watch = (
+                f"the health checker needs {config.fall} failed checks, about"
+                f" {config.detection_time:.3g} s, before it stops sending traffic there;"
+                " until then retries carry its requests to another backend"
+            )
+        else:
+            watch = (
+                "without health checks the balancer keeps picking it; retries send each"
+                " request on to another backend (X-Lbplay-Backend lists both)"
+            )
+        self._announce(f"{name} killed", "it refuses connections now", watch)
 
     async def revive(self, name: str) -> None:
         """Bring a killed backend back on the same port."""
@@ -411,6 +485,93 @@ class Lab:
             else f"{info.name} ignores weights: nothing changes"
         )
         self._announce(f"{name} weight", f"now {weight}", watch)
+
+    # -- failure handling ----------------------------------------------------------
+
+    def drain(self, name: str, timeout: float | None = None) -> None:
+        """Stop new requests to ``name``; let in-flight ones finish (ALB deregistration)."""
+        self.balancer.drain(name, timeout)
+        self._announce(
+            f"{name} draining",
+            "no new requests; in-flight ones finish",
+            "its in-flight count falls to 0, then it is drained",
+        )
+
+    def disable(self, name: str) -> None:
+        """Maintenance: out of rotation now."""
+        self.balancer.disable(name)
+        self._announce(f"{name} disabled", "maintenance", "no new requests reach it")
+
+    def enable(self, name: str) -> None:
+        self.balancer.enable(name)
+        watch = (
+            f"slow start ramps its share from 10% over {self.balancer.slow_start:g} s"
+            if self.balancer.slow_start
+            else "it takes its full share at once"
+        )
+        self._announce(f"{name} enabled", "back in rotation", watch)
+
+    def set_backup(self, name: str, backup: bool) -> None:
+        self.balancer.set_backup(name, backup)
+        self._announce(
+            f"{name} {'is a backup' if backup else 'is a primary'}",
+            "",
+            "it gets traffic only when every primary is unavailable" if backup else "",
+        )
+
+    def set_max_conns(self, name: str, limit: int | None) -> None:
+        """HAProxy ``maxconn``: beyond it requests queue at the proxy, then 503."""
+        self.balancer.set_max_conns(name, limit)
+        detail = "unlimited" if limit is None else f"at most {limit} in flight"
+        self._announce(
+            f"{name} max_conns",
+            detail,
+            "when every backend is full, requests wait in the proxy's queue",
+        )
+
+    def set_health_preset(self, name: str, scale: float = 1.0) -> None:
+        """Use a named preset (playground, haproxy, aws-alb, nginx-plus), maybe scaled."""
+        config = preset(name, scale)
+        self.health.configure(config)
+        self.health.set_enabled(True)
+        self._announce(
+            "health checks",
+            config.describe(),
+            f"a dead backend is noticed within about {config.detection_time:.3g} s",
+        )
+
+    def set_health_checks(self, enabled: bool) -> None:
+        self.health.set_enabled(enabled)
+        self._announce(
+            f"health checks {'on' if enabled else 'off'}",
+            self.health.config.describe() if enabled else "",
+            "" if enabled else "dead backends stay in rotation; only retries help now",
+        )
+
+    def set_passive(self, nginx: NginxPassive | None, outlier: OutlierDetection | None) -> None:
+        """Replace passive health rules (None turns a school off)."""
+        self.balancer.passive = PassiveHealth(nginx, outlier)
+        parts = []
+        if nginx:
+            parts.append(f"nginx max_fails={nginx.max_fails} fail_timeout={nginx.fail_timeout:g}s")
+        if outlier:
+            parts.append(
+                f"Envoy outlier: {outlier.consecutive} consecutive failures,"
+                f" {outlier.base_ejection_time:g} s x ejections"
+            )
+        self._announce(
+            "passive health",
+            "; ".join(parts) or "off",
+            "failing real requests now take a backend out" if parts else "",
+        )
+
+    def set_panic_threshold(self, threshold: float) -> None:
+        self.balancer.set_panic_threshold(threshold)
+        self._announce("panic threshold", f"{threshold:.0%}" if threshold else "off")
+
+    def set_slow_start(self, seconds: float) -> None:
+        self.balancer.set_slow_start(seconds)
+        self._announce("slow start", f"{seconds:g} s" if seconds else "off")
 
     # -- the algorithm and the proxy -----------------------------------------------
 
@@ -484,7 +645,16 @@ class Lab:
         for backend in self.balancer.backends:
             fake = self.fakes.get(backend.name)
             stats = backend.stats
+            status = self.balancer.status(backend.name)
+            check = self.health.states.get(backend.name)
             common: dict[str, Any] = {
+                "status": status.label,
+                "health": check.label if check is not None and self.health.enabled else "off",
+                "last_check": check.last_result if check is not None else "",
+                "admin": status.admin,
+                "slow_start": status.slow_start,
+                "max_conns": status.max_conns,
+                "full": status.full,
                 "name": backend.name,
                 "address": backend.address,
                 "weight": backend.weight,
@@ -528,6 +698,8 @@ class Lab:
             paused=traffic.paused,
             recent=tuple(self.recent),
             limits=L4_LIMITS if self.mode == "l4" else "",
+            panic=self.balancer.panic,
+            health=self.health.config.describe() if self.health.enabled else "off",
         )
 
     def backend_names(self) -> Sequence[str]:

@@ -32,9 +32,9 @@ def test_backups_only_when_every_primary_is_unavailable() -> None:
 
 
 def test_nothing_eligible_raises_with_a_readable_reason() -> None:
-    balancer = Balancer(parse_backends("a"), "least_connections")
+    balancer = Balancer(parse_backends("a"), "least_connections", panic_threshold=0)
     balancer.set_available("a", False)
-    with pytest.raises(NoBackendAvailable, match="no backend is available"):
+    with pytest.raises(NoBackendAvailable, match=r"no backend is available \(a down\)"):
         balancer.pick()
     with pytest.raises(NoBackendAvailable, match="no backends are configured"):
         Balancer([], "round_robin").pick()
