@@ -269,6 +269,32 @@ def serve(
     max_body: Annotated[
         int, typer.Option(min=1, help="Largest request body in bytes (413 beyond).")
     ] = 10 * 1024 * 1024,
+    health: Annotated[
+        str, typer.Option(help="Health check preset: playground, haproxy, aws-alb, nginx-plus.")
+    ] = "playground",
+    health_scale: Annotated[
+        float, typer.Option(help="Multiply the preset's interval and timeout (demos).")
+    ] = 1.0,
+    no_health: Annotated[bool, typer.Option("--no-health", help="No active checks.")] = False,
+    max_fails: Annotated[
+        int | None, typer.Option(help="nginx passive health: failures that count.")
+    ] = None,
+    fail_timeout: Annotated[float, typer.Option(help="nginx: window and sentence, s.")] = 10.0,
+    outlier: Annotated[
+        int | None, typer.Option(help="Envoy outlier ejection after N consecutive failures.")
+    ] = None,
+    ejection_time: Annotated[float, typer.Option(help="Envoy: base ejection time, s.")] = 30.0,
+    panic: Annotated[float, typer.Option(min=0, max=1, help="Panic threshold (0 = off).")] = 0.5,
+    slow_start: Annotated[
+        float, typer.Option(min=0, help="Seconds of slow start for a returning backend.")
+    ] = 0.0,
+    drain_timeout: Annotated[float, typer.Option(min=0, help="Longest drain, s.")] = 30.0,
+    max_conns: Annotated[
+        int | None, typer.Option(min=1, help="Requests in flight per backend; more queue.")
+    ] = None,
+    queue_timeout: Annotated[
+        float, typer.Option(min=0.001, help="Longest wait in the queue before 503, s.")
+    ] = 5.0,
     seed: Annotated[int, typer.Option(help="Seed for random algorithms and traffic.")] = 0,
     live: Annotated[
         bool, typer.Option("--live/--no-live", help="Redraw a table of the backends.")
@@ -279,11 +305,20 @@ def serve(
     Prints the proxy URL to curl and the admin URL for 'lbplay ctl'; Ctrl-C stops."""
     import asyncio
 
+    from lbplay.core.health import preset
+    from lbplay.core.passive import NginxPassive, OutlierDetection
     from lbplay.net.lab import LabConfig
     from lbplay.net.proxy_http import ProxyConfig, RetryPolicy
     from lbplay.serve import run
 
     registry.get(algorithm)
+    checks = None if no_health else preset(health, health_scale)
+    nginx = NginxPassive(max_fails, fail_timeout) if max_fails is not None else None
+    envoy = (
+        OutlierDetection(outlier, ejection_time, max(300.0, ejection_time))
+        if outlier is not None
+        else None
+    )
     proxy = ProxyConfig(
         host=host,
         port=port,
@@ -292,6 +327,7 @@ def serve(
         retry=RetryPolicy(tries=retries),
         trusted_proxies=tuple(trust or ()),
         hash_header=hash_header,
+        queue_timeout=queue_timeout,
     )
     config = LabConfig(
         backends=backends,
@@ -303,6 +339,13 @@ def serve(
         rate=rate,
         seed=seed,
         admin_port=admin_port,
+        health=checks,
+        passive_nginx=nginx,
+        passive_outlier=envoy,
+        panic_threshold=panic,
+        slow_start=slow_start,
+        drain_timeout=drain_timeout,
+        max_conns=max_conns,
     )
     asyncio.run(run(config, out, err, live=live and out.is_terminal))
 

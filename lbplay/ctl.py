@@ -237,6 +237,119 @@ def traffic(
 
 
 @ctl_app.command()
+def drain(
+    name: str,
+    timeout: Annotated[
+        float | None, typer.Option(help="Seconds before it is dropped anyway.")
+    ] = None,
+) -> None:
+    """No new requests; in-flight ones finish (the ALB's deregistration delay)."""
+    client().call("POST", f"/backends/{name}/drain", {"timeout": timeout})
+    _done(f"{name} draining")
+
+
+@ctl_app.command()
+def disable(name: str) -> None:
+    """Maintenance: take a backend out of rotation now."""
+    client().call("POST", f"/backends/{name}/disable")
+    _done(f"{name} disabled")
+
+
+@ctl_app.command()
+def enable(name: str) -> None:
+    """Put a drained or disabled backend back into rotation."""
+    client().call("POST", f"/backends/{name}/enable")
+    _done(f"{name} enabled")
+
+
+@ctl_app.command()
+def backup(
+    name: str, off: Annotated[bool, typer.Option("--off", help="Make it a primary.")] = False
+) -> None:
+    """Make a backend a backup: used only when every primary is unavailable."""
+    client().call("POST", f"/backends/{name}/backup", {"on": not off})
+    _done(f"{name} {'is a primary' if off else 'is a backup'}")
+
+
+@ctl_app.command("max-conns")
+def max_conns(
+    name: str, limit: Annotated[str, typer.Argument(help="A number, or 'none'.")]
+) -> None:
+    """Limit a backend's requests in flight; beyond it requests queue (HAProxy maxconn)."""
+    value = None if limit.lower() == "none" else _whole(limit, "limit")
+    client().call("POST", f"/backends/{name}/max-conns", {"limit": value})
+    _done(f"{name} max_conns {limit}")
+
+
+@ctl_app.command()
+def health(
+    preset: Annotated[
+        str | None, typer.Option(help="playground, haproxy, aws-alb or nginx-plus.")
+    ] = None,
+    scale: Annotated[float, typer.Option(help="Multiply the preset's times (demo).")] = 1.0,
+    off: Annotated[bool, typer.Option("--off", help="Turn active checks off.")] = False,
+    on: Annotated[bool, typer.Option("--on", help="Turn them back on.")] = False,
+) -> None:
+    """Change the active health checks."""
+    body: dict[str, Any] = {}
+    if preset:
+        body.update(preset=preset, scale=scale)
+    if off or on:
+        body["enabled"] = on
+    if not body:
+        raise ConfigError("nothing to change: give --preset, --off or --on")
+    _done(f"health checks: {client().call('POST', '/health', body)['health']}")
+
+
+@ctl_app.command()
+def passive(
+    max_fails: Annotated[
+        int | None, typer.Option(help="nginx: failures within --fail-timeout that count.")
+    ] = None,
+    fail_timeout: Annotated[float, typer.Option(help="nginx: window and sentence, s.")] = 10.0,
+    outlier: Annotated[
+        int | None, typer.Option(help="Envoy: consecutive failures that eject.")
+    ] = None,
+    ejection_time: Annotated[float, typer.Option(help="Envoy: base ejection time, s.")] = 30.0,
+) -> None:
+    """Set passive health (nginx max_fails, Envoy outlier ejection); no option: off."""
+    body: dict[str, Any] = {"nginx": None, "outlier": None}
+    if max_fails is not None:
+        body["nginx"] = {"max_fails": max_fails, "fail_timeout": fail_timeout}
+    if outlier is not None:
+        body["outlier"] = {
+            "consecutive": outlier,
+            "base_ejection_time": ejection_time,
+            "max_ejection_time": max(300.0, ejection_time),
+        }
+    client().call("POST", "/passive", body)
+    _done("passive health " + ("updated" if max_fails or outlier else "off"))
+
+
+@ctl_app.command()
+def panic(threshold: Annotated[float, typer.Argument(help="0-1; 0 turns panic off.")]) -> None:
+    """Envoy's panic threshold: below it, balance across unhealthy backends too."""
+    client().call("POST", "/panic", {"threshold": threshold})
+    _done(f"panic threshold {threshold:.0%}" if threshold else "panic mode off")
+
+
+@ctl_app.command("slow-start")
+def slow_start(
+    seconds: Annotated[float, typer.Argument(help="Ramp time; 0 turns it off.")],
+) -> None:
+    """Ramp a returning backend's weight from 10% to 100% over this many seconds."""
+    client().call("POST", "/slow-start", {"seconds": seconds})
+    _done(f"slow start {seconds:g} s" if seconds else "slow start off")
+
+
+def _whole(text: str, what: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise ConfigError(f"{what} must be a whole number or 'none', not {text!r}") from None
+
+
+@ctl_app.command()
 def events(
     limit: Annotated[int, typer.Option(help="How many of the latest events.")] = 20,
 ) -> None:

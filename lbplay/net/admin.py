@@ -23,6 +23,16 @@ loopback port, and the admin API can kill servers.
     POST   /backends/{name}/capacity   {"limit": 4}    (null: unlimited)
     POST   /backends/{name}/hang       {"on": true}
     POST   /backends/{name}/brownout   {"on": true}
+    POST   /backends/{name}/drain      {"timeout": 30}   (default: the lab's drain timeout)
+    POST   /backends/{name}/disable | /enable
+    POST   /backends/{name}/backup     {"on": true}
+    POST   /backends/{name}/max-conns  {"limit": 10}    (null: unlimited)
+    POST   /health         {"preset": "aws-alb", "scale": 0.1} | {"enabled": false}
+    POST   /passive        {"nginx": {"max_fails": 1, "fail_timeout": 10},
+                            "outlier": {"consecutive": 5, "base_ejection_time": 30}}
+                           (null or missing: that school off)
+    POST   /panic          {"threshold": 0.5}
+    POST   /slow-start     {"seconds": 10}
 
 Errors are JSON ``{"error": "..."}`` with 400 (bad input), 401 (no or wrong token),
 404 (no such backend) or 409 (not possible now).
@@ -41,6 +51,7 @@ from aiohttp import hdrs, web
 
 from lbplay.core import registry
 from lbplay.core.events import Event
+from lbplay.core.passive import NginxPassive, OutlierDetection
 from lbplay.errors import ConfigError, LbplayError, UnknownBackend
 from lbplay.net.fake_backend import LatencyModel
 
@@ -62,6 +73,8 @@ def to_plain(value: Any) -> Any:
         return {str(k): to_plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple | range):
         return [to_plain(v) for v in value]
+    if isinstance(value, set | frozenset):
+        return sorted(to_plain(v) for v in value)
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
@@ -105,6 +118,10 @@ class AdminApi:
                 web.post("/mode", self._set_mode),
                 web.post("/traffic", self._set_traffic),
                 web.post("/traffic/burst", self._burst),
+                web.post("/health", self._set_health),
+                web.post("/passive", self._set_passive),
+                web.post("/panic", self._set_panic),
+                web.post("/slow-start", self._set_slow_start),
                 web.post("/backends", self._add),
                 web.delete("/backends/{name}", self._remove),
                 web.post("/backends/{name}/{action}", self._backend_action),
@@ -226,6 +243,31 @@ class AdminApi:
         await self.lab.burst(count)
         return _json({"burst": count})
 
+    async def _set_health(self, request: web.Request) -> web.Response:
+        body = await self._body(request)
+        if "preset" in body:
+            self.lab.set_health_preset(str(body["preset"]), _number(body, "scale", 1.0))
+        if "enabled" in body:
+            self.lab.set_health_checks(bool(body["enabled"]))
+        return _json({"health": self.lab.snapshot().health})
+
+    async def _set_passive(self, request: web.Request) -> web.Response:
+        body = await self._body(request)
+        nginx = _settings(body.get("nginx"), NginxPassive, "nginx")
+        outlier = _settings(body.get("outlier"), OutlierDetection, "outlier")
+        self.lab.set_passive(nginx, outlier)
+        return _json({"nginx": nginx, "outlier": outlier})
+
+    async def _set_panic(self, request: web.Request) -> web.Response:
+        body = await self._body(request)
+        self.lab.set_panic_threshold(_number(body, "threshold"))
+        return _json({"threshold": self.lab.balancer.panic_threshold})
+
+    async def _set_slow_start(self, request: web.Request) -> web.Response:
+        body = await self._body(request)
+        self.lab.set_slow_start(_number(body, "seconds"))
+        return _json({"seconds": self.lab.balancer.slow_start})
+
     async def _add(self, request: web.Request) -> web.Response:
         body = await self._body(request)
         name = body.get("name")
@@ -286,6 +328,26 @@ def _number(body: Mapping[str, Any], key: str, default: float | None = None) -> 
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ConfigError(f"{key} must be a number, not {value!r}")
     return float(value)
+
+
+def _settings(value: Any, kind: type[Any], label: str) -> Any:
+    """A passive-health settings object from JSON (None stays None)."""
+    if value is None or value is False:
+        return None
+    if value is True:
+        return kind()
+    if not isinstance(value, dict):
+        raise ConfigError(f"{label} must be a JSON object, true or null")
+    known = {f.name for f in dataclasses.fields(kind)}
+    unknown = set(value) - known
+    if unknown:
+        raise ConfigError(f"{label} has no setting {', '.join(sorted(unknown))}")
+    if "counts" in value:
+        value = {**value, "counts": frozenset(value["counts"])}
+    try:
+        return kind(**value)
+    except TypeError as error:
+        raise ConfigError(f"bad {label} settings: {error}") from None
 
 
 def _latency(body: Mapping[str, Any]) -> LatencyModel:

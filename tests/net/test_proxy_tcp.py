@@ -110,10 +110,12 @@ class Completions:
 
 
 def balancer_for(*addresses: str) -> Balancer:
-    """Round robin over backends s1, s2, ... at ``addresses``."""
+    """Round robin over backends s1, s2, ... at ``addresses`` (no panic mode: with
+    nothing available the balancer says so instead of failing open)."""
     return Balancer(
         [Backend(f"s{i}", address=address) for i, address in enumerate(addresses, start=1)],
         "round_robin",
+        panic_threshold=0,
     )
 
 
