@@ -42,10 +42,16 @@ same backend, if it may be retried at all — so a GET succeeds and a POST is an
 502, never sent twice. aiohttp's own silent retry of idempotent requests is turned off
 so that every retry is the proxy's, visible in the attempts.
 
+When every eligible backend is at its ``max_conns``, a request waits in a FIFO queue
+for a free slot, at most ``queue_timeout`` seconds, then gets a 503 (HAProxy's
+``maxconn`` and ``timeout queue``). Each failed attempt is reported to the balancer
+with its kind ("connect", "timeout", "reset", "5xx") for passive health; the client's
+own faults (a body too large, too slow or cut off) are not held against a backend.
+
 Answers of the proxy itself are short plain text that say what happened: 502 (the
-backend failed), 503 (no backend is eligible), 504 (the backend timed out). A backend
-that fails in the middle of a response body makes the proxy abort the client
-connection, so the client never mistakes a truncated body for a complete one.
+backend failed), 503 (no backend is eligible, or all are full), 504 (the backend timed
+out). A backend that fails in the middle of a response body makes the proxy abort the
+client connection, so the client never mistakes a truncated body for a complete one.
 """
 
 from __future__ import annotations
@@ -55,6 +61,7 @@ import contextlib
 import ipaddress
 import logging
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -69,7 +76,7 @@ from lbplay.core.balancer import Balancer, Ticket
 from lbplay.core.events import Attempt, EventBus, RequestCompleted
 from lbplay.core.metrics import Metrics
 from lbplay.core.picker import Pick, PickContext
-from lbplay.errors import ConfigError, NoBackendAvailable
+from lbplay.errors import AllBackendsFull, ConfigError, NoBackendAvailable
 from lbplay.net.forwarding import TrustedProxies, request_headers, response_headers
 from lbplay.net.http1 import (
     CONTINUE_RESPONSE,
@@ -142,6 +149,9 @@ class ProxyConfig:
     max_body: int = 10 * 1024 * 1024
     #: Request bodies up to this size are read first, so a retry can resend them.
     replay_limit: int = 64 * 1024
+    #: How long a request waits for a free slot when every backend is at its
+    #: ``max_conns``, before a 503 (HAProxy ``timeout queue``); 0: no queue.
+    queue_timeout: float = 5.0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     #: Peers whose X-Forwarded-For is believed (addresses or networks).
     trusted_proxies: tuple[str, ...] = ()
@@ -154,6 +164,8 @@ class ProxyConfig:
                 raise ConfigError(f"{name} must be positive, not {getattr(self, name)}")
         if not 0 <= self.port <= 65535:
             raise ConfigError(f"port must be from 0 to 65535, not {self.port}")
+        if self.queue_timeout < 0:
+            raise ConfigError(f"queue_timeout cannot be negative, not {self.queue_timeout}")
         for limit in ("max_head", "max_uri", "max_headers", "max_body"):
             if getattr(self, limit) < 1:
                 raise ConfigError(f"{limit} must be at least 1")
@@ -169,13 +181,18 @@ class ProxyConfig:
 class _Failure(Exception):
     """An attempt that failed before any response byte reached the client."""
 
-    def __init__(self, outcome: str, status: int, message: str, *, sent: bool) -> None:
+    def __init__(
+        self, outcome: str, status: int, message: str, *, sent: bool, kind: str | None
+    ) -> None:
         super().__init__(message)
         self.outcome = outcome
         self.status = status
         self.message = message
         #: True when the request may have reached the backend.
         self.sent = sent
+        #: What passive health counts it as ("connect", "timeout", "reset"); None: no
+        #: fault of a backend.
+        self.kind = kind
 
 
 class _ClientFailed(Exception):
@@ -200,14 +217,16 @@ class _Body:
         self.finished = stream is None
         #: What went wrong on the client's side while it was being forwarded.
         self.error: HttpError | None = None
+        # Held while the client library's upload task reads from the client.
+        self._reading = asyncio.Lock()
 
     @property
     def replayable(self) -> bool:
         return self._stream is None or not self.started
 
     def payload(self) -> bytes | AsyncIterator[bytes] | None:
-        """What to give aiohttp: bytes keep a Content-Length, a stream is sent chunked
-        unless the headers carry a Content-Length."""
+        """What to hand aiohttp: None, bytes (sent with their length) or a stream
+        (sent chunked, unless the headers carry a Content-Length)."""
         if self.framing.kind == "none":
             return None
         if self.framing.kind == "length" and self._stream is None:
@@ -220,14 +239,29 @@ class _Body:
             yield self.data
         if self._stream is None:
             return
-        try:
-            async for chunk in self._stream:
-                self.started = True
-                yield chunk
-        except HttpError as error:
-            self.error = error
-            raise
+        while True:
+            async with self._reading:
+                try:
+                    chunk = await anext(self._stream)
+                except StopAsyncIteration:
+                    break
+                except HttpError as error:
+                    self.error = error
+                    raise
+            self.started = True
+            yield chunk
         self.finished = True
+
+    async def settle(self) -> None:
+        """Wait until nothing reads the client's body any more.
+
+        A response can be complete before the upload is (the backend answered early):
+        releasing the response cancels the upload task, but only when it next runs, so
+        it may still be inside a read of the client's stream. Nobody else may read
+        that stream before it has left.
+        """
+        async with self._reading:
+            pass
 
 
 class HttpProxy:
@@ -253,6 +287,8 @@ class HttpProxy:
         self._connections: set[asyncio.StreamWriter] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._closing = False
+        # Requests waiting for a backend below its max_conns, first come first served.
+        self._queue: deque[asyncio.Future[None]] = deque()
         self.port = 0
 
     # -- lifecycle -----------------------------------------------------------------
@@ -261,6 +297,11 @@ class HttpProxy:
     def url(self) -> str:
         host = self.config.host if ":" not in self.config.host else f"[{self.config.host}]"
         return f"http://{host}:{self.port}"
+
+    @property
+    def queued(self) -> int:
+        """Requests waiting in the queue because every backend is full."""
+        return sum(not waiter.done() for waiter in self._queue)
 
     async def start(self) -> None:
         """Open the backend connection pool and start listening."""
@@ -299,10 +340,13 @@ class HttpProxy:
                 f"cannot listen on {self.config.host}:{self.config.port}: {error.strerror}"
             ) from None
         self.port = self._server.sockets[0].getsockname()[1]
+        self.balancer.on_capacity = self._capacity_freed
 
     async def stop(self) -> None:
         """Stop listening, close every client connection and the backend pool."""
         self._closing = True
+        if self.balancer.on_capacity == self._capacity_freed:
+            self.balancer.on_capacity = None
         server, self._server = self._server, None
         if server is not None:
             server.close()
@@ -427,6 +471,8 @@ class HttpProxy:
         if self.config.hash_header:
             req.hash_key = head.get(self.config.hash_header) or req.client_ip
         keep_alive = await self._forward(req, headers)
+        if not req.body.finished:
+            await req.body.settle()
         return keep_alive and req.body.finished
 
     async def _read_body(
@@ -456,9 +502,10 @@ class HttpProxy:
     async def _forward(self, req: _Request, headers: CIMultiDict[str]) -> bool:
         """Try backends until one answers or the retry rules say stop; reply to the client."""
         try:
-            pick = self.balancer.pick(PickContext(client_ip=req.client_ip, hash_key=req.hash_key))
+            pick = await self._first_pick(req)
         except NoBackendAvailable as error:
-            return await self._fail(req, _Failure("no backend", 503, str(error), sent=False))
+            failure = _Failure("no backend", 503, str(error), sent=False, kind=None)
+            return await self._fail(req, failure)
         while True:
             name = pick.backend.name
             req.tried.append(name)
@@ -468,7 +515,7 @@ class HttpProxy:
                 response = await self._send(pick, req, headers)
             except _Failure as failed:
                 latency = self.clock() - attempt_started
-                self.balancer.end(ticket, ok=False, latency=latency)
+                self.balancer.end(ticket, ok=False, latency=latency, failure=failed.kind)
                 req.attempts.append(Attempt(name, pick.reason, failed.outcome, None, latency))
                 retry = self._may_retry(req, sent=failed.sent) and self._next_pick(req, 0)
                 if not retry:
@@ -483,6 +530,7 @@ class HttpProxy:
                 outcome = f"client failed ({bad.status})"
                 req.attempts.append(Attempt(name, pick.reason, outcome, None, latency))
                 self._finish(req, bad.status, name, pick.reason, 0, bad.reason)
+                await req.body.settle()
                 await self._refuse(req.reader, req.writer, bad)
                 return False
             except BaseException:  # cancelled by stop(): the ticket must still be closed
@@ -494,13 +542,58 @@ class HttpProxy:
                 if retry:
                     response.release()
                     latency = self.clock() - attempt_started
-                    self.balancer.end(ticket, ok=False, latency=latency)
+                    kind = "5xx" if status >= 500 else None
+                    self.balancer.end(ticket, ok=False, latency=latency, failure=kind)
                     outcome = f"http {status}"
                     req.attempts.append(Attempt(name, pick.reason, outcome, status, latency))
                     pick = retry
                     continue
             req.attempts.append(Attempt(name, pick.reason, "ok", status, 0.0))
             return await self._relay(req, response, ticket, pick, attempt_started)
+
+    async def _first_pick(self, req: _Request) -> Pick:
+        """The first backend; when all are full, wait in the queue (then 503)."""
+        context = PickContext(client_ip=req.client_ip, hash_key=req.hash_key)
+        try:
+            return self.balancer.pick(context)
+        except AllBackendsFull as full:
+            if not self.config.queue_timeout:
+                raise
+            why = str(full)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.config.queue_timeout
+        waiter = loop.create_future()
+        self._queue.append(waiter)
+        pick = None
+        try:
+            while True:
+                try:
+                    async with asyncio.timeout_at(deadline):
+                        await waiter
+                except TimeoutError:
+                    raise NoBackendAvailable(
+                        f"{why}; waited {self.config.queue_timeout:g} s in the proxy's queue"
+                    ) from None
+                try:
+                    pick = self.balancer.pick(context)
+                    return pick
+                except AllBackendsFull:
+                    # The slot went to somebody else: wait again, at the front.
+                    waiter = loop.create_future()
+                    self._queue.appendleft(waiter)
+        finally:
+            if not waiter.done():
+                waiter.cancel()  # a cancelled waiter is skipped by _capacity_freed
+            elif pick is None and not waiter.cancelled():
+                self._capacity_freed()  # woken but gave up: the slot is the next one's
+
+    def _capacity_freed(self) -> None:
+        """Balancer callback: a full backend freed a slot; wake the first in the queue."""
+        while self._queue:
+            waiter = self._queue.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
 
     def _may_retry(self, req: _Request, *, sent: bool) -> bool:
         if req.body.error is not None:
@@ -538,7 +631,8 @@ class HttpProxy:
         name = pick.backend.name
         address = pick.backend.address
         if address is None:
-            raise _Failure("no address", 502, f"backend {name} has no address", sent=False)
+            message = f"backend {name} has no address"
+            raise _Failure("no address", 502, message, sent=False, kind=None)
         config = self.config
         head = req.head
         target = head.path if head.query is None else f"{head.path}?{head.query}"
@@ -580,6 +674,7 @@ class HttpProxy:
                     502,
                     f"{name} answered {response.status}, switching protocols unasked",
                     sent=True,
+                    kind="reset",
                 )
             return response
         raise AssertionError("unreachable")  # pragma: no cover
@@ -614,6 +709,7 @@ class HttpProxy:
         )
         sent = 0
         backend_ok = status < 500
+        kind = None if backend_ok else "5xx"
         error = ""
         try:
             writer.write("".join(lines).encode("latin-1"))
@@ -634,20 +730,20 @@ class HttpProxy:
                 error = "client went away mid-response"
             else:
                 backend_ok = False
-                why = "stalled" if isinstance(failed, TimeoutError) else "failed"
-                error = f"{pick.backend.name} {why} mid-response"
+                stalled = isinstance(failed, TimeoutError)
+                kind = "timeout" if stalled else "reset"
+                error = f"{pick.backend.name} {'stalled' if stalled else 'failed'} mid-response"
             writer.transport.abort()
             keep_alive = False
         finally:
             response.release()
             latency = self.clock() - attempt_started
-            self.balancer.end(ticket, ok=backend_ok, latency=latency)
+            self.balancer.end(ticket, ok=backend_ok, latency=latency, failure=kind)
         name = pick.backend.name
         req.attempts[-1] = Attempt(name, pick.reason, error or "ok", status, latency)
         # A body the backend broke off counts as "failed" (0) in metrics, not as a 200.
-        self._finish(
-            req, status, name, pick.reason, sent, error, counted=status if backend_ok else 0
-        )
+        counted = 0 if error and not backend_ok else status
+        self._finish(req, status, name, pick.reason, sent, error, counted=counted)
         return keep_alive
 
     async def _fail(self, req: _Request, failure: _Failure) -> bool:
@@ -749,26 +845,23 @@ def _failure(error: aiohttp.ClientError, name: str, config: ProxyConfig) -> _Fai
     """What a client-library error means for the attempt (order matters: subclasses)."""
     if isinstance(error, aiohttp.ClientConnectorError):
         why = "refused" if isinstance(error.os_error, ConnectionRefusedError) else "unreachable"
-        return _Failure(why, 502, f"could not connect to {name} ({why})", sent=False)
+        message = f"could not connect to {name} ({why})"
+        return _Failure(why, 502, message, sent=False, kind="connect")
     if isinstance(error, aiohttp.ConnectionTimeoutError):
-        return _Failure(
-            "connect timeout",
-            504,
-            f"{name} did not accept a connection within {config.connect_timeout:g} s",
-            sent=False,
-        )
+        message = f"{name} did not accept a connection within {config.connect_timeout:g} s"
+        return _Failure("connect timeout", 504, message, sent=False, kind="connect")
     if isinstance(error, aiohttp.ServerTimeoutError):
-        return _Failure(
-            "timeout", 504, f"{name} did not answer within {config.read_timeout:g} s", sent=True
-        )
+        message = f"{name} did not answer within {config.read_timeout:g} s"
+        return _Failure("timeout", 504, message, sent=True, kind="timeout")
     if isinstance(error, aiohttp.ServerDisconnectedError):
-        return _Failure("closed", 502, f"{name} closed the connection before answering", sent=True)
+        message = f"{name} closed the connection before answering"
+        return _Failure("closed", 502, message, sent=True, kind="reset")
     if isinstance(error, aiohttp.ClientResponseError):
         first_line = str(error.message).strip().split("\n")[0].rstrip(":")
-        return _Failure(
-            "bad response", 502, f"{name} sent an invalid response ({first_line})", sent=True
-        )
-    return _Failure("reset", 502, f"{name} reset the connection before answering", sent=True)
+        message = f"{name} sent an invalid response ({first_line})"
+        return _Failure("bad response", 502, message, sent=True, kind="reset")
+    message = f"{name} reset the connection before answering"
+    return _Failure("reset", 502, message, sent=True, kind="reset")
 
 
 def _reason(response: aiohttp.ClientResponse) -> str:
