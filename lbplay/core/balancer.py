@@ -229,8 +229,9 @@ class Balancer:
         if state.healthy == healthy:
             return
         state.healthy = healthy
-        self._publish_state(name, "DOWN" if healthy else "UP", "UP" if healthy else "DOWN",
-                            evidence)
+        self._publish_state(
+            name, "DOWN" if healthy else "UP", "UP" if healthy else "DOWN", evidence
+        )
         if healthy:
             self._start_ramp(name)
         self._rebuild()
@@ -266,7 +267,9 @@ class Balancer:
         state.drain_deadline = now + limit
         self._next_due = min(self._next_due, state.drain_deadline)
         self._publish_state(
-            name, "active", "draining",
+            name,
+            "active",
+            "draining",
             f"{name} draining: no new requests; {backend.stats.in_flight} in flight may"
             f" finish (deadline {limit:g} s)",
         )
@@ -602,8 +605,7 @@ class Balancer:
 
     def _publish_state(self, name: str, old: str, new: str, evidence: str) -> None:
         self.publish(
-            BackendStateChanged(at=self.clock(), backend=name, old=old, new=new,
-                                evidence=evidence)
+            BackendStateChanged(at=self.clock(), backend=name, old=old, new=new, evidence=evidence)
         )
 
     # -- reading -----------------------------------------------------------------

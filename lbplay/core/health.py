@@ -68,8 +68,9 @@ class HealthCheckConfig:
         if not 0 < factor <= 100:
             raise ConfigError(f"scale factor must be above 0 and at most 100, not {factor:g}")
         name = self.name if factor == 1 else f"{self.name} ×{factor:g}"
-        return replace(self, interval=self.interval * factor, timeout=self.timeout * factor,
-                       name=name)
+        return replace(
+            self, interval=self.interval * factor, timeout=self.timeout * factor, name=name
+        )
 
     @property
     def detection_time(self) -> float:
@@ -148,8 +149,7 @@ class HealthState:
             if self.failing >= self.config.fall:
                 kinds = ", ".join(list(self._recent)[-self.failing :])
                 return self._change(
-                    "DOWN", f"{self.failing} consecutive failure{'s' * (self.failing > 1)}:"
-                    f" {kinds}"
+                    "DOWN", f"{self.failing} consecutive failure{'s' * (self.failing > 1)}: {kinds}"
                 )
         return None
 

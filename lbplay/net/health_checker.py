@@ -79,8 +79,9 @@ class HealthChecker:
         for name in names:
             if name not in self._tasks:
                 self.states.setdefault(name, HealthState(name, self.config))
-                self._tasks[name] = asyncio.create_task(self._probe_loop(name),
-                                                        name=f"health {name}")
+                self._tasks[name] = asyncio.create_task(
+                    self._probe_loop(name), name=f"health {name}"
+                )
 
     def configure(self, config: HealthCheckConfig) -> None:
         """Switch to new settings (a preset); probes pick them up at once."""
