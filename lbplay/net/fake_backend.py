@@ -663,6 +663,8 @@ class FakeBackend:
         response = web.StreamResponse(headers={hdrs.CONTENT_TYPE: "application/octet-stream"})
         response.content_length = remaining
         await response.prepare(request)
+        if request.method == "HEAD":
+            remaining = 0  # aiohttp's StreamResponse would otherwise send a body to HEAD
         while remaining:
             size = min(remaining, CHUNK_SIZE)
             await response.write(_ZEROS[:size])

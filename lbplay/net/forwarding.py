@@ -27,9 +27,25 @@ from collections.abc import Iterable, Sequence
 from aiohttp import hdrs
 from multidict import CIMultiDict
 
-from lbplay.net.http1 import HOP_BY_HOP, HttpError, RequestHead
+from lbplay.net.http1 import HttpError, RequestHead
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+#: Headers that describe one connection, not the message; never forwarded (RFC 9110
+#: §7.6.1). Every other ``proxy-*`` header and ``proxy`` are dropped too (see below).
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "proxy-authenticate",
+        "proxy-authorization",
+    }
+)
 
 #: Never forwarded from the client: the proxy writes or answers these itself.
 _REWRITTEN = frozenset({"x-forwarded-for", "x-forwarded-proto", "expect", "content-length"})
@@ -42,8 +58,9 @@ def is_hop_by_hop(name: str) -> bool:
     return name in HOP_BY_HOP or name == "proxy" or name.startswith("proxy-")
 
 
-def end_to_end(headers: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
-    """``headers`` without hop-by-hop ones, nor any named in a Connection header."""
+def strip_hop_by_hop(headers: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    """``headers`` without hop-by-hop ones, nor any named in a Connection header
+    (except Host, which a Connection header cannot remove)."""
     headers = list(headers)
     named = {
         token.strip(" \t").lower()
@@ -106,7 +123,7 @@ def request_headers(head: RequestHead, peer_ip: str, trusted: bool) -> CIMultiDi
     headers: CIMultiDict[str] = CIMultiDict()
     forwarded_for: list[str] = []
     proto = "http"
-    for name, value in end_to_end(head.headers):
+    for name, value in strip_hop_by_hop(head.headers):
         lower = name.lower()
         if lower in _REWRITTEN:
             if trusted and lower == "x-forwarded-for":
@@ -134,4 +151,4 @@ def response_headers(
     """
     skip = _REFRAMED | {d.lower() for d in drop}
     decoded = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in raw]
-    return [(n, v) for n, v in end_to_end(decoded) if n.lower() not in skip]
+    return [(n, v) for n, v in strip_hop_by_hop(decoded) if n.lower() not in skip]

@@ -83,21 +83,6 @@ MAX_LENGTH_DIGITS = 18
 #: Chunk-size hex digits: 16 fit in 64 bits.
 MAX_CHUNK_DIGITS = 16
 
-#: Headers that describe one connection, not the message; never forwarded (RFC 9110 §7.6.1).
-HOP_BY_HOP = frozenset(
-    {
-        "connection",
-        "keep-alive",
-        "proxy-connection",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
-        "proxy-authenticate",
-        "proxy-authorization",
-    }
-)
-
 #: Sent before reading the body of a request with ``expect_continue``.
 CONTINUE_RESPONSE = b"HTTP/1.1 100 Continue\r\n\r\n"
 #: The last chunk and the empty trailer section that end a chunked body.
@@ -742,10 +727,3 @@ def simple_response(
         headers.append(("Connection", "close"))
     headers.extend(extra_headers)
     return response_head(status, headers) + body
-
-
-def strip_hop_by_hop(headers: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
-    """``headers`` without hop-by-hop ones, nor any named in a Connection header."""
-    headers = list(headers)
-    named = set(_tokens(v for n, v in headers if n.lower() == "connection"))
-    return [(n, v) for n, v in headers if n.lower() not in HOP_BY_HOP and n.lower() not in named]

@@ -475,3 +475,14 @@ async def test_installers_add_routes_that_share_the_faults_and_die_with_the_proc
         async with client.post(f"{fake.url}/login?user=dee") as response:
             assert (await response.json())["logins"] == ["dee"]  # memory lost in the crash
         assert await get_status(client, f"{fake.url}/other") == 200  # echo still catches all
+
+
+async def test_head_of_bytes_has_the_length_but_no_body() -> None:
+    async with FakeBackend("h1") as backend:
+        reader, writer = await asyncio.open_connection("127.0.0.1", backend.port)
+        writer.write(b"HEAD /bytes?n=5000 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        answer = await reader.read()
+        writer.close()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert b"Content-Length: 5000" in head
+    assert body == b""
