@@ -46,7 +46,7 @@ from lbplay.net.fake_backend import FakeBackend, LatencyModel
 from lbplay.net.health_checker import HealthChecker
 from lbplay.net.proxy_http import HttpProxy, ProxyConfig
 from lbplay.net.proxy_tcp import L4_LIMITS, TcpProxy
-from lbplay.net.traffic import TrafficGenerator, TrafficResult, TrafficStats
+from lbplay.net.traffic import TrafficGenerator, TrafficStats
 
 Mode = Literal["l7", "l4"]
 MODES: tuple[Mode, ...] = ("l7", "l4")
@@ -338,9 +338,6 @@ class Lab:
         self.events.publish(
             ControlAction(at=self.clock(), action=action, detail=detail, watch=watch)
         )
-
-    def _on_traffic(self, result: TrafficResult) -> None:
-        self.client_metrics.record(result.backend, result.status, result.latency, result.bytes)
 
     # -- the fleet -----------------------------------------------------------------
 
@@ -634,6 +631,44 @@ class Lab:
             "burst", f"{count} requests at once", "watch in-flight counts jump and the p99 climb"
         )
         await self._traffic().burst(count)
+
+    async def reset(self) -> None:
+        """Back to how the lab started: the same fleet, settings and traffic."""
+        config = self.config
+        initial = [f"s{n}" for n in range(1, config.backends + 1)]
+        if not config.real_backends:
+            for name in [b.name for b in self.balancer.backends]:
+                if name not in initial:
+                    await self.remove_backend(name)
+            for name in initial:
+                if name not in self.fakes:
+                    await self.add_backend(name, announce=False)
+            for fake in self.fakes.values():
+                if fake.state == "killed":
+                    await fake.revive()
+                fake.latency = config.latency
+                fake.slow_ms = 0.0
+                fake.error_rate = 0.0
+                fake.capacity = None
+                fake.hang = False
+                fake.brownout = False
+        for backend in self.balancer.backends:
+            self.balancer.enable(backend.name)
+            self.balancer.set_weight(backend.name, 1)
+            self.balancer.set_backup(backend.name, False)
+            self.balancer.set_max_conns(backend.name, config.max_conns)
+            self.balancer.set_health(backend.name, True, "reset")
+        self.balancer.set_algorithm(config.algorithm, config.options)
+        self.balancer.passive = PassiveHealth(config.passive_nginx, config.passive_outlier)
+        self.balancer.set_panic_threshold(config.panic_threshold)
+        self.balancer.set_slow_start(config.slow_start)
+        self.health.configure(config.health or PRESETS["playground"])
+        self.health.set_enabled(config.health is not None)
+        await self.set_mode(config.mode)
+        if self.traffic is not None:
+            self.traffic.set_rate(config.rate)
+            self.traffic.resume()
+        self._announce("reset", "back to the starting fleet and settings")
 
     # -- reading -------------------------------------------------------------------
 

@@ -188,3 +188,23 @@ async def test_a_failed_start_cleans_up() -> None:
             await lab.start()
         assert all(f.state != "alive" for f in lab.fakes.values())
         assert asyncio.all_tasks() - before == set()
+
+
+async def test_reset_restores_the_starting_lab() -> None:
+    async with Lab(quiet()) as lab:
+        await lab.kill("s1")
+        lab.set_slow("s2", 100)
+        lab.set_weight("s3", 5)
+        lab.drain("s3")
+        await lab.add_backend()
+        lab.set_algorithm("maglev")
+        await lab.set_mode("l4")
+        lab.pause()
+        await lab.reset()
+        view = lab.snapshot()
+        assert [b.name for b in view.backends] == ["s1", "s2", "s3"]
+        assert {b.process for b in view.backends} == {"alive"}
+        assert {b.status for b in view.backends} == {"up"}
+        assert [b.weight for b in view.backends] == [1, 1, 1]
+        assert view.backends[1].slow_ms == 0
+        assert (view.algorithm, view.mode, view.paused) == ("round_robin", "l7", False)
