@@ -34,7 +34,7 @@ import secrets
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Literal, cast
+from typing import Literal
 
 from lbplay.core.backends import NAME_RE
 from lbplay.errors import ConfigError
@@ -84,7 +84,7 @@ class AffinityConfig:
                 f"unknown sticky mode {text!r}: use none, cookie, ip, ip/24, header:NAME"
                 " or query:NAME"
             )
-        return cls(cast(Mode, mode), name=name)
+        return cls(mode, name=name)
 
     def describe(self) -> str:
         if self.mode in ("header", "query"):
