@@ -59,6 +59,8 @@ class RequestCompleted(Event):
     reason: str = ""
     #: How session affinity decided, when it did ("cookie → s2", "lost: s2 is down").
     session: str = ""
+    #: Which routing rule chose the pool ("" without content routing).
+    route: str = ""
     bytes: int = 0
     #: What the proxy answered on its own, e.g. "no backend available".
     error: str = ""
@@ -170,3 +172,28 @@ class EventBus:
                 subscriber(event)
             except Exception:  # one broken consumer must not stop the proxy
                 self._subscribers.remove(subscriber)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SessionLost(Event):
+    """A request reached a backend that does not know its session: the user is logged out.
+
+    The fake backends publish it (through the Lab) when they answer 401 for a session
+    cookie they cannot resolve; ``text`` is also the body of that 401.
+    """
+
+    #: The session id from the cookie ("s1-3f9a...": it names the backend that made it).
+    session: str
+    #: The backend the request reached.
+    backend: str
+    #: Where the session lived: a backend name, or "shared store".
+    home: str
+    #: Why it is gone: "it lives on s1", "expired or never created", ...
+    reason: str
+    path: str = ""
+
+    @property
+    def text(self) -> str:
+        if self.home == "shared store":
+            return f"session {self.session} not found in the shared store ({self.reason})"
+        return f"session {self.session} not found on {self.backend} — {self.reason}"

@@ -29,6 +29,7 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from lbplay.core import registry
+from lbplay.core.affinity import Affinity, AffinityConfig
 from lbplay.core.backends import Backend, check_name, check_weight
 from lbplay.core.balancer import Balancer
 from lbplay.core.events import (
@@ -41,7 +42,8 @@ from lbplay.core.events import (
 from lbplay.core.health import PRESETS, HealthCheckConfig, preset
 from lbplay.core.metrics import Metrics, MetricsSnapshot
 from lbplay.core.passive import NginxPassive, OutlierDetection, PassiveHealth
-from lbplay.errors import ConfigError
+from lbplay.core.routing import DEFAULT_POOL, Router, Rule
+from lbplay.errors import ConfigError, UnknownBackend
 from lbplay.net.fake_backend import FakeBackend, LatencyModel
 from lbplay.net.health_checker import HealthChecker
 from lbplay.net.proxy_http import HttpProxy, ProxyConfig
@@ -93,6 +95,12 @@ class LabConfig:
     drain_timeout: float = 30.0
     #: Per-backend connection limit (HAProxy maxconn; None = unlimited).
     max_conns: int | None = None
+    #: Extra pools of fake backends for content routing (the fleet above is "default").
+    pools: tuple[PoolSpec, ...] = ()
+    #: Content-routing rules, first match wins (L7 only).
+    routes: tuple[Rule, ...] = ()
+    #: Session affinity: none, cookie, ip, ip/24, header:NAME or query:NAME.
+    sticky: AffinityConfig = field(default_factory=AffinityConfig)
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -104,6 +112,32 @@ class LabConfig:
         for url in self.real_backends:
             parse_backend_url(url)
         registry.get(self.algorithm)
+
+
+@dataclass(frozen=True)
+class PoolSpec:
+    """A named pool of fake backends with its own algorithm (an ALB target group)."""
+
+    name: str
+    backends: int = 2
+    algorithm: str = "round_robin"
+
+    def __post_init__(self) -> None:
+        check_name(self.name)
+        if self.name == DEFAULT_POOL:
+            raise ConfigError("the default pool is the main fleet; give this pool another name")
+        if not 1 <= self.backends <= 32:
+            raise ConfigError(f"a pool needs 1 to 32 backends, not {self.backends}")
+        registry.get(self.algorithm)
+
+    @classmethod
+    def parse(cls, text: str) -> PoolSpec:
+        """``api=3`` or ``api=3:least_connections``."""
+        name, eq, rest = text.partition("=")
+        count, _, algorithm = rest.partition(":")
+        if not eq or not count.strip().isdigit():
+            raise ConfigError(f"bad pool {text!r}: use NAME=COUNT[:ALGORITHM], e.g. api=2")
+        return cls(name.strip(), int(count), algorithm.strip() or "round_robin")
 
 
 def parse_backend_url(url: str) -> tuple[str, int]:
@@ -139,6 +173,8 @@ class BackendView:
     ewma_latency: float | None
     #: The balancer's view: "up", "down", "draining", "ejected", "slow start 40%", ...
     status: str = "up"
+    #: The pool it belongs to (content routing); "default" for the main fleet.
+    pool: str = DEFAULT_POOL
     #: The health checker's view: "UP", "UP, failing 2/3", "DOWN, recovering 1/2", "off".
     health: str = "UP"
     #: The last probe's result ("200", "timeout", "connection refused").
@@ -181,6 +217,12 @@ class LabSnapshot:
     panic: bool = False
     #: The active health check settings, or "off".
     health: str = ""
+    #: Pool name → its algorithm ("default" is the main fleet).
+    pools: Mapping[str, str] = field(default_factory=dict)
+    #: Routing rules in order, as text ("path=/api->api").
+    routes: tuple[str, ...] = ()
+    #: Session affinity: "none", "cookie", "ip", "ip/24", "header:X-User", ...
+    sticky: str = "none"
 
 
 class Lab:
@@ -199,22 +241,13 @@ class Lab:
         self.metrics = Metrics(clock)
         self.client_metrics = Metrics(clock)
         config = self.config
-        self.balancer = Balancer(
-            (),
-            config.algorithm,
-            options=config.options,
-            rng=random.Random(config.seed + 1),
-            clock=clock,
-            events=self.events.publish,
-            passive=PassiveHealth(config.passive_nginx, config.passive_outlier),
-            panic_threshold=config.panic_threshold,
-            slow_start=config.slow_start,
-            drain_timeout=config.drain_timeout,
-        )
-        self.health = HealthChecker(
-            self.balancer, config.health or PRESETS["playground"], clock=clock
-        )
-        self.health.enabled = config.health is not None
+        #: Pools of backends for content routing; "default" is ``self.balancer``.
+        self.pools: dict[str, Balancer] = {}
+        self.checkers: dict[str, HealthChecker] = {}
+        self.balancer = self._new_pool(DEFAULT_POOL, config.algorithm, config.options)
+        self.health = self.checkers[DEFAULT_POOL]
+        self.router = Router(config.routes)
+        self.affinity = Affinity(config.sticky, clock=clock, wall_clock=time.time)
         self._ticker: asyncio.Task[None] | None = None
         self.fakes: dict[str, FakeBackend] = {}
         self.mode: Mode = self.config.mode
@@ -225,6 +258,43 @@ class Lab:
         self._next_number = 1
         self._started = False
         self.events.subscribe(self._remember)
+
+    def _new_pool(
+        self, name: str, algorithm: str, options: Mapping[str, Any] | None = None
+    ) -> Balancer:
+        """A balancer (and its health checker) for one pool, with the lab's settings."""
+        config = self.config
+        balancer = Balancer(
+            (),
+            algorithm,
+            options=options,
+            rng=random.Random(f"{config.seed}:{name}"),
+            clock=self.clock,
+            events=self.events.publish,
+            passive=PassiveHealth(config.passive_nginx, config.passive_outlier),
+            panic_threshold=config.panic_threshold,
+            slow_start=config.slow_start,
+            drain_timeout=config.drain_timeout,
+        )
+        checker = HealthChecker(balancer, config.health or PRESETS["playground"], clock=self.clock)
+        checker.enabled = config.health is not None
+        self.pools[name] = balancer
+        self.checkers[name] = checker
+        return balancer
+
+    def _pool_of(self, name: str) -> Balancer:
+        """The balancer of the pool that holds backend ``name``."""
+        for pool in self.pools.values():
+            if any(b.name == name for b in pool.backends):
+                return pool
+        known = ", ".join(self.backend_names()) or "none"
+        raise UnknownBackend(f"no backend named {name!r} (backends: {known})")
+
+    def _pool_name(self, balancer: Balancer) -> str:
+        return next(n for n, b in self.pools.items() if b is balancer)
+
+    def _checker_of(self, name: str) -> HealthChecker:
+        return self.checkers[self._pool_name(self._pool_of(name))]
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -241,7 +311,13 @@ class Lab:
             else:
                 for _ in range(self.config.backends):
                     await self.add_backend(announce=False)
-            await self.health.start()
+            for pool in self.config.pools:
+                self._new_pool(pool.name, pool.algorithm)
+                for _ in range(pool.backends):
+                    await self.add_backend(pool=pool.name, announce=False)
+            self._check_routes(self.router)
+            for checker in self.checkers.values():
+                await checker.start()
             self._ticker = asyncio.create_task(self._tick_forever(), name="lab tick")
             self.proxy = self._make_proxy(self.mode, self.config.proxy.port)
             await self.proxy.start()
@@ -285,7 +361,8 @@ class Lab:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._ticker
             self._ticker = None
-        await self.health.stop()
+        for checker in self.checkers.values():
+            await checker.stop()
         for fake in list(self.fakes.values()):
             await fake.stop()
         self._started = False
@@ -294,7 +371,8 @@ class Lab:
         """Let time-based changes happen without traffic (sentences served, drains)."""
         while True:
             await asyncio.sleep(TICK)
-            self.balancer.tick()
+            for pool in list(self.pools.values()):
+                pool.tick()
 
     async def __aenter__(self) -> Lab:
         await self.start()
@@ -306,8 +384,16 @@ class Lab:
     def _make_proxy(self, mode: Mode, port: int) -> HttpProxy | TcpProxy:
         config = replace(self.config.proxy, port=port)
         if mode == "l7":
+            extra = {n: b for n, b in self.pools.items() if n != DEFAULT_POOL}
             return HttpProxy(
-                self.balancer, config, events=self.events, metrics=self.metrics, clock=self.clock
+                self.balancer,
+                config,
+                events=self.events,
+                metrics=self.metrics,
+                clock=self.clock,
+                pools=extra,
+                router=self.router,
+                affinity=self.affinity,
             )
         return TcpProxy(
             self.balancer, host=config.host, port=port, events=self.events, clock=self.clock
@@ -343,17 +429,22 @@ class Lab:
 
     def fake(self, name: str) -> FakeBackend:
         """The fake backend called ``name`` (``ConfigError`` for real or unknown ones)."""
-        self.balancer.get(name)
+        self._pool_of(name)
         try:
             return self.fakes[name]
         except KeyError:
             raise ConfigError(f"{name} is a real server: lbplay cannot change it") from None
 
-    def _new_name(self) -> str:
+    def _new_name(self, pool: str) -> str:
+        if pool != DEFAULT_POOL:
+            number = 1
+            while f"{pool}-{number}" in self.backend_names():
+                number += 1
+            return f"{pool}-{number}"
         while True:
             name = f"s{self._next_number}"
             self._next_number += 1
-            if name not in {b.name for b in self.balancer.backends}:
+            if name not in self.backend_names():
                 return name
 
     async def add_backend(
@@ -363,23 +454,25 @@ class Lab:
         *,
         backup: bool = False,
         announce: bool = True,
+        pool: str = DEFAULT_POOL,
     ) -> str:
-        """Start a new fake backend and put it in the pool."""
-        name = check_name(name) if name else self._new_name()
+        """Start a new fake backend and put it in ``pool``."""
+        balancer = self._pool(pool)
+        name = check_name(name) if name else self._new_name(pool)
         check_weight(weight)
-        if name in {b.name for b in self.balancer.backends}:
+        if name in self.backend_names():
             raise ConfigError(f"a backend named {name!r} already exists")
         fake = FakeBackend(
             name, rng=random.Random(f"{self.config.seed}:{name}"), latency=self.config.latency
         )
         await fake.start()
         self.fakes[name] = fake
-        self.balancer.add(Backend(name, weight, backup=backup, address=fake.address))
+        balancer.add(Backend(name, weight, backup=backup, address=fake.address))
         if self.config.max_conns is not None:
-            self.balancer.set_max_conns(name, self.config.max_conns)
+            balancer.set_max_conns(name, self.config.max_conns)
         self.metrics.track(name)
         if self._ticker is not None:
-            self.health.sync()
+            self.checkers[pool].sync()
         if announce:
             self._announce(
                 f"{name} added",
@@ -397,9 +490,10 @@ class Lab:
         return f"{name} gets its turn in the rotation at once"
 
     async def remove_backend(self, name: str) -> None:
-        """Take a backend out of the pool and stop it (requests in flight finish first)."""
-        self.balancer.remove(name)
-        self.health.sync()
+        """Take a backend out of its pool and stop it (requests in flight finish first)."""
+        checker = self._checker_of(name)
+        self._pool_of(name).remove(name)
+        checker.sync()
         self.metrics.forget(name)
         fake = self.fakes.pop(name, None)
         if fake is not None:
@@ -409,8 +503,9 @@ class Lab:
     async def kill(self, name: str) -> None:
         """Kill a fake backend: it stops listening and resets its open connections."""
         await self.fake(name).kill()
-        if self.health.enabled:
-            config = self.health.config
+        checker = self._checker_of(name)
+        if checker.enabled:
+            config = checker.config
             watch = (
                 f"the health checker needs {config.fall} failed checks, about"
                 f" {config.detection_time:.3g} s, before it stops sending traffic there;"
@@ -474,8 +569,8 @@ class Lab:
         )
 
     def set_weight(self, name: str, weight: int) -> None:
-        self.balancer.set_weight(name, weight)
-        info = registry.get(self.balancer.algorithm)
+        self._pool_of(name).set_weight(name, weight)
+        info = registry.get(self._pool_of(name).algorithm)
         watch = (
             f"{name}'s share moves toward its weight"
             if info.uses_weights
@@ -487,7 +582,7 @@ class Lab:
 
     def drain(self, name: str, timeout: float | None = None) -> None:
         """Stop new requests to ``name``; let in-flight ones finish (ALB deregistration)."""
-        self.balancer.drain(name, timeout)
+        self._pool_of(name).drain(name, timeout)
         self._announce(
             f"{name} draining",
             "no new requests; in-flight ones finish",
@@ -496,11 +591,11 @@ class Lab:
 
     def disable(self, name: str) -> None:
         """Maintenance: out of rotation now."""
-        self.balancer.disable(name)
+        self._pool_of(name).disable(name)
         self._announce(f"{name} disabled", "maintenance", "no new requests reach it")
 
     def enable(self, name: str) -> None:
-        self.balancer.enable(name)
+        self._pool_of(name).enable(name)
         watch = (
             f"slow start ramps its share from 10% over {self.balancer.slow_start:g} s"
             if self.balancer.slow_start
@@ -509,7 +604,7 @@ class Lab:
         self._announce(f"{name} enabled", "back in rotation", watch)
 
     def set_backup(self, name: str, backup: bool) -> None:
-        self.balancer.set_backup(name, backup)
+        self._pool_of(name).set_backup(name, backup)
         self._announce(
             f"{name} {'is a backup' if backup else 'is a primary'}",
             "",
@@ -518,7 +613,7 @@ class Lab:
 
     def set_max_conns(self, name: str, limit: int | None) -> None:
         """HAProxy ``maxconn``: beyond it requests queue at the proxy, then 503."""
-        self.balancer.set_max_conns(name, limit)
+        self._pool_of(name).set_max_conns(name, limit)
         detail = "unlimited" if limit is None else f"at most {limit} in flight"
         self._announce(
             f"{name} max_conns",
@@ -529,8 +624,9 @@ class Lab:
     def set_health_preset(self, name: str, scale: float = 1.0) -> None:
         """Use a named preset (playground, haproxy, aws-alb, nginx-plus), maybe scaled."""
         config = preset(name, scale)
-        self.health.configure(config)
-        self.health.set_enabled(True)
+        for checker in self.checkers.values():
+            checker.configure(config)
+            checker.set_enabled(True)
         self._announce(
             "health checks",
             config.describe(),
@@ -538,7 +634,8 @@ class Lab:
         )
 
     def set_health_checks(self, enabled: bool) -> None:
-        self.health.set_enabled(enabled)
+        for checker in self.checkers.values():
+            checker.set_enabled(enabled)
         self._announce(
             f"health checks {'on' if enabled else 'off'}",
             self.health.config.describe() if enabled else "",
@@ -547,7 +644,8 @@ class Lab:
 
     def set_passive(self, nginx: NginxPassive | None, outlier: OutlierDetection | None) -> None:
         """Replace passive health rules (None turns a school off)."""
-        self.balancer.passive = PassiveHealth(nginx, outlier)
+        for pool in self.pools.values():
+            pool.passive = PassiveHealth(nginx, outlier)
         parts = []
         if nginx:
             parts.append(f"nginx max_fails={nginx.max_fails} fail_timeout={nginx.fail_timeout:g}s")
@@ -563,20 +661,101 @@ class Lab:
         )
 
     def set_panic_threshold(self, threshold: float) -> None:
-        self.balancer.set_panic_threshold(threshold)
+        for pool in self.pools.values():
+            pool.set_panic_threshold(threshold)
         self._announce("panic threshold", f"{threshold:.0%}" if threshold else "off")
 
     def set_slow_start(self, seconds: float) -> None:
-        self.balancer.set_slow_start(seconds)
+        for pool in self.pools.values():
+            pool.set_slow_start(seconds)
         self._announce("slow start", f"{seconds:g} s" if seconds else "off")
+
+    # -- sessions and routing ------------------------------------------------------
+
+    def set_sticky(self, sticky: AffinityConfig | str) -> None:
+        """Session affinity: none, cookie, ip, ip/24, header:NAME or query:NAME."""
+        config = AffinityConfig.parse(sticky) if isinstance(sticky, str) else sticky
+        self.affinity.set_config(config)
+        watch = {
+            "none": "requests spread again: sessions kept in one backend's memory get lost",
+            "cookie": "each client is pinned by a signed cookie: watch its requests stay put",
+            "ip": "each client address is pinned to one backend",
+            "header": f"requests with the same {config.name} header stick together",
+            "query": f"requests with the same {config.name} parameter stick together",
+        }[config.mode]
+        if self.mode == "l4" and config.mode != "none":
+            watch = "L4 cannot see cookies or headers: this applies once you switch to L7"
+        self._announce("sticky sessions", config.describe(), watch)
+
+    async def add_pool(self, name: str, backends: int = 2, algorithm: str = "round_robin") -> None:
+        """A new pool of fake backends with its own algorithm (for routing rules)."""
+        spec = PoolSpec(name, backends, algorithm)
+        if name in self.pools:
+            raise ConfigError(f"a pool named {name!r} already exists")
+        self._new_pool(spec.name, spec.algorithm)
+        for _ in range(spec.backends):
+            await self.add_backend(pool=name, announce=False)
+        await self.checkers[name].start()
+        self._publish_pools()
+        self._announce(
+            f"pool {name} added",
+            f"{backends} backends, {algorithm}",
+            "add a route to send requests there",
+        )
+
+    async def remove_pool(self, name: str) -> None:
+        """Stop a pool's backends and drop it (no route may still point at it)."""
+        if name == DEFAULT_POOL:
+            raise ConfigError("the default pool cannot be removed")
+        self._pool(name)
+        users = [r.describe() for r in self.router.rules if r.pool == name]
+        if users:
+            raise ConfigError(f"routes still send requests to {name}: {'; '.join(users)}")
+        for backend in [b.name for b in self.pools[name].backends]:
+            await self.remove_backend(backend)
+        await self.checkers.pop(name).stop()
+        del self.pools[name]
+        self._publish_pools()
+        self._announce(f"pool {name} removed")
+
+    def set_routes(self, rules: Sequence[Rule | str]) -> None:
+        """Replace the content-routing rules (first match wins), live."""
+        parsed = [Rule.parse(r) if isinstance(r, str) else r for r in rules]
+        router = Router(parsed)
+        self._check_routes(router)
+        self.router = router
+        self._publish_pools()
+        detail = "; ".join(r.describe() for r in parsed) or "none: everything to default"
+        watch = (
+            "L4 cannot see paths or headers: rules apply once you switch to L7"
+            if self.mode == "l4" and parsed
+            else "each request's pool shows in the request feed"
+        )
+        self._announce("routes", detail, watch)
+
+    def _check_routes(self, router: Router) -> None:
+        missing = sorted(router.pools() - set(self.pools))
+        if missing:
+            raise ConfigError(
+                f"no pool named {', '.join(missing)} (pools: {', '.join(self.pools)})"
+            )
+
+    def _publish_pools(self) -> None:
+        if isinstance(self.proxy, HttpProxy):
+            extra = {n: b for n, b in self.pools.items() if n != DEFAULT_POOL}
+            self.proxy.set_pools(extra, self.router)
 
     # -- the algorithm and the proxy -----------------------------------------------
 
-    def set_algorithm(self, name: str, options: Mapping[str, Any] | None = None) -> None:
-        """Switch the balancing algorithm, live."""
-        self.balancer.set_algorithm(name, options)
-        info = registry.get(self.balancer.algorithm)
-        self._announce(f"algorithm {info.name}", info.idea, _watch_algorithm(info.name))
+    def set_algorithm(
+        self, name: str, options: Mapping[str, Any] | None = None, *, pool: str = DEFAULT_POOL
+    ) -> None:
+        """Switch a pool's balancing algorithm, live."""
+        balancer = self._pool(pool)
+        balancer.set_algorithm(name, options)
+        info = registry.get(balancer.algorithm)
+        where = "" if pool == DEFAULT_POOL else f" (pool {pool})"
+        self._announce(f"algorithm {info.name}{where}", info.idea, _watch_algorithm(info.name))
 
     async def set_mode(self, mode: Mode) -> None:
         """Switch between L7 and L4 on the same port (open connections are closed)."""
@@ -593,7 +772,13 @@ class Lab:
         await self.proxy.start()
         self.mode = mode
         if mode == "l4":
-            self._announce("mode L4", "one pick per TCP connection", L4_LIMITS)
+            ignored = []
+            if self.router.rules:
+                ignored.append(f"{len(self.router.rules)} routing rule(s)")
+            if self.affinity.mode not in ("none", "ip"):
+                ignored.append(f"{self.affinity.config.describe()} stickiness")
+            note = f" Ignored until you switch back: {', '.join(ignored)}." if ignored else ""
+            self._announce("mode L4", "one pick per TCP connection", L4_LIMITS + note)
         else:
             self._announce(
                 "mode L7",
@@ -658,6 +843,12 @@ class Lab:
             self.balancer.set_backup(backend.name, False)
             self.balancer.set_max_conns(backend.name, config.max_conns)
             self.balancer.set_health(backend.name, True, "reset")
+        self.router = Router(config.routes)
+        for name in [n for n in self.pools if n != DEFAULT_POOL]:
+            if name not in {p.name for p in config.pools}:
+                await self.remove_pool(name)
+        self._publish_pools()
+        self.affinity.set_config(config.sticky)
         self.balancer.set_algorithm(config.algorithm, config.options)
         self.balancer.passive = PassiveHealth(config.passive_nginx, config.passive_outlier)
         self.balancer.set_panic_threshold(config.panic_threshold)
@@ -675,16 +866,46 @@ class Lab:
     def snapshot(self) -> LabSnapshot:
         """Everything a UI needs to draw, as plain data."""
         now = self.clock()
-        eligible = {b.name for b in self.balancer.eligible}
         views: list[BackendView] = []
-        for backend in self.balancer.backends:
+        for pool_name, pool in self.pools.items():
+            views.extend(self._views(pool_name, pool))
+        in_flight = {v.name: v.in_flight for v in views}
+        traffic = self._traffic()
+        return LabSnapshot(
+            at=now,
+            mode=self.mode,
+            algorithm=self.balancer.algorithm,
+            options=dict(self.balancer.options),
+            proxy_url=self.proxy_url,
+            admin_url=self.admin_url,
+            backends=tuple(views),
+            metrics=self.metrics.snapshot(now, in_flight=in_flight),
+            client_metrics=self.client_metrics.snapshot(now),
+            traffic=traffic.stats(),
+            rate=traffic.rate,
+            paused=traffic.paused,
+            recent=tuple(self.recent),
+            limits=L4_LIMITS if self.mode == "l4" else "",
+            panic=self.balancer.panic,
+            health=self.health.config.describe() if self.health.enabled else "off",
+            pools={name: pool.algorithm for name, pool in self.pools.items()},
+            routes=tuple(rule.describe() for rule in self.router.rules),
+            sticky=self.affinity.config.describe(),
+        )
+
+    def _views(self, pool_name: str, pool: Balancer) -> list[BackendView]:
+        eligible = {b.name for b in pool.eligible}
+        checker = self.checkers[pool_name]
+        views: list[BackendView] = []
+        for backend in pool.backends:
             fake = self.fakes.get(backend.name)
             stats = backend.stats
-            status = self.balancer.status(backend.name)
-            check = self.health.states.get(backend.name)
+            status = pool.status(backend.name)
+            check = checker.states.get(backend.name)
             common: dict[str, Any] = {
+                "pool": pool_name,
                 "status": status.label,
-                "health": check.label if check is not None and self.health.enabled else "off",
+                "health": check.label if check is not None and checker.enabled else "off",
                 "last_check": check.last_result if check is not None else "",
                 "admin": status.admin,
                 "slow_start": status.slow_start,
@@ -694,7 +915,7 @@ class Lab:
                 "address": backend.address,
                 "weight": backend.weight,
                 "backup": backend.backup,
-                "available": self.balancer.is_available(backend.name),
+                "available": pool.is_available(backend.name),
                 "eligible": backend.name in eligible,
                 "in_flight": stats.in_flight,
                 "completed": stats.completed,
@@ -716,29 +937,17 @@ class Lab:
                         **common,
                     )
                 )
-        in_flight = {b.name: b.stats.in_flight for b in self.balancer.backends}
-        traffic = self._traffic()
-        return LabSnapshot(
-            at=now,
-            mode=self.mode,
-            algorithm=self.balancer.algorithm,
-            options=dict(self.balancer.options),
-            proxy_url=self.proxy_url,
-            admin_url=self.admin_url,
-            backends=tuple(views),
-            metrics=self.metrics.snapshot(now, in_flight=in_flight),
-            client_metrics=self.client_metrics.snapshot(now),
-            traffic=traffic.stats(),
-            rate=traffic.rate,
-            paused=traffic.paused,
-            recent=tuple(self.recent),
-            limits=L4_LIMITS if self.mode == "l4" else "",
-            panic=self.balancer.panic,
-            health=self.health.config.describe() if self.health.enabled else "off",
-        )
+        return views
 
-    def backend_names(self) -> Sequence[str]:
-        return [b.name for b in self.balancer.backends]
+    def backend_names(self) -> list[str]:
+        """Every backend of every pool."""
+        return [b.name for pool in self.pools.values() for b in pool.backends]
+
+    def _pool(self, name: str) -> Balancer:
+        try:
+            return self.pools[name]
+        except KeyError:
+            raise ConfigError(f"no pool named {name!r} (pools: {', '.join(self.pools)})") from None
 
 
 def _watch_algorithm(name: str) -> str:

@@ -62,7 +62,7 @@ import ipaddress
 import logging
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from types import SimpleNamespace
@@ -72,10 +72,13 @@ from aiohttp import hdrs
 from multidict import CIMultiDict
 from yarl import URL
 
+from lbplay.core.affinity import COOKIE as AFFINITY_COOKIE
+from lbplay.core.affinity import Affinity, Lookup, without_cookie
 from lbplay.core.balancer import Balancer, Ticket
 from lbplay.core.events import Attempt, EventBus, RequestCompleted
 from lbplay.core.metrics import Metrics
 from lbplay.core.picker import Pick, PickContext
+from lbplay.core.routing import DEFAULT_POOL, PathError, Router
 from lbplay.errors import AllBackendsFull, ConfigError, NoBackendAvailable
 from lbplay.net.forwarding import TrustedProxies, request_headers, response_headers
 from lbplay.net.http1 import (
@@ -275,8 +278,16 @@ class HttpProxy:
         events: EventBus | None = None,
         metrics: Metrics | None = None,
         clock: Callable[[], float] = time.monotonic,
+        pools: Mapping[str, Balancer] | None = None,
+        router: Router | None = None,
+        affinity: Affinity | None = None,
     ) -> None:
         self.balancer = balancer
+        #: Named pools for content routing; "default" is ``balancer``.
+        self.pools: dict[str, Balancer] = {DEFAULT_POOL: balancer, **(pools or {})}
+        self.router = router
+        #: Session affinity (sticky sessions); mode "none" unless configured.
+        self.affinity = affinity or Affinity(clock=clock, wall_clock=time.time)
         self.config = config or ProxyConfig()
         self.events = events
         self.metrics = metrics
@@ -302,6 +313,15 @@ class HttpProxy:
     def queued(self) -> int:
         """Requests waiting in the queue because every backend is full."""
         return sum(not waiter.done() for waiter in self._queue)
+
+    def set_pools(self, pools: Mapping[str, Balancer], router: Router | None) -> None:
+        """Replace the routing pools (besides "default") and the rules, live."""
+        for name, pool in pools.items():
+            pool.on_capacity = self._capacity_freed
+            if name == DEFAULT_POOL and pool is not self.balancer:
+                raise ConfigError("the default pool is the proxy's own balancer")
+        self.pools = {DEFAULT_POOL: self.balancer, **pools}
+        self.router = router
 
     async def start(self) -> None:
         """Open the backend connection pool and start listening."""
@@ -340,13 +360,15 @@ class HttpProxy:
                 f"cannot listen on {self.config.host}:{self.config.port}: {error.strerror}"
             ) from None
         self.port = self._server.sockets[0].getsockname()[1]
-        self.balancer.on_capacity = self._capacity_freed
+        for pool in self.pools.values():
+            pool.on_capacity = self._capacity_freed
 
     async def stop(self) -> None:
         """Stop listening, close every client connection and the backend pool."""
         self._closing = True
-        if self.balancer.on_capacity == self._capacity_freed:
-            self.balancer.on_capacity = None
+        for pool in self.pools.values():
+            if pool.on_capacity == self._capacity_freed:
+                pool.on_capacity = None
         server, self._server = self._server, None
         if server is not None:
             server.close()
@@ -458,11 +480,16 @@ class HttpProxy:
         peer_ip: str,
     ) -> bool:
         """Forward one request; return whether the client connection can be reused."""
-        req = _Request(head, reader, writer, self.clock(), self._trusted.client_ip(head, peer_ip))
+        client_ip = self._trusted.client_ip(head, peer_ip)
+        req = _Request(head, reader, writer, self.clock(), client_ip, self.balancer)
         try:
             if head.form == "asterisk":
                 raise HttpError(501, "'OPTIONS *' is answered by each server; not forwarded")
+            self._route(req)
             headers = request_headers(head, peer_ip, peer_ip in self._trusted)
+            req.lookup = self.affinity.lookup(client_ip, head.get_all, head.query)
+            if self.affinity.mode == "cookie":
+                _strip_affinity_cookie(headers)
             req.body = await self._read_body(head, reader, writer)
         except HttpError as error:
             self._finish(req, error.status, None, "", 0, error.reason)
@@ -474,6 +501,22 @@ class HttpProxy:
         if not req.body.finished:
             await req.body.settle()
         return keep_alive and req.body.finished
+
+    def _route(self, req: _Request) -> None:
+        """Content routing: pick the request's pool (400 for an ambiguous path)."""
+        router = self.router
+        if router is None or not router.rules:
+            return
+        head = req.head
+        try:
+            route = router.route(head.method, head.host or "", head.path, head.get)
+        except PathError as error:
+            raise HttpError(400, str(error)) from None
+        pool = self.pools.get(route.pool)
+        if pool is None:
+            raise HttpError(503, f"{route.reason}, but pool {route.pool} does not exist")
+        req.balancer = pool
+        req.route = route.reason
 
     async def _read_body(
         self, head: RequestHead, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
@@ -509,13 +552,13 @@ class HttpProxy:
         while True:
             name = pick.backend.name
             req.tried.append(name)
-            ticket = self.balancer.begin(pick)
+            ticket = req.balancer.begin(pick)
             attempt_started = self.clock()
             try:
                 response = await self._send(pick, req, headers)
             except _Failure as failed:
                 latency = self.clock() - attempt_started
-                self.balancer.end(ticket, ok=False, latency=latency, failure=failed.kind)
+                req.balancer.end(ticket, ok=False, latency=latency, failure=failed.kind)
                 req.attempts.append(Attempt(name, pick.reason, failed.outcome, None, latency))
                 retry = self._may_retry(req, sent=failed.sent) and self._next_pick(req, 0)
                 if not retry:
@@ -525,7 +568,7 @@ class HttpProxy:
             except _ClientFailed as failed:
                 # The client's fault, not the backend's; the backend saw a cut-off request.
                 latency = self.clock() - attempt_started
-                self.balancer.end(ticket, ok=True, latency=latency)
+                req.balancer.end(ticket, ok=True, latency=latency)
                 bad = failed.error
                 outcome = f"client failed ({bad.status})"
                 req.attempts.append(Attempt(name, pick.reason, outcome, None, latency))
@@ -534,7 +577,7 @@ class HttpProxy:
                 await self._refuse(req.reader, req.writer, bad)
                 return False
             except BaseException:  # cancelled by stop(): the ticket must still be closed
-                self.balancer.end(ticket, ok=False)
+                req.balancer.end(ticket, ok=False)
                 raise
             status = response.status
             if status in self.config.retry.on_status and self._may_retry(req, sent=True):
@@ -543,7 +586,7 @@ class HttpProxy:
                     response.release()
                     latency = self.clock() - attempt_started
                     kind = "5xx" if status >= 500 else None
-                    self.balancer.end(ticket, ok=False, latency=latency, failure=kind)
+                    req.balancer.end(ticket, ok=False, latency=latency, failure=kind)
                     outcome = f"http {status}"
                     req.attempts.append(Attempt(name, pick.reason, outcome, status, latency))
                     pick = retry
@@ -552,10 +595,20 @@ class HttpProxy:
             return await self._relay(req, response, ticket, pick, attempt_started)
 
     async def _first_pick(self, req: _Request) -> Pick:
-        """The first backend; when all are full, wait in the queue (then 503)."""
+        """The first backend; when all are full, wait in the queue (then 503).
+
+        A request pinned by session affinity goes to its backend if that one can serve
+        (HAProxy keeps sticky traffic even on a draining server); otherwise it is
+        balanced afresh and will be re-pinned."""
+        pinned = req.lookup.pinned
+        if pinned is not None:
+            pick = req.balancer.pick_pinned(pinned, f"{pinned}: {req.lookup.note}")
+            if pick is not None:
+                return pick
+            req.repinned = pinned
         context = PickContext(client_ip=req.client_ip, hash_key=req.hash_key)
         try:
-            return self.balancer.pick(context)
+            return req.balancer.pick(context)
         except AllBackendsFull as full:
             if not self.config.queue_timeout:
                 raise
@@ -575,7 +628,7 @@ class HttpProxy:
                         f"{why}; waited {self.config.queue_timeout:g} s in the proxy's queue"
                     ) from None
                 try:
-                    pick = self.balancer.pick(context)
+                    pick = req.balancer.pick(context)
                     return pick
                 except AllBackendsFull:
                     # The slot went to somebody else: wait again, at the front.
@@ -618,7 +671,7 @@ class HttpProxy:
             client_ip=req.client_ip, hash_key=req.hash_key, avoid=frozenset(req.tried)
         )
         try:
-            pick = self.balancer.pick(context)
+            pick = req.balancer.pick(context)
         except NoBackendAvailable:
             return None
         return None if pick.backend.name in req.tried else pick  # every eligible one tried
@@ -700,6 +753,11 @@ class HttpProxy:
         for name, value in response_headers(response.raw_headers, drop=[BACKEND_HEADER]):
             lines.append(f"{name}: {value}\r\n")
         lines.append(f"{BACKEND_HEADER}: {', '.join(req.tried)}\r\n")
+        req.session, cookie = self.affinity.bind(
+            req.lookup, pick.backend.name, repinned=req.repinned
+        )
+        if cookie is not None:
+            lines.append(f"Set-Cookie: {cookie}\r\n")
         if length is not None and (not no_body or head.method == "HEAD"):
             lines.append(f"Content-Length: {length}\r\n")
         elif chunked:
@@ -716,7 +774,7 @@ class HttpProxy:
             if not no_body:
                 async for chunk in response.content.iter_any():
                     sent += len(chunk)
-                    self.balancer.transferred(ticket, len(chunk))
+                    req.balancer.transferred(ticket, len(chunk))
                     writer.write(encode_chunk(chunk) if chunked else chunk)
                     await writer.drain()
                 if chunked:
@@ -738,7 +796,7 @@ class HttpProxy:
         finally:
             response.release()
             latency = self.clock() - attempt_started
-            self.balancer.end(ticket, ok=backend_ok, latency=latency, failure=kind)
+            req.balancer.end(ticket, ok=backend_ok, latency=latency, failure=kind)
         name = pick.backend.name
         req.attempts[-1] = Attempt(name, pick.reason, error or "ok", status, latency)
         # A body the backend broke off counts as "failed" (0) in metrics, not as a 200.
@@ -754,6 +812,7 @@ class HttpProxy:
         if attempts:
             text += " (tried " + "; ".join(f"{a.backend}: {a.outcome}" for a in attempts) + ")"
         extra = [(BACKEND_HEADER, ", ".join(req.tried))] if req.tried else []
+        req.session = req.lookup.note
         keep_alive = req.head.keep_alive and req.body.finished
         backend, reason = (attempts[-1].backend, attempts[-1].reason) if attempts else (None, "")
         self._finish(req, failure.status, backend, reason, 0, text)
@@ -803,6 +862,8 @@ class HttpProxy:
                     backend=backend,
                     attempts=attempts,
                     reason=reason,
+                    session=req.session,
+                    route=req.route,
                     bytes=nbytes,
                     error=error,
                 )
@@ -819,12 +880,20 @@ class _Request:
     started: float
     #: The client's address (from X-Forwarded-For when the peer is trusted).
     client_ip: str
+    #: The balancer of the pool the request was routed to.
+    balancer: Balancer
     body: _Body = field(default_factory=lambda: _Body(NO_BODY, b"", None))
     #: What hash algorithms hash: the client address or ``ProxyConfig.hash_header``.
     hash_key: str = ""
     #: Backends tried so far, in order (the X-Lbplay-Backend header).
     tried: list[str] = field(default_factory=list)
     attempts: list[Attempt] = field(default_factory=list)
+    #: Why this pool (content routing).
+    route: str = ""
+    #: Session affinity: where the request was pinned, and a pin it could not keep.
+    lookup: Lookup = field(default_factory=Lookup)
+    repinned: str = ""
+    session: str = ""
 
     def __post_init__(self) -> None:
         self.hash_key = self.hash_key or self.client_ip
@@ -839,6 +908,18 @@ async def _mark_reused(
     use = context.trace_request_ctx
     if isinstance(use, SimpleNamespace):
         use.reused = True
+
+
+def _strip_affinity_cookie(headers: CIMultiDict[str]) -> None:
+    """Remove the balancer's own affinity cookie before forwarding (HAProxy "indirect")."""
+    values = headers.getall(hdrs.COOKIE, [])
+    if not values:
+        return
+    del headers[hdrs.COOKIE]
+    for value in values:
+        kept = without_cookie(value, AFFINITY_COOKIE)
+        if kept:
+            headers.add(hdrs.COOKIE, kept)
 
 
 def _failure(error: aiohttp.ClientError, name: str, config: ProxyConfig) -> _Failure:

@@ -1,0 +1,141 @@
+"""Content routing to pools and session affinity, end to end through the Lab."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import aiohttp
+import pytest
+from yarl import URL
+
+from lbplay.core.affinity import COOKIE
+from lbplay.core.events import RequestCompleted
+from lbplay.errors import ConfigError
+from lbplay.net.fake_backend import LatencyModel
+from lbplay.net.lab import Lab, LabConfig, PoolSpec
+from tests.net.waiting import EventWaiter
+
+
+def config(**changes: object) -> LabConfig:
+    settings: dict[str, object] = {
+        "backends": 3,
+        "rate": 0.0,
+        "admin": False,
+        "latency": LatencyModel.fixed(1.0),
+    }
+    settings.update(changes)
+    return LabConfig(**settings)  # type: ignore[arg-type]
+
+
+async def served_by(session: aiohttp.ClientSession, url: str, **kwargs: object) -> tuple[int, str]:
+    async with session.get(url, **kwargs) as response:  # type: ignore[arg-type]
+        await response.read()
+        return response.status, response.headers.get("X-Backend", "")
+
+
+async def test_routes_send_requests_to_pools() -> None:
+    lab_config = config(
+        pools=(PoolSpec("api", 2, "least_connections"), PoolSpec("admin", 1)),
+        routes=(),
+    )
+    async with Lab(lab_config) as lab:
+        lab.set_routes(["path=/api->api", "path=/admin,method=GET->admin"])
+        waiter = EventWaiter()
+        lab.subscribe(waiter.publish)
+        async with aiohttp.ClientSession() as session:
+            base = lab.proxy_url
+            assert (await served_by(session, base + "/api/users"))[1].startswith("api-")
+            assert (await served_by(session, base + "/admin"))[1] == "admin-1"
+            raw = URL(base + "/public/../admin", encoded=True)  # sent as is, not normalised
+            assert (await served_by(session, raw))[1] == "admin-1"
+            assert (await served_by(session, base + "/apis"))[1].startswith("s")
+            status, _ = await served_by(session, URL(base + "/public%2F..%2Fadmin", encoded=True))
+            assert status == 400
+        event = await waiter.wait(lambda e: isinstance(e, RequestCompleted) and e.path == "/admin")
+        assert isinstance(event, RequestCompleted)
+        assert event.route == "rule method=GET,path=/admin->admin matched /admin"
+        view = lab.snapshot()
+        assert view.pools == {
+            "default": "round_robin",
+            "api": "least_connections",
+            "admin": "round_robin",
+        }
+        assert {b.pool for b in view.backends} == {"default", "api", "admin"}
+        with pytest.raises(ConfigError, match="no pool named nope"):
+            lab.set_routes(["path=/x->nope"])
+        with pytest.raises(ConfigError, match="routes still send requests to admin"):
+            await lab.remove_pool("admin")
+        lab.set_algorithm("maglev", pool="api")
+        assert lab.snapshot().pools["api"] == "maglev"
+
+
+async def test_cookie_affinity_keeps_a_client_on_one_backend() -> None:
+    async with Lab(config()) as lab:
+        lab.set_sticky("cookie")
+        jar = aiohttp.CookieJar(unsafe=True)
+        async with aiohttp.ClientSession(cookie_jar=jar) as session:
+            seen = [(await served_by(session, lab.proxy_url + "/x"))[1] for _ in range(30)]
+            assert len(set(seen)) == 1
+            pinned = seen[0]
+            echo = await (await session.get(lab.proxy_url + "/echo")).json()
+            assert COOKIE not in echo["headers"].get("Cookie", "")  # never forwarded
+            await lab.kill(pinned)
+            after = [(await served_by(session, lab.proxy_url + "/x"))[1] for _ in range(5)]
+        assert pinned not in after
+        assert len(set(after)) == 1  # re-pinned to one other backend
+        events = [e for e in lab.recent if isinstance(e, RequestCompleted)]
+        assert any("re-pinned" in e.session for e in events)
+        cookies = [c.value for c in jar if c.key == COOKIE]
+        assert cookies
+        assert cookies[0].startswith(after[0] + ".")
+
+
+async def test_tampered_cookie_is_repicked_not_an_error() -> None:
+    async with Lab(config()) as lab:
+        lab.set_sticky("cookie")
+        async with aiohttp.ClientSession() as session:
+            headers = {"Cookie": f"{COOKIE}=s2.9999999999.0000"}
+            async with session.get(lab.proxy_url, headers=headers) as response:
+                assert response.status == 200
+                assert COOKIE in response.headers["Set-Cookie"]
+        event = [e for e in lab.recent if isinstance(e, RequestCompleted)][-1]
+        assert "bad signature" in event.session
+
+
+async def test_ip_and_header_affinity() -> None:
+    async with Lab(config()) as lab:
+        lab.set_sticky("ip")
+        connector = aiohttp.TCPConnector(local_addr=("127.0.9.9", 0), force_close=True)
+        async with aiohttp.ClientSession(connector=connector) as session:
+            seen = {(await served_by(session, lab.proxy_url))[1] for _ in range(10)}
+        assert len(seen) == 1
+        lab.set_sticky("header:X-User")
+        async with aiohttp.ClientSession() as session:
+            ann = {
+                (await served_by(session, lab.proxy_url, headers={"X-User": "ann"}))[1]
+                for _ in range(10)
+            }
+            spread = Counter([(await served_by(session, lab.proxy_url))[1] for _ in range(9)])
+        assert len(ann) == 1
+        assert len(spread) == 3  # no header: balanced normally
+
+
+async def test_l4_says_rules_and_cookies_cannot_apply() -> None:
+    async with Lab(config(pools=(PoolSpec("api", 1),))) as lab:
+        lab.set_routes(["path=/api->api"])
+        lab.set_sticky("cookie")
+        await lab.set_mode("l4")
+        text = lab.events.recent[-1].text
+        assert "Ignored until you switch back: 1 routing rule(s), cookie stickiness" in text
+        lab.set_routes([])
+        assert "rules apply once you switch to L7" not in lab.events.recent[-1].text
+
+
+def test_pool_specs() -> None:
+    assert PoolSpec.parse("api=3:maglev") == PoolSpec("api", 3, "maglev")
+    with pytest.raises(ConfigError, match="NAME=COUNT"):
+        PoolSpec.parse("api")
+    with pytest.raises(ConfigError, match="default pool"):
+        PoolSpec("default")
+    assert json.dumps({"ok": True})
