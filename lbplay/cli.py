@@ -295,6 +295,18 @@ def serve(
     queue_timeout: Annotated[
         float, typer.Option(min=0.001, help="Longest wait in the queue before 503, s.")
     ] = 5.0,
+    sticky: Annotated[
+        str,
+        typer.Option(help="Session affinity: none, cookie, ip, ip/24, header:NAME, query:NAME."),
+    ] = "none",
+    pool: Annotated[
+        list[str] | None,
+        typer.Option("--pool", help="Extra pool NAME=COUNT[:ALGORITHM] (repeat)."),
+    ] = None,
+    route: Annotated[
+        list[str] | None,
+        typer.Option("--route", help="Routing rule, e.g. 'path=/api->api' (repeat, in order)."),
+    ] = None,
     seed: Annotated[int, typer.Option(help="Seed for random algorithms and traffic.")] = 0,
     live: Annotated[
         bool, typer.Option("--live/--no-live", help="Redraw a table of the backends.")
@@ -305,9 +317,11 @@ def serve(
     Prints the proxy URL to curl and the admin URL for 'lbplay ctl'; Ctrl-C stops."""
     import asyncio
 
+    from lbplay.core.affinity import AffinityConfig
     from lbplay.core.health import preset
     from lbplay.core.passive import NginxPassive, OutlierDetection
-    from lbplay.net.lab import LabConfig
+    from lbplay.core.routing import Rule
+    from lbplay.net.lab import LabConfig, PoolSpec
     from lbplay.net.proxy_http import ProxyConfig, RetryPolicy
     from lbplay.serve import run
 
@@ -346,6 +360,9 @@ def serve(
         slow_start=slow_start,
         drain_timeout=drain_timeout,
         max_conns=max_conns,
+        sticky=AffinityConfig.parse(sticky),
+        pools=tuple(PoolSpec.parse(p) for p in pool or ()),
+        routes=tuple(Rule.parse(r) for r in route or ()),
     )
     asyncio.run(run(config, out, err, live=live and out.is_terminal))
 

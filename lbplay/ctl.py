@@ -194,14 +194,15 @@ def algorithm(
     option: Annotated[
         list[str] | None, typer.Option("--option", "-o", help="NAME=VALUE, e.g. vnodes=100.")
     ] = None,
+    pool: Annotated[str, typer.Option(help="Which pool (content routing).")] = "default",
 ) -> None:
     """Switch the balancing algorithm, live."""
     from lbplay.cli import parse_options
 
-    result = client().call(
-        "POST", "/algorithm", {"name": name, "options": parse_options(option or [])}
-    )
-    _done(f"algorithm {result['algorithm']}")
+    body = {"name": name, "options": parse_options(option or []), "pool": pool}
+    result = client().call("POST", "/algorithm", body)
+    where = "" if pool == "default" else f" in pool {pool}"
+    _done(f"algorithm {result['algorithm']}{where}")
 
 
 @ctl_app.command()
@@ -347,6 +348,45 @@ def _whole(text: str, what: str) -> int:
         return int(text)
     except ValueError:
         raise ConfigError(f"{what} must be a whole number or 'none', not {text!r}") from None
+
+
+@ctl_app.command()
+def sticky(
+    mode: Annotated[str, typer.Argument(help="none, cookie, ip, ip/24, header:NAME, query:NAME.")],
+) -> None:
+    """Session affinity (sticky sessions), live."""
+    _done(f"sticky {client().call('POST', '/sticky', {'mode': mode})['sticky']}")
+
+
+@ctl_app.command()
+def routes(
+    rules: Annotated[
+        list[str] | None,
+        typer.Argument(help="Rules like 'path=/api->api' (first match wins); none clears."),
+    ] = None,
+) -> None:
+    """Replace the content-routing rules."""
+    result = client().call("POST", "/routes", {"rules": rules or []})
+    _done("routes: " + ("; ".join(result["routes"]) or "none"))
+
+
+@ctl_app.command()
+def pool(
+    action: Annotated[str, typer.Argument(help="add or remove.")],
+    name: str,
+    backends: Annotated[int, typer.Option(help="Backends in a new pool.")] = 2,
+    algorithm: Annotated[str, typer.Option(help="Its algorithm.")] = "round_robin",
+) -> None:
+    """Add or remove a pool of backends (for routes)."""
+    if action == "add":
+        body = {"name": name, "backends": backends, "algorithm": algorithm}
+        client().call("POST", "/pools", body)
+        _done(f"pool {name} added")
+    elif action == "remove":
+        client().call("DELETE", f"/pools/{name}")
+        _done(f"pool {name} removed")
+    else:
+        raise ConfigError(f"pool action must be add or remove, not {action!r}")
 
 
 @ctl_app.command()

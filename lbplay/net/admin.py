@@ -9,7 +9,7 @@ loopback port, and the admin API can kill servers.
     GET    /state                         everything the dashboard draws (JSON)
     GET    /events?since=SEQ&limit=N      recent events after sequence number SEQ
     GET    /algorithms                    the registry: names, ideas, real-world names
-    POST   /algorithm      {"name": "maglev", "options": {"table_size": 65537}}
+    POST   /algorithm      {"name": "maglev", "options": {"table_size": 65537}, "pool": "api"}
     POST   /mode           {"mode": "l4"}
     POST   /traffic        {"rate": 100} | {"paused": true}
     POST   /traffic/burst  {"count": 300}
@@ -32,6 +32,10 @@ loopback port, and the admin API can kill servers.
                             "outlier": {"consecutive": 5, "base_ejection_time": 30}}
                            (null or missing: that school off)
     POST   /panic          {"threshold": 0.5}
+    POST   /sticky         {"mode": "cookie"}     (none, cookie, ip, ip/24, header:NAME, query:NAME)
+    POST   /routes         {"rules": ["path=/api->api", "host=*.admin.test->admin"]}
+    POST   /pools          {"name": "api", "backends": 2, "algorithm": "least_connections"}
+    DELETE /pools/{name}
     POST   /slow-start     {"seconds": 10}
 
 Errors are JSON ``{"error": "..."}`` with 400 (bad input), 401 (no or wrong token),
@@ -121,6 +125,10 @@ class AdminApi:
                 web.post("/health", self._set_health),
                 web.post("/passive", self._set_passive),
                 web.post("/panic", self._set_panic),
+                web.post("/sticky", self._set_sticky),
+                web.post("/routes", self._set_routes),
+                web.post("/pools", self._add_pool),
+                web.delete("/pools/{name}", self._remove_pool),
                 web.post("/slow-start", self._set_slow_start),
                 web.post("/backends", self._add),
                 web.delete("/backends/{name}", self._remove),
@@ -217,8 +225,9 @@ class AdminApi:
         options = body.get("options") or {}
         if not isinstance(options, dict):
             raise ConfigError("options must be a JSON object")
-        self.lab.set_algorithm(str(body.get("name", "")), options)
-        return _json({"algorithm": self.lab.balancer.algorithm})
+        pool = str(body.get("pool") or "default")
+        self.lab.set_algorithm(str(body.get("name", "")), options, pool=pool)
+        return _json({"algorithm": self.lab.pools[pool].algorithm, "pool": pool})
 
     async def _set_mode(self, request: web.Request) -> web.Response:
         body = await self._body(request)
@@ -263,6 +272,33 @@ class AdminApi:
         self.lab.set_panic_threshold(_number(body, "threshold"))
         return _json({"threshold": self.lab.balancer.panic_threshold})
 
+    async def _set_sticky(self, request: web.Request) -> web.Response:
+        body = await self._body(request)
+        self.lab.set_sticky(str(body.get("mode", "")))
+        return _json({"sticky": self.lab.affinity.config.describe()})
+
+    async def _set_routes(self, request: web.Request) -> web.Response:
+        body = await self._body(request)
+        rules = body.get("rules", [])
+        if not isinstance(rules, list) or not all(isinstance(r, str) for r in rules):
+            raise ConfigError("rules must be a list of strings like 'path=/api->api'")
+        self.lab.set_routes(rules)
+        return _json({"routes": [r.describe() for r in self.lab.router.rules]})
+
+    async def _add_pool(self, request: web.Request) -> web.Response:
+        body = await self._body(request)
+        count = body.get("backends", 2)
+        if not isinstance(count, int) or isinstance(count, bool):
+            raise ConfigError(f"backends must be a whole number, not {count!r}")
+        name = str(body.get("name", ""))
+        await self.lab.add_pool(name, count, str(body.get("algorithm", "round_robin")))
+        return _json({"pool": name}, 201)
+
+    async def _remove_pool(self, request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        await self.lab.remove_pool(name)
+        return _json({"removed": name})
+
     async def _set_slow_start(self, request: web.Request) -> web.Response:
         body = await self._body(request)
         self.lab.set_slow_start(_number(body, "seconds"))
@@ -275,7 +311,10 @@ class AdminApi:
         if not isinstance(weight, int) or isinstance(weight, bool):
             raise ConfigError(f"weight must be a whole number, not {weight!r}")
         added = await self.lab.add_backend(
-            str(name) if name else None, weight, backup=bool(body.get("backup", False))
+            str(name) if name else None,
+            weight,
+            backup=bool(body.get("backup", False)),
+            pool=str(body.get("pool") or "default"),
         )
         return _json({"added": added}, 201)
 
