@@ -73,7 +73,8 @@ async def test_every_backend_control(lab: Lab) -> None:
 async def test_fleet_algorithm_mode_and_traffic(lab: Lab) -> None:
     assert await call(lab, "POST", "/backends", {"weight": 2}) == (201, {"added": "s3"})
     assert (await call(lab, "DELETE", "/backends/s3"))[0] == 200
-    assert (await call(lab, "POST", "/algorithm", {"name": "maglev"}))[1] == {"algorithm": "maglev"}
+    answer = (await call(lab, "POST", "/algorithm", {"name": "maglev"}))[1]
+    assert answer == {"algorithm": "maglev", "pool": "default"}
     assert (await call(lab, "POST", "/mode", {"mode": "L4"}))[1] == {"mode": "l4"}
     assert (await call(lab, "POST", "/traffic", {"rate": 30}))[1] == {
         "rate": 30.0,
