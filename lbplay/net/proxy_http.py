@@ -100,6 +100,8 @@ log = logging.getLogger(__name__)
 
 #: nginx never retries these once the request was sent (since 1.9.13).
 NON_IDEMPOTENT = frozenset({"POST", "PATCH", "LOCK"})
+#: Pending connections the listener accepts (Python's default of 100 overflows in bursts).
+BACKLOG = 1024
 #: The response header naming every backend tried, like nginx's $upstream_addr.
 BACKEND_HEADER = "X-Lbplay-Backend"
 #: After refusing a request or closing, how long and how much to read and drop.
@@ -293,6 +295,11 @@ class HttpProxy:
         self.metrics = metrics
         self.clock = clock
         self._trusted = TrustedProxies(self.config.trusted_networks())
+        self._timeout = aiohttp.ClientTimeout(
+            total=None,
+            sock_connect=self.config.connect_timeout,
+            sock_read=self.config.read_timeout,
+        )
         self._server: asyncio.Server | None = None
         self._session: aiohttp.ClientSession | None = None
         self._connections: set[asyncio.StreamWriter] = set()
@@ -353,6 +360,7 @@ class HttpProxy:
                 self.config.port,
                 reuse_address=True,
                 limit=self.config.max_head,  # the parser never needs more buffered
+                backlog=BACKLOG,
             )
         except OSError as error:
             await self._session.close()
@@ -690,9 +698,7 @@ class HttpProxy:
         head = req.head
         target = head.path if head.query is None else f"{head.path}?{head.query}"
         url = URL(f"http://{address}{target}", encoded=True)
-        timeout = aiohttp.ClientTimeout(
-            total=None, sock_connect=config.connect_timeout, sock_read=config.read_timeout
-        )
+        timeout = self._timeout
         use = SimpleNamespace(reused=False)
         for stale in range(STALE_RETRIES + 1):
             use.reused = False
@@ -770,7 +776,15 @@ class HttpProxy:
         kind = None if backend_ok else "5xx"
         error = ""
         try:
-            writer.write("".join(lines).encode("latin-1"))
+            head_bytes = "".join(lines).encode("latin-1")
+            # What the backend already sent goes out with the head: one write, one
+            # packet, for the many small responses (nothing waits for it).
+            first = b"" if no_body else response.content.read_nowait()
+            if first:
+                sent += len(first)
+                req.balancer.transferred(ticket, len(first))
+                head_bytes += encode_chunk(first) if chunked else first
+            writer.write(head_bytes)
             if not no_body:
                 async for chunk in response.content.iter_any():
                     sent += len(chunk)
