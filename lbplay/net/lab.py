@@ -38,6 +38,7 @@ from lbplay.core.events import (
     Event,
     EventBus,
     RequestCompleted,
+    SessionLost,
 )
 from lbplay.core.health import PRESETS, HealthCheckConfig, preset
 from lbplay.core.metrics import Metrics, MetricsSnapshot
@@ -48,7 +49,9 @@ from lbplay.net.fake_backend import FakeBackend, LatencyModel
 from lbplay.net.health_checker import HealthChecker
 from lbplay.net.proxy_http import HttpProxy, ProxyConfig
 from lbplay.net.proxy_tcp import L4_LIMITS, TcpProxy
-from lbplay.net.traffic import TrafficGenerator, TrafficStats
+from lbplay.net.session_store import SessionStore, open_store
+from lbplay.net.sessions import SessionApp
+from lbplay.net.traffic import TrafficGenerator, TrafficStats, browse_mix, log_in_then_browse
 
 Mode = Literal["l7", "l4"]
 MODES: tuple[Mode, ...] = ("l7", "l4")
@@ -101,6 +104,11 @@ class LabConfig:
     routes: tuple[Rule, ...] = ()
     #: Session affinity: none, cookie, ip, ip/24, header:NAME or query:NAME.
     sticky: AffinityConfig = field(default_factory=AffinityConfig)
+    #: Where fake backends keep sessions: "local" (their own memory), "shared" (an
+    #: in-process store with Redis semantics) or a "redis://host:port/db" URL.
+    sessions: str = "local"
+    #: Generated users log in and browse pages that need their session.
+    logins: bool = False
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -184,6 +192,8 @@ class BackendView:
     max_conns: int | None = None
     full: bool = False
     latency: str = ""
+    #: Sessions lost on this backend (requests that reached it without their session).
+    session_losses: int = 0
     slow_ms: float = 0.0
     error_rate: float = 0.0
     capacity: int | None = None
@@ -223,6 +233,14 @@ class LabSnapshot:
     routes: tuple[str, ...] = ()
     #: Session affinity: "none", "cookie", "ip", "ip/24", "header:X-User", ...
     sticky: str = "none"
+    #: The classic set-up in use: none, cookie, ip, header, shared, or custom.
+    session_mode: str = "none"
+    #: Where sessions live: "each backend's memory", "in-process memory", "redis at ...".
+    session_store: str = ""
+    #: Sessions lost so far (a request reached a backend that did not know its session).
+    session_losses: int = 0
+    #: Whether generated users log in.
+    logins: bool = False
 
 
 class Lab:
@@ -248,6 +266,14 @@ class Lab:
         self.health = self.checkers[DEFAULT_POOL]
         self.router = Router(config.routes)
         self.affinity = Affinity(config.sticky, clock=clock, wall_clock=time.time)
+        store_spec = "memory" if config.sessions in ("local", "shared") else config.sessions
+        self.session_store: SessionStore = open_store(store_spec, clock)
+        self.sessions = SessionApp(
+            mode="local" if config.sessions == "local" else "shared",
+            store=self.session_store,
+            on_loss=self._session_lost,
+            clock=clock,
+        )
         self._ticker: asyncio.Task[None] | None = None
         self.fakes: dict[str, FakeBackend] = {}
         self.mode: Mode = self.config.mode
@@ -256,6 +282,7 @@ class Lab:
         self.admin: Any = None
         self.recent: deque[Event] = deque(maxlen=self.config.keep_requests)
         self._next_number = 1
+        self._logins = self.config.logins
         self._started = False
         self.events.subscribe(self._remember)
 
@@ -301,6 +328,7 @@ class Lab:
     async def start(self) -> None:
         """Start backends, proxy, traffic and admin API; undo everything on failure."""
         try:
+            await self.session_store.check()
             if self.config.real_backends:
                 for number, url in enumerate(self.config.real_backends, start=1):
                     host, port = parse_backend_url(url)
@@ -327,6 +355,7 @@ class Lab:
                 rate=self.config.rate,
                 rng=random.Random(self.config.seed + 2),
                 metrics=self.client_metrics,
+                script_factory=log_in_then_browse if self.config.logins else browse_mix,
                 # Fake backends name themselves in X-Backend, in L4 mode too, where the
                 # proxy cannot add X-Lbplay-Backend.
                 backend_header="X-Lbplay-Backend" if self.config.real_backends else "X-Backend",
@@ -365,6 +394,7 @@ class Lab:
             await checker.stop()
         for fake in list(self.fakes.values()):
             await fake.stop()
+        await self.session_store.close()
         self._started = False
 
     async def _tick_forever(self) -> None:
@@ -463,7 +493,10 @@ class Lab:
         if name in self.backend_names():
             raise ConfigError(f"a backend named {name!r} already exists")
         fake = FakeBackend(
-            name, rng=random.Random(f"{self.config.seed}:{name}"), latency=self.config.latency
+            name,
+            rng=random.Random(f"{self.config.seed}:{name}"),
+            latency=self.config.latency,
+            installers=[self.sessions.installer()],
         )
         await fake.start()
         self.fakes[name] = fake
@@ -672,6 +705,67 @@ class Lab:
 
     # -- sessions and routing ------------------------------------------------------
 
+    def _session_lost(self, event: SessionLost) -> None:
+        self.events.publish(event)
+        self.metrics.count("session_losses", backend=event.backend)
+
+    def set_session_mode(self, mode: str) -> None:
+        """One of the classic set-ups, and users who log in so its effect shows:
+
+        none    no affinity, sessions in each backend's memory: they get lost;
+        cookie  a signed affinity cookie pins each user (sessions in memory);
+        ip      affinity by client address (sessions in memory);
+        header  affinity by the X-User header (sessions in memory);
+        shared  no affinity, sessions in the shared store: nothing is lost.
+        """
+        if mode not in SESSION_MODES:
+            raise ConfigError(f"unknown session mode {mode!r} (use {', '.join(SESSION_MODES)})")
+        sticky = {
+            "none": "none",
+            "cookie": "cookie",
+            "ip": "ip",
+            "header": "header:X-User",
+            "shared": "none",
+        }[mode]
+        self.affinity.set_config(AffinityConfig.parse(sticky))
+        self.sessions.mode = "shared" if mode == "shared" else "local"
+        self.set_logins(True, announce=False)
+        self._announce(f"session mode {mode}", _SESSION_DETAIL[mode], _SESSION_WATCH[mode])
+
+    @property
+    def session_mode(self) -> str:
+        """The classic set-up in use, or "custom"."""
+        sticky = self.affinity.config.describe()
+        if self.sessions.mode == "shared":
+            return "shared" if sticky == "none" else "custom"
+        return {"none": "none", "cookie": "cookie", "ip": "ip", "header:X-User": "header"}.get(
+            sticky, "custom"
+        )
+
+    async def set_session_store(self, spec: str) -> None:
+        """Where shared sessions live: "memory" (in process) or "redis://host:port/db"."""
+        store = open_store(spec, self.clock)
+        try:
+            await store.check()
+        except BaseException:
+            await store.close()
+            raise
+        old, self.session_store = self.session_store, store
+        self.sessions.store = store
+        await old.close()
+        self._announce(
+            "session store",
+            store.describe(),
+            "in shared mode every backend now reads and writes sessions there",
+        )
+
+    def set_logins(self, on: bool, *, announce: bool = True) -> None:
+        """Generated users log in and browse their pages (True) or just fetch / (False)."""
+        self._traffic().set_script(log_in_then_browse if on else browse_mix)
+        self._logins = on
+        if announce:
+            self._announce("users " + ("log in and browse" if on else "browse anonymously"))
+
     def set_sticky(self, sticky: AffinityConfig | str) -> None:
         """Session affinity: none, cookie, ip, ip/24, header:NAME or query:NAME."""
         config = AffinityConfig.parse(sticky) if isinstance(sticky, str) else sticky
@@ -849,6 +943,9 @@ class Lab:
                 await self.remove_pool(name)
         self._publish_pools()
         self.affinity.set_config(config.sticky)
+        self.sessions.mode = "local" if config.sessions == "local" else "shared"
+        if self.traffic is not None:
+            self.set_logins(config.logins, announce=False)
         self.balancer.set_algorithm(config.algorithm, config.options)
         self.balancer.passive = PassiveHealth(config.passive_nginx, config.passive_outlier)
         self.balancer.set_panic_threshold(config.panic_threshold)
@@ -891,11 +988,18 @@ class Lab:
             pools={name: pool.algorithm for name, pool in self.pools.items()},
             routes=tuple(rule.describe() for rule in self.router.rules),
             sticky=self.affinity.config.describe(),
+            session_mode=self.session_mode,
+            session_store=self.session_store.describe()
+            if self.sessions.mode == "shared"
+            else "each backend's memory",
+            session_losses=self.sessions.total_losses,
+            logins=self._logins,
         )
 
     def _views(self, pool_name: str, pool: Balancer) -> list[BackendView]:
         eligible = {b.name for b in pool.eligible}
         checker = self.checkers[pool_name]
+        losses = self.sessions.losses()
         views: list[BackendView] = []
         for backend in pool.backends:
             fake = self.fakes.get(backend.name)
@@ -903,6 +1007,7 @@ class Lab:
             status = pool.status(backend.name)
             check = checker.states.get(backend.name)
             common: dict[str, Any] = {
+                "session_losses": losses.get(backend.name, 0),
                 "pool": pool_name,
                 "status": status.label,
                 "health": check.label if check is not None and checker.enabled else "off",
@@ -948,6 +1053,23 @@ class Lab:
             return self.pools[name]
         except KeyError:
             raise ConfigError(f"no pool named {name!r} (pools: {', '.join(self.pools)})") from None
+
+
+SESSION_MODES = ("none", "cookie", "ip", "header", "shared")
+_SESSION_DETAIL = {
+    "none": "no affinity; sessions in each backend's memory",
+    "cookie": "signed affinity cookie; sessions in each backend's memory",
+    "ip": "affinity by client address; sessions in each backend's memory",
+    "header": "affinity by the X-User header; sessions in each backend's memory",
+    "shared": "no affinity; sessions in the shared store",
+}
+_SESSION_WATCH = {
+    "none": "requests spread, so most land where their session is not: 401s, losses climb",
+    "cookie": "users stick to one backend; kill it and its users lose their sessions",
+    "ip": "each client address sticks to one backend (everyone behind one NAT would too)",
+    "header": "each user sends X-User, so each user sticks to one backend",
+    "shared": "any backend can serve any user: kill one, no session is lost",
+}
 
 
 def _watch_algorithm(name: str) -> str:

@@ -143,6 +143,8 @@ class RequestSpec:
     body_size: int = 0
     #: Relative share of the mix; only the ratios matter.
     weight: float = 1.0
+    #: Extra request headers, e.g. (("X-User", "user3"),) for header affinity.
+    headers: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         method = self.method
@@ -349,8 +351,46 @@ class BrowseMix:
 ScriptFactory = Callable[["VirtualClient"], Script]
 
 
-def _browse(client: VirtualClient) -> Script:
+def browse_mix(client: VirtualClient) -> Script:
     return BrowseMix()
+
+
+#: The session app's pages a logged-in user browses (see net.sessions.APP_PATHS).
+USER_PAGES = ("/profile", "/cart", "/orders")
+
+
+class LogInThenBrowse:
+    """A user who logs in once, then browses pages that need the session.
+
+    Client i logs in as ``user<i>`` (``POST /login?user=user<i>``), keeps the session
+    cookie in its own jar, and then asks for /profile, /cart and /orders. A 401 means
+    the session was not found where the request landed — lost — so the user logs in
+    again, as a person would after being thrown out. That makes every session mode
+    visible: without affinity sessions keep getting lost; with it they survive until
+    their backend dies; with a shared store they always survive.
+    """
+
+    def __init__(self, client: VirtualClient) -> None:
+        self.user = f"user{client.index}"
+        # Sent on every request, so header affinity (header:X-User) has a key.
+        self.headers = (("X-User", self.user),)
+        self.logged_in = False
+
+    def next_request(self, rng: random.Random, mix: RequestMix) -> RequestSpec:
+        if not self.logged_in:
+            return RequestSpec("POST", f"/login?user={self.user}", headers=self.headers)
+        page = USER_PAGES[int(rng.random() * len(USER_PAGES))]
+        return RequestSpec("GET", page, headers=self.headers)
+
+    def observe(self, result: TrafficResult) -> None:
+        if result.path.startswith("/login"):
+            self.logged_in = result.status == 200
+        elif result.status == 401:
+            self.logged_in = False
+
+
+def log_in_then_browse(client: VirtualClient) -> Script:
+    return LogInThenBrowse(client)
 
 
 def client_address(index: int, per_subnet: int = 1) -> str:
@@ -401,7 +441,7 @@ class VirtualClient:
         timeout: float = DEFAULT_TIMEOUT,
         connections: int = CONNECTIONS_PER_CLIENT,
         backend_header: str = BACKEND_HEADER,
-        script_factory: ScriptFactory = _browse,
+        script_factory: ScriptFactory = browse_mix,
     ) -> None:
         self.index = index
         #: The bound source address; None lets the OS choose.
@@ -458,7 +498,7 @@ class VirtualClient:
         begin = time.perf_counter()
         try:
             async with self.session.request(
-                spec.method, url, data=body, allow_redirects=False
+                spec.method, url, data=body, allow_redirects=False, headers=spec.headers or None
             ) as response:
                 status = response.status
                 header = response.headers.get(self.backend_header, "")
@@ -560,7 +600,7 @@ class TrafficGenerator:
         max_outstanding: int = MAX_OUTSTANDING,
         per_subnet: int = 1,
         backend_header: str = BACKEND_HEADER,
-        script_factory: ScriptFactory = _browse,
+        script_factory: ScriptFactory = browse_mix,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._origin, self._bind = _origin(target_url)
@@ -683,6 +723,12 @@ class TrafficGenerator:
         if not isinstance(mix, RequestMix):
             raise ConfigError(f"bad request mix {mix!r}: expected a RequestMix")
         self._mix = mix
+
+    def set_script(self, script_factory: ScriptFactory) -> None:
+        """Give every client (and every client made later) a new script."""
+        self._script_factory = script_factory
+        for client in self._pool:
+            client.script = script_factory(client)
 
     def pause(self) -> None:
         """Send nothing new (bursts excepted); requests in flight finish."""
