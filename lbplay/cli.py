@@ -299,6 +299,12 @@ def serve(
         str,
         typer.Option(help="Session affinity: none, cookie, ip, ip/24, header:NAME, query:NAME."),
     ] = "none",
+    sessions: Annotated[
+        str, typer.Option(help="Where sessions live: local, shared or redis://host:port/db.")
+    ] = "local",
+    logins: Annotated[
+        bool, typer.Option("--logins", help="Generated users log in and browse.")
+    ] = False,
     pool: Annotated[
         list[str] | None,
         typer.Option("--pool", help="Extra pool NAME=COUNT[:ALGORITHM] (repeat)."),
@@ -361,6 +367,8 @@ def serve(
         drain_timeout=drain_timeout,
         max_conns=max_conns,
         sticky=AffinityConfig.parse(sticky),
+        sessions=sessions,
+        logins=logins,
         pools=tuple(PoolSpec.parse(p) for p in pool or ()),
         routes=tuple(Rule.parse(r) for r in route or ()),
     )

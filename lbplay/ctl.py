@@ -359,6 +359,30 @@ def sticky(
 
 
 @ctl_app.command()
+def sessions(
+    mode: Annotated[str | None, typer.Argument(help="none, cookie, ip, header or shared.")] = None,
+    store: Annotated[
+        str | None, typer.Option(help="Shared store: memory or redis://host:port/db.")
+    ] = None,
+    logins: Annotated[
+        bool | None, typer.Option("--logins/--no-logins", help="Generated users log in.")
+    ] = None,
+) -> None:
+    """Choose how sessions survive: a classic set-up, where shared sessions live."""
+    body: dict[str, Any] = {}
+    if store is not None:
+        body["store"] = store
+    if mode is not None:
+        body["mode"] = mode
+    if logins is not None:
+        body["logins"] = logins
+    if not body:
+        raise ConfigError("nothing to change: give a mode, --store or --logins")
+    result = client().call("POST", "/sessions", body)
+    _done(f"sessions: {result['mode']} · store: {result['store']}")
+
+
+@ctl_app.command()
 def routes(
     rules: Annotated[
         list[str] | None,

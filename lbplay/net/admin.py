@@ -33,6 +33,8 @@ loopback port, and the admin API can kill servers.
                            (null or missing: that school off)
     POST   /panic          {"threshold": 0.5}
     POST   /sticky         {"mode": "cookie"}     (none, cookie, ip, ip/24, header:NAME, query:NAME)
+    POST   /sessions       {"mode": "shared"} (none, cookie, ip, header, shared) |
+                           {"store": "redis://127.0.0.1:6379/0"} | {"logins": true}
     POST   /routes         {"rules": ["path=/api->api", "host=*.admin.test->admin"]}
     POST   /pools          {"name": "api", "backends": 2, "algorithm": "least_connections"}
     DELETE /pools/{name}
@@ -126,6 +128,7 @@ class AdminApi:
                 web.post("/passive", self._set_passive),
                 web.post("/panic", self._set_panic),
                 web.post("/sticky", self._set_sticky),
+                web.post("/sessions", self._set_sessions),
                 web.post("/routes", self._set_routes),
                 web.post("/pools", self._add_pool),
                 web.delete("/pools/{name}", self._remove_pool),
@@ -276,6 +279,19 @@ class AdminApi:
         body = await self._body(request)
         self.lab.set_sticky(str(body.get("mode", "")))
         return _json({"sticky": self.lab.affinity.config.describe()})
+
+    async def _set_sessions(self, request: web.Request) -> web.Response:
+        body = await self._body(request)
+        if "store" in body:
+            await self.lab.set_session_store(str(body["store"]))
+        if "mode" in body:
+            self.lab.set_session_mode(str(body["mode"]))
+        if "logins" in body:
+            self.lab.set_logins(bool(body["logins"]))
+        view = self.lab.snapshot()
+        return _json(
+            {"mode": view.session_mode, "store": view.session_store, "logins": view.logins}
+        )
 
     async def _set_routes(self, request: web.Request) -> web.Response:
         body = await self._body(request)

@@ -119,6 +119,12 @@ class LabConfig:
             raise ConfigError(f"traffic rate cannot be negative ({self.rate})")
         for url in self.real_backends:
             parse_backend_url(url)
+        if self.sessions not in ("local", "shared") and not self.sessions.startswith(
+            ("redis://", "rediss://")
+        ):
+            raise ConfigError(
+                f"bad sessions {self.sessions!r}: use local, shared or redis://host:port/db"
+            )
         registry.get(self.algorithm)
 
 

@@ -143,3 +143,34 @@ def test_loopback_detection() -> None:
     assert is_loopback("localhost")
     assert not is_loopback("0.0.0.0")
     assert not is_loopback("192.168.1.4")
+
+
+def test_curl_with_a_cookie_jar_stays_logged_in(env: dict[str, str], tmp_path: Path) -> None:
+    """As a browser would: curl keeps the affinity and session cookies in its jar."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "lbplay", "serve", "--sticky", "cookie", "--no-live"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        proxy = next(
+            line.split(":", 1)[1].strip() for line in process.stdout if line.startswith("proxy:")
+        )
+        jar = str(tmp_path / "jar.txt")
+        login = json.loads(curl("-c", jar, "-b", jar, "-X", "POST", proxy + "/login?user=ann"))
+        home = login["backend"]
+        for _ in range(5):
+            page = json.loads(curl("-c", jar, "-b", jar, proxy + "/profile"))
+            assert (page["user"], page["backend"]) == ("ann", home)
+        cookies = Path(jar).read_text()
+        assert "LBPLAY_AFFINITY" in cookies
+        assert "lbplay_session" in cookies
+        # Without the jar, the profile needs a login.
+        assert "not logged in" in curl(proxy + "/profile")
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=20)
+    assert process.returncode == 0
