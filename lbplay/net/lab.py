@@ -714,6 +714,8 @@ class Lab:
     def _session_lost(self, event: SessionLost) -> None:
         self.events.publish(event)
         self.metrics.count("session_losses", backend=event.backend)
+        # Per session mode too, so a chart can compare the set-ups a learner tried.
+        self.metrics.count(f"session_losses.{self.session_mode}")
 
     def set_session_mode(self, mode: str) -> None:
         """One of the classic set-ups, and users who log in so its effect shows:

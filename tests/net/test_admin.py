@@ -111,3 +111,23 @@ async def test_bad_requests_get_a_clear_error(
     got, answer = await call(lab, method, path, body)
     assert got == status
     assert message in answer["error"]
+
+
+async def test_sessions_sticky_pools_and_routes(lab: Lab) -> None:
+    status, answer = await call(lab, "POST", "/sessions", {"mode": "cookie"})
+    assert status == 200
+    assert answer == {"mode": "cookie", "store": "each backend's memory", "logins": True}
+    assert (await call(lab, "POST", "/sticky", {"mode": "ip/24"}))[1] == {"sticky": "ip/24"}
+    assert (await call(lab, "POST", "/pools", {"name": "api", "backends": 1}))[0] == 201
+    routes = await call(lab, "POST", "/routes", {"rules": ["path=/api->api"]})
+    assert routes == (200, {"routes": ["path=/api->api"]})
+    state = (await call(lab, "GET", "/state", token=None))[1]
+    assert state["routes"] == ["path=/api->api"]
+    assert state["pools"] == {"default": "round_robin", "api": "round_robin"}
+    assert (await call(lab, "DELETE", "/pools/api"))[0] == 400  # a route still uses it
+    assert (await call(lab, "POST", "/routes", {"rules": []}))[0] == 200
+    assert (await call(lab, "DELETE", "/pools/api"))[0] == 200
+    bad = await call(lab, "POST", "/sessions", {"store": "redis://127.0.0.1:1/0"})
+    assert bad[0] == 400
+    assert "cannot reach Redis" in bad[1]["error"]
+    assert (await call(lab, "POST", "/routes", {"rules": "path=/x->y"}))[0] == 400

@@ -106,10 +106,14 @@ async def test_tampered_cookie_is_repicked_not_an_error() -> None:
 async def test_ip_and_header_affinity() -> None:
     async with Lab(config()) as lab:
         lab.set_sticky("ip")
-        connector = aiohttp.TCPConnector(local_addr=("127.0.9.9", 0), force_close=True)
-        async with aiohttp.ClientSession(connector=connector) as session:
-            seen = {(await served_by(session, lab.proxy_url))[1] for _ in range(10)}
-        assert len(seen) == 1
+        homes = set()
+        for address in ("127.0.9.9", "127.0.10.9", "127.0.11.9", "127.0.12.9"):
+            connector = aiohttp.TCPConnector(local_addr=(address, 0), force_close=True)
+            async with aiohttp.ClientSession(connector=connector) as session:
+                seen = {(await served_by(session, lab.proxy_url))[1] for _ in range(10)}
+            assert len(seen) == 1  # each distinct source address sticks to one backend
+            homes |= seen
+        assert len(homes) > 1  # and different addresses are balanced across backends
         lab.set_sticky("header:X-User")
         async with aiohttp.ClientSession() as session:
             ann = {
