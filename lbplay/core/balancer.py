@@ -397,6 +397,8 @@ class Balancer:
         else:
             self._picker.update(eligible)
         self._tracks = self._picker.tracks_load
+        if self.on_capacity is not None:
+            self.on_capacity()  # the eligible set changed: queued requests may fit now
 
     # -- time ----------------------------------------------------------------------
 

@@ -306,7 +306,8 @@ class HttpProxy:
         self._tasks: set[asyncio.Task[None]] = set()
         self._closing = False
         # Requests waiting for a backend below its max_conns, first come first served.
-        self._queue: deque[asyncio.Future[None]] = deque()
+        # One queue per pool: capacity freed in one pool wakes that pool's waiters only.
+        self._queues: dict[int, deque[asyncio.Future[None]]] = {}
         self.port = 0
 
     # -- lifecycle -----------------------------------------------------------------
@@ -319,12 +320,12 @@ class HttpProxy:
     @property
     def queued(self) -> int:
         """Requests waiting in the queue because every backend is full."""
-        return sum(not waiter.done() for waiter in self._queue)
+        return sum(not w.done() for queue in self._queues.values() for w in queue)
 
     def set_pools(self, pools: Mapping[str, Balancer], router: Router | None) -> None:
         """Replace the routing pools (besides "default") and the rules, live."""
         for name, pool in pools.items():
-            pool.on_capacity = self._capacity_freed
+            pool.on_capacity = self._waker(pool)
             if name == DEFAULT_POOL and pool is not self.balancer:
                 raise ConfigError("the default pool is the proxy's own balancer")
         self.pools = {DEFAULT_POOL: self.balancer, **pools}
@@ -369,14 +370,13 @@ class HttpProxy:
             ) from None
         self.port = self._server.sockets[0].getsockname()[1]
         for pool in self.pools.values():
-            pool.on_capacity = self._capacity_freed
+            pool.on_capacity = self._waker(pool)
 
     async def stop(self) -> None:
         """Stop listening, close every client connection and the backend pool."""
         self._closing = True
         for pool in self.pools.values():
-            if pool.on_capacity == self._capacity_freed:
-                pool.on_capacity = None
+            pool.on_capacity = None
         server, self._server = self._server, None
         if server is not None:
             server.close()
@@ -624,7 +624,8 @@ class HttpProxy:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.config.queue_timeout
         waiter = loop.create_future()
-        self._queue.append(waiter)
+        queue = self._queues.setdefault(id(req.balancer), deque())
+        queue.append(waiter)
         pick = None
         try:
             while True:
@@ -637,21 +638,30 @@ class HttpProxy:
                     ) from None
                 try:
                     pick = req.balancer.pick(context)
+                    # More room may have appeared than one request fills (a limit was
+                    # lifted, a backend came back): let the next waiter try as well.
+                    self._wake(queue)
                     return pick
                 except AllBackendsFull:
                     # The slot went to somebody else: wait again, at the front.
                     waiter = loop.create_future()
-                    self._queue.appendleft(waiter)
+                    queue.appendleft(waiter)
         finally:
             if not waiter.done():
-                waiter.cancel()  # a cancelled waiter is skipped by _capacity_freed
+                waiter.cancel()  # a cancelled waiter is skipped when waking
             elif pick is None and not waiter.cancelled():
-                self._capacity_freed()  # woken but gave up: the slot is the next one's
+                self._wake(queue)  # woken but gave up: the slot is the next one's
 
-    def _capacity_freed(self) -> None:
-        """Balancer callback: a full backend freed a slot; wake the first in the queue."""
-        while self._queue:
-            waiter = self._queue.popleft()
+    def _waker(self, pool: Balancer) -> Callable[[], None]:
+        """The callback ``pool`` calls when it has room again: wake its first waiter."""
+        queue = self._queues.setdefault(id(pool), deque())
+        return lambda: self._wake(queue)
+
+    @staticmethod
+    def _wake(queue: deque[asyncio.Future[None]]) -> None:
+        """Wake the first request still waiting in ``queue``."""
+        while queue:
+            waiter = queue.popleft()
             if not waiter.done():
                 waiter.set_result(None)
                 return
