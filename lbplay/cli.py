@@ -234,6 +234,9 @@ def serve(
         list[str] | None,
         typer.Option("--backend", help="Balance a real server http://host:port (repeat)."),
     ] = None,
+    backups: Annotated[
+        int, typer.Option(min=0, max=16, help="Extra fake backends used only as backups.")
+    ] = 0,
     algorithm: Annotated[str, typer.Option("--algorithm", "-a", help="Algorithm name.")] = (
         "round_robin"
     ),
@@ -351,6 +354,7 @@ def serve(
     )
     config = LabConfig(
         backends=backends,
+        backups=backups,
         real_backends=tuple(backend or ()),
         algorithm=algorithm,
         options=parse_options(option or []),

@@ -67,6 +67,8 @@ class LabConfig:
 
     #: How many fake backends (s1, s2, ...), unless ``real_backends`` are given.
     backends: int = 4
+    #: Extra fake backends marked ``backup`` (nginx): used only when no primary is.
+    backups: int = 0
     #: ``http://host:port`` of real servers to balance instead of fake ones.
     real_backends: tuple[str, ...] = ()
     algorithm: str = "round_robin"
@@ -115,6 +117,8 @@ class LabConfig:
             raise ConfigError(f"mode must be l7 or l4, not {self.mode!r}")
         if not self.real_backends and not 1 <= self.backends <= 64:
             raise ConfigError(f"backends must be from 1 to 64, not {self.backends}")
+        if not 0 <= self.backups <= 16:
+            raise ConfigError(f"backups must be from 0 to 16, not {self.backups}")
         if self.rate < 0:
             raise ConfigError(f"traffic rate cannot be negative ({self.rate})")
         for url in self.real_backends:
@@ -345,6 +349,8 @@ class Lab:
             else:
                 for _ in range(self.config.backends):
                     await self.add_backend(announce=False)
+                for _ in range(self.config.backups):
+                    await self.add_backend(backup=True, announce=False)
             for pool in self.config.pools:
                 self._new_pool(pool.name, pool.algorithm)
                 for _ in range(pool.backends):
@@ -922,14 +928,15 @@ class Lab:
     async def reset(self) -> None:
         """Back to how the lab started: the same fleet, settings and traffic."""
         config = self.config
-        initial = [f"s{n}" for n in range(1, config.backends + 1)]
+        initial = [f"s{n}" for n in range(1, config.backends + config.backups + 1)]
         if not config.real_backends:
             for name in [b.name for b in self.balancer.backends]:
                 if name not in initial:
                     await self.remove_backend(name)
-            for name in initial:
+            for number, name in enumerate(initial, start=1):
                 if name not in self.fakes:
-                    await self.add_backend(name, announce=False)
+                    backup = number > config.backends
+                    await self.add_backend(name, backup=backup, announce=False)
             for fake in self.fakes.values():
                 if fake.state == "killed":
                     await fake.revive()
@@ -942,7 +949,8 @@ class Lab:
         for backend in self.balancer.backends:
             self.balancer.enable(backend.name)
             self.balancer.set_weight(backend.name, 1)
-            self.balancer.set_backup(backend.name, False)
+            number = int(backend.name[1:]) if backend.name[1:].isdigit() else 0
+            self.balancer.set_backup(backend.name, number > config.backends)
             self.balancer.set_max_conns(backend.name, config.max_conns)
             self.balancer.set_health(backend.name, True, "reset")
         self.router = Router(config.routes)

@@ -208,3 +208,13 @@ async def test_reset_restores_the_starting_lab() -> None:
         assert [b.weight for b in view.backends] == [1, 1, 1]
         assert view.backends[1].slow_ms == 0
         assert (view.algorithm, view.mode, view.paused) == ("round_robin", "l7", False)
+
+
+async def test_backup_backends_from_the_config() -> None:
+    async with Lab(quiet(backends=2, backups=1)) as lab:
+        view = {b.name: b for b in lab.snapshot().backends}
+        assert view["s3"].backup
+        assert view["s3"].status == "backup"
+        async with aiohttp.ClientSession() as session:
+            served = {await backend_of(session, lab.proxy_url) for _ in range(6)}
+        assert served == {"s1", "s2"}
