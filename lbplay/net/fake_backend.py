@@ -64,7 +64,6 @@ import struct
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Literal, get_args
 
 from aiohttp import hdrs, web
@@ -72,6 +71,7 @@ from aiohttp.typedefs import Handler
 
 from lbplay.core.backends import check_name
 from lbplay.errors import ConfigError, LbplayError
+from lbplay.net.service import Service, host_port
 
 LatencyKind = Literal["fixed", "uniform", "lognormal"]
 LATENCY_KINDS: tuple[LatencyKind, ...] = get_args(LatencyKind)
@@ -309,7 +309,7 @@ def _reset(transport: asyncio.Transport) -> None:
     transport.abort()
 
 
-class FakeBackend:
+class FakeBackend(Service):
     """One fake HTTP server; see the module docstring for what its knobs do."""
 
     def __init__(
@@ -449,8 +449,7 @@ class FakeBackend:
     @property
     def address(self) -> str:
         """``host:port``, the form ``Backend.address`` uses."""
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{host}:{self.port}"
+        return host_port(self.host, self.port)
 
     @property
     def url(self) -> str:
@@ -527,18 +526,6 @@ class FakeBackend:
             if self._state == "killed":
                 await self._listen(self.port)
                 self._set_state("alive")
-
-    async def __aenter__(self) -> FakeBackend:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     def _set_state(self, state: BackendState) -> None:
         self._state = state

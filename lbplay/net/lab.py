@@ -49,6 +49,7 @@ from lbplay.net.fake_backend import FakeBackend, LatencyModel
 from lbplay.net.health_checker import HealthChecker
 from lbplay.net.proxy_http import HttpProxy, ProxyConfig
 from lbplay.net.proxy_tcp import L4_LIMITS, TcpProxy
+from lbplay.net.service import Service
 from lbplay.net.session_store import SessionStore, open_store
 from lbplay.net.sessions import SessionApp
 from lbplay.net.traffic import TrafficGenerator, TrafficStats, browse_mix, log_in_then_browse
@@ -253,7 +254,7 @@ class LabSnapshot:
     logins: bool = False
 
 
-class Lab:
+class Lab(Service):
     """Fleet + balancer + proxy + traffic + metrics + events, driven as one."""
 
     def __init__(
@@ -415,13 +416,6 @@ class Lab:
             await asyncio.sleep(TICK)
             for pool in list(self.pools.values()):
                 pool.tick()
-
-    async def __aenter__(self) -> Lab:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.stop()
 
     def _make_proxy(self, mode: Mode, port: int) -> HttpProxy | TcpProxy:
         config = replace(self.config.proxy, port=port)

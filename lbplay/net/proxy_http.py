@@ -95,6 +95,7 @@ from lbplay.net.http1 import (
     read_head,
     simple_response,
 )
+from lbplay.net.service import Service, host_port
 
 log = logging.getLogger(__name__)
 
@@ -269,7 +270,7 @@ class _Body:
             pass
 
 
-class HttpProxy:
+class HttpProxy(Service):
     """An HTTP/1.1 reverse proxy balancing over ``balancer``'s backends."""
 
     def __init__(
@@ -314,8 +315,7 @@ class HttpProxy:
 
     @property
     def url(self) -> str:
-        host = self.config.host if ":" not in self.config.host else f"[{self.config.host}]"
-        return f"http://{host}:{self.port}"
+        return f"http://{host_port(self.config.host, self.port)}"
 
     @property
     def queued(self) -> int:
@@ -393,13 +393,6 @@ class HttpProxy:
         if self._session is not None:
             await self._session.close()
             self._session = None
-
-    async def __aenter__(self) -> HttpProxy:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.stop()
 
     # -- connections ---------------------------------------------------------------
 

@@ -52,13 +52,14 @@ import struct
 import time
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
-from types import MappingProxyType, TracebackType
+from types import MappingProxyType
 from typing import Any, Literal
 
 from lbplay.core.balancer import Balancer, Ticket
 from lbplay.core.events import Attempt, ConnectionCompleted, EventBus
 from lbplay.core.picker import Pick, PickContext
 from lbplay.errors import ConfigError, LbplayError, NoBackendAvailable
+from lbplay.net.service import Service, host_port
 
 log = logging.getLogger(__name__)
 
@@ -220,7 +221,7 @@ def _peer(writer: asyncio.StreamWriter) -> tuple[str, str]:
     return (f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"), ip
 
 
-class TcpProxy:
+class TcpProxy(Service):
     """A layer 4 load balancer on ``host:port``; see the module docstring."""
 
     LIMITS = L4_LIMITS
@@ -282,8 +283,7 @@ class TcpProxy:
     @property
     def address(self) -> str:
         """``host:port``, the form ``Backend.address`` uses."""
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{host}:{self.port}"
+        return host_port(self.host, self.port)
 
     @property
     def url(self) -> str:
@@ -357,18 +357,6 @@ class TcpProxy:
         # Let the transports we aborted run connection_lost, so their sockets are closed
         # when stop() returns.
         await asyncio.sleep(0)
-
-    async def __aenter__(self) -> TcpProxy:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     # -- one connection ------------------------------------------------------------
 

@@ -84,7 +84,6 @@ import socket
 import time
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Literal, Protocol, get_args
 
 import aiohttp
@@ -94,6 +93,7 @@ from yarl import URL
 from lbplay import __version__
 from lbplay.core.metrics import STATUS_CLASSES, Metrics
 from lbplay.errors import ConfigError
+from lbplay.net.service import Service
 
 Mode = Literal["open", "closed"]
 MODES: tuple[Mode, ...] = get_args(Mode)
@@ -572,7 +572,7 @@ def _origin(target: str | URL) -> tuple[str, bool]:
     return str(url.origin()), loopback
 
 
-class TrafficGenerator:
+class TrafficGenerator(Service):
     """Open- or closed-loop HTTP load from a pool of virtual clients (module docstring).
 
     ``clients`` is the number of distinct clients the open loop and bursts spread over;
@@ -805,18 +805,6 @@ class TrafficGenerator:
         self._in_flight = 0
         pool, self._pool = self._pool, []
         await asyncio.gather(*(client.close() for client in pool))
-
-    async def __aenter__(self) -> TrafficGenerator:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     # -- sending -----------------------------------------------------------------------
 
