@@ -43,8 +43,9 @@ same backend, if it may be retried at all — so a GET succeeds and a POST is an
 so that every retry is the proxy's, visible in the attempts.
 
 When every eligible backend is at its ``max_conns``, a request waits in a FIFO queue
-for a free slot, at most ``queue_timeout`` seconds, then gets a 503 (HAProxy's
-``maxconn`` and ``timeout queue``). Each failed attempt is reported to the balancer
+of at most ``max_queue`` requests for a free slot, at most ``queue_timeout`` seconds,
+then gets a 503 (HAProxy's ``maxconn``, ``maxqueue`` and ``timeout queue``); with the
+queue full it gets the 503 at once. Each failed attempt is reported to the balancer
 with its kind ("connect", "timeout", "reset", "5xx") for passive health; the client's
 own faults (a body too large, too slow or cut off) are not held against a backend.
 
@@ -158,6 +159,8 @@ class ProxyConfig:
     #: How long a request waits for a free slot when every backend is at its
     #: ``max_conns``, before a 503 (HAProxy ``timeout queue``); 0: no queue.
     queue_timeout: float = 5.0
+    #: Requests that may wait in one pool's queue; more get a 503 at once.
+    max_queue: int = 1000
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     #: Peers whose X-Forwarded-For is believed (addresses or networks).
     trusted_proxies: tuple[str, ...] = ()
@@ -172,6 +175,8 @@ class ProxyConfig:
             raise ConfigError(f"port must be from 0 to 65535, not {self.port}")
         if self.queue_timeout < 0:
             raise ConfigError(f"queue_timeout cannot be negative, not {self.queue_timeout}")
+        if self.max_queue < 1:
+            raise ConfigError(f"max_queue must be at least 1, not {self.max_queue}")
         for limit in ("max_head", "max_uri", "max_headers", "max_body"):
             if getattr(self, limit) < 1:
                 raise ConfigError(f"{limit} must be at least 1")
@@ -616,8 +621,10 @@ class HttpProxy(Service):
             why = str(full)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.config.queue_timeout
-        waiter = loop.create_future()
         queue = self._queues.setdefault(id(req.balancer), deque())
+        if sum(not w.done() for w in queue) >= self.config.max_queue:
+            raise NoBackendAvailable(f"{why}; the queue is full ({self.config.max_queue} waiting)")
+        waiter = loop.create_future()
         queue.append(waiter)
         pick = None
         try:

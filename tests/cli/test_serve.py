@@ -126,6 +126,11 @@ def test_ctl_without_a_running_lab(env: dict[str, str]) -> None:
         (["serve", "--algorithm", "nope"], "unknown algorithm 'nope'"),
         (["serve", "--backends", "0"], "--backends"),
         (["serve", "--trust", "not-an-ip"], "bad trusted proxy address"),
+        (["serve", "--sessions", "redis://127.0.0.1:1/0"], "cannot reach Redis"),
+        (["serve", "--sessions", "memcached://x"], "bad sessions"),
+        (["serve", "--sticky", "glue"], "unknown sticky mode"),
+        (["serve", "--route", "path=/api->api"], "no pool named api"),
+        (["serve", "--pool", "api"], "NAME=COUNT"),
     ],
 )
 def test_serve_mistakes_give_one_line(env: dict[str, str], args: list[str], message: str) -> None:

@@ -453,6 +453,23 @@ async def test_a_backend_that_becomes_eligible_takes_a_queued_request() -> None:
         assert (await busy).tried == ("s1",)
 
 
+async def test_a_full_queue_answers_503_at_once() -> None:
+    config = lab_config(backends=1, health=None, proxy=ProxyConfig(queue_timeout=2.0, max_queue=1))
+    async with Lab(config) as lab, aiohttp.ClientSession() as session:
+        lab.set_max_conns("s1", 1)
+        lab.set_slow("s1", 300.0)
+        busy = asyncio.create_task(get(session, lab.proxy_url))
+        await asyncio.wait_for(lab.fake("s1").wait_until(lambda s: s.in_progress == 1), 5)
+        waiting = asyncio.create_task(get(session, lab.proxy_url))
+        await queued(lab, 1)
+        started = time.monotonic()
+        refused = await get(session, lab.proxy_url)
+        assert refused.status == 503
+        assert "the queue is full (1 waiting)" in refused.body
+        assert time.monotonic() - started < 0.25  # not after the queue timeout
+        assert [(await busy).status, (await waiting).status] == [200, 200]
+
+
 # -- slow start ------------------------------------------------------------------------------
 
 
