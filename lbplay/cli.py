@@ -23,7 +23,6 @@ from lbplay.resources import assets_dir, lessons_dir
 
 app = typer.Typer(
     name="lbplay",
-    help="A terminal playground for learning load balancing by breaking things.",
     context_settings={"help_option_names": ["-h", "--help"]},
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -46,11 +45,27 @@ def root(
         bool,
         typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
     ] = False,
+    backends: Annotated[
+        int, typer.Option("--backends", "-n", min=1, max=9, help="Fake backends to start.")
+    ] = 4,
+    algorithm: Annotated[str, typer.Option("--algorithm", "-a", help="Starting algorithm.")] = (
+        "round_robin"
+    ),
+    rate: Annotated[
+        float, typer.Option(min=0, max=2000, help="Generated requests per second.")
+    ] = 50.0,
+    seed: Annotated[int, typer.Option(help="Seed for random algorithms and traffic.")] = 0,
 ) -> None:
-    """A terminal playground for learning load balancing by breaking things."""
-    if ctx.invoked_subcommand is None:
-        # Until the playground dashboard exists, a bare `lbplay` shows what there is.
-        out.print(ctx.get_help())
+    """A terminal playground for learning load balancing by breaking things.
+
+    With no command, opens the live dashboard (press ? in it for every key)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from lbplay.net.lab import LabConfig
+    from lbplay.tui.app import run
+
+    registry.get(algorithm)
+    run(LabConfig(backends=backends, algorithm=algorithm, rate=rate, seed=seed))
 
 
 @app.command()

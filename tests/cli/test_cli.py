@@ -23,11 +23,12 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     assert run(capsys, "--version") == (0, f"lbplay {__version__}\n", "")
 
 
-def test_bare_lbplay_prints_help(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(capsys)
+def test_help_lists_the_commands(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "--help")
     assert code == 0
-    for command in ("algorithms", "pick", "info"):
+    for command in ("algorithms", "pick", "info", "serve", "ctl"):
         assert command in out
+    assert "opens the live dashboard" in out
 
 
 @pytest.mark.parametrize("args", [["-h"], ["--help"], ["pick", "-h"], ["algorithms", "-h"]])
