@@ -1,0 +1,77 @@
+"""The steps a key walks through: slowness, error rates, traffic rates, presets.
+
+One key per knob keeps the dashboard learnable: ``s`` cycles a backend's extra
+latency 0 → 100 → 500 → 2000 ms → 0, ``e`` its error rate, ``]``/``[`` the traffic
+rate along a ladder of round numbers. The values are chosen to make each lesson
+visible: 100 ms shifts least-* algorithms, 2 s trips read timeouts and p99s.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+#: Extra milliseconds per response (``Lab.set_slow``).
+SLOW_STEPS: tuple[float, ...] = (0.0, 100.0, 500.0, 2000.0)
+#: Share of requests answered 500 (``Lab.set_error_rate``).
+ERROR_STEPS: tuple[float, ...] = (0.0, 0.1, 0.5, 1.0)
+#: Generated requests per second (``Lab.set_rate``); the dashboard stays within 2000.
+RATE_STEPS: tuple[float, ...] = (0, 5, 10, 20, 50, 100, 200, 500, 1000, 2000)
+#: Requests fired at once by the burst key.
+BURST = 300
+#: Session modes the sessions feature brings (``Lab.set_session_mode``).
+SESSION_MODES: tuple[tuple[str, str], ...] = (
+    ("none", "every request is balanced on its own; nothing sticks"),
+    ("cookie", "the balancer sets a cookie naming the backend (HAProxy insert, ALB AWSALB)"),
+    ("ip", "the client's address picks the backend (nginx ip_hash: a whole /24 sticks)"),
+    ("header", "a request header picks the backend (e.g. a user id hashed on a ring)"),
+    ("shared", "sessions live in a shared store: any backend can serve anyone"),
+)
+
+
+def next_step(steps: Sequence[float], current: float) -> float:
+    """The step after ``current`` in a cycle (back to the first after the last).
+
+    A value that is not a step (set through the API or a lesson) goes back to the
+    first step, which is always "off".
+    """
+    for index, step in enumerate(steps):
+        if abs(step - current) < 1e-9:
+            return steps[(index + 1) % len(steps)]
+    return steps[0]
+
+
+def rate_step(current: float, direction: int) -> float:
+    """The next rate up (``direction`` > 0) or down along ``RATE_STEPS``; it stops at
+    the ends."""
+    if direction > 0:
+        return next((s for s in RATE_STEPS if s > current + 1e-9), RATE_STEPS[-1])
+    return next((s for s in reversed(RATE_STEPS) if s < current - 1e-9), RATE_STEPS[0])
+
+
+@dataclass(frozen=True)
+class HealthChoice:
+    """One entry of the health-check chooser."""
+
+    label: str
+    #: A ``PRESETS`` name, or "" to turn active checks off.
+    preset: str
+    scale: float
+    note: str
+
+
+HEALTH_CHOICES: tuple[HealthChoice, ...] = (
+    HealthChoice("playground", "playground", 1.0, "1 s checks, down after 3 fails: quick to watch"),
+    HealthChoice("haproxy", "haproxy", 1.0, "HAProxy defaults: inter 2 s, rise 2, fall 3"),
+    HealthChoice(
+        "aws-alb ×0.1",
+        "aws-alb",
+        0.1,
+        "the ALB's thresholds with times ÷10: 3 s checks, down after 2 fails, up after 5",
+    ),
+    HealthChoice(
+        "aws-alb", "aws-alb", 1.0, "ALB defaults: 30 s checks, up after 5: a minute to notice"
+    ),
+    HealthChoice("nginx-plus", "nginx-plus", 1.0, "NGINX Plus: 5 s checks, one fail takes it out"),
+    HealthChoice("off", "", 1.0, "no active checks: only retries and passive health help"),
+)

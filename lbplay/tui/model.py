@@ -1,0 +1,450 @@
+"""What the dashboard shows, computed from a ``LabSnapshot``: plain Python, no Textual.
+
+Widgets stay thin: they turn these rows into styled cells. Everything here is a pure
+function of the snapshot (plus ``LatencyHistory``, which remembers past snapshots),
+so it is tested without a terminal and costs O(backends + shown requests) per frame.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from lbplay.core import registry
+from lbplay.core.events import ConnectionCompleted, Event, RequestCompleted
+from lbplay.core.metrics import MetricsSnapshot, Series
+from lbplay.net.lab import BackendView, LabSnapshot
+from lbplay.tui.palette import Level
+
+#: Shown where a number does not exist yet (no requests in the window).
+NONE = "—"
+#: Generated clients never use 127.0.0.0/24 (``traffic.client_address``), so a request
+#: from there came from outside the generator: most likely the learner's own curl.
+OUTSIDE_PREFIX = "127.0.0."
+#: The Metrics.count name the sessions feature records losses under.
+SESSION_LOSSES = "session_losses"
+
+
+# -- numbers --------------------------------------------------------------------------
+
+
+def fmt_ms(seconds: float | None) -> str:
+    """A latency for a table cell: ``0.42 ms``, ``21 ms``, ``1.3 s``; ``—`` for none."""
+    if seconds is None:
+        return NONE
+    ms = seconds * 1000
+    if ms < 1:
+        return f"{ms:.2f} ms"
+    if ms < 10:
+        return f"{ms:.1f} ms"
+    if ms < 1000:
+        return f"{ms:.0f} ms"
+    return f"{seconds:.1f} s"
+
+
+def fmt_pct(fraction: float) -> str:
+    """A share or error rate: ``0%``, ``0.4%``, ``12%``, ``100%``."""
+    pct = fraction * 100
+    if pct == 0:
+        return "0%"
+    if pct < 1:
+        return f"{pct:.1f}%"
+    return f"{pct:.0f}%"
+
+
+def fmt_rate(rate: float) -> str:
+    """Requests per second: ``0``, ``0.4``, ``12``, ``1.2k``."""
+    if rate >= 10_000:
+        return f"{rate / 1000:.0f}k"
+    if rate >= 1000:
+        return f"{rate / 1000:.1f}k"
+    if rate >= 10 or rate == int(rate):
+        return f"{rate:.0f}"
+    return f"{rate:.1f}"
+
+
+def share_bar(share: float, width: int) -> str:
+    """A horizontal bar of ``width`` cells, filled to ``share`` in eighths."""
+    share = min(max(share, 0.0), 1.0)
+    eighths = round(share * width * 8)
+    full, part = divmod(eighths, 8)
+    bar = "█" * full + (" ▏▎▍▌▋▊▉"[part] if part else "")
+    return bar.ljust(width)
+
+
+def status_level(status: int) -> Level:
+    """How an HTTP status reads: 2xx/3xx fine, 4xx a warning, 5xx or none broken."""
+    if 200 <= status < 400:
+        return "ok"
+    if 400 <= status < 500:
+        return "warn"
+    return "bad"
+
+
+# -- the snapshot, read the way the dashboard needs it --------------------------------
+
+
+def traffic_metrics(snap: LabSnapshot) -> MetricsSnapshot:
+    """The proxy's own numbers in L7; in L4 the proxy cannot see requests, so the
+    traffic generator's client-side numbers stand in."""
+    return snap.metrics if snap.mode == "l7" else snap.client_metrics
+
+
+def session_mode(snap: LabSnapshot) -> str:
+    """The session mode, once the Lab has sessions ("none" until then)."""
+    return str(getattr(snap, "session_mode", "none"))
+
+
+def session_losses(series: Series) -> tuple[int, ...]:
+    """Session losses per second, or zeros when nothing counts them yet."""
+    return series.counts.get(SESSION_LOSSES) or (0,) * len(series.requests)
+
+
+def health_name(snap: LabSnapshot) -> str:
+    """``playground`` from ``playground: every 1 s, ...``; ``off`` when off."""
+    return snap.health.split(":", 1)[0] if snap.health else "off"
+
+
+# -- the fleet table ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class StatePart:
+    """One piece of a backend's state, with how it should read."""
+
+    text: str
+    level: Level
+
+
+@dataclass(frozen=True, slots=True)
+class FleetRow:
+    """One backend, ready for the fleet table."""
+
+    name: str
+    #: Its position (1-based): the digit key that selects it, when 1-9.
+    number: int
+    state: tuple[StatePart, ...]
+    #: What was done to it: "+500 ms 50% err brownout".
+    faults: str
+    weight: int
+    #: The weight the balancer really uses now: 0 out of rotation, ramped in slow start.
+    effective: float
+    in_flight: int
+    rps: float
+    error_rate: float
+    p50: float | None
+    p99: float | None
+    #: Its share of the requests in the window, 0..1.
+    share: float
+    killed: bool
+    active: bool
+
+    @property
+    def state_text(self) -> str:
+        return " · ".join(part.text for part in self.state)
+
+    @property
+    def level(self) -> Level:
+        """The most serious level among the state parts."""
+        order: tuple[Level, ...] = ("panic", "bad", "warn", "info", "off", "ok")
+        levels = {part.level for part in self.state}
+        return next((level for level in order if level in levels), "ok")
+
+
+def backend_state(view: BackendView, panic: bool) -> tuple[StatePart, ...]:
+    """The backend's state in words: the process, the balancer's view, the checker's.
+
+    The health checker's count is the lesson: a killed backend reads
+    ``killed · UP, failing 2/3`` until the third failed check takes it out.
+    """
+    parts: list[StatePart] = []
+    if view.process in ("killed", "stopped"):
+        parts.append(StatePart(view.process, "bad"))
+    status, health = view.status, view.health
+    if status == "up":
+        if health.startswith("UP, failing"):
+            parts.append(StatePart(health, "warn"))
+        elif health == "off":
+            parts.append(StatePart("up (no checks)", "ok"))
+        else:
+            parts.append(StatePart("UP", "ok"))
+    elif status == "down":
+        if health.startswith("DOWN, recovering"):
+            parts.append(StatePart(health, "warn"))
+        else:
+            parts.append(StatePart("DOWN", "bad"))
+    elif status == "draining":
+        parts.append(StatePart("draining", "warn"))
+    elif status in ("drained", "disabled"):
+        parts.append(StatePart(status, "off"))
+    elif status in ("ejected", "unavailable"):
+        parts.append(StatePart(status, "bad"))
+    elif status.startswith(("slow start", "full")):
+        parts.append(StatePart(status, "warn"))
+    elif status.startswith("backup"):
+        parts.append(StatePart(status, "info"))
+    else:
+        parts.append(StatePart(status, "info"))
+    if status != "down" and health.startswith("DOWN"):
+        # Drained or ejected and also failing its checks: say both.
+        parts.append(StatePart(health, "bad"))
+    if panic and view.eligible and status in ("down", "ejected", "unavailable"):
+        parts.append(StatePart("panic: still gets traffic", "panic"))
+    return tuple(parts)
+
+
+def faults(view: BackendView) -> str:
+    """The knobs a learner turned on this backend, in a few characters."""
+    parts = []
+    if view.pool != "default":  # content routing sends this pool its own paths
+        parts.append(f"pool {view.pool}")
+    if view.slow_ms:
+        parts.append(f"+{view.slow_ms:g} ms")
+    if view.error_rate:
+        parts.append(f"{fmt_pct(view.error_rate)} err")
+    if view.brownout:
+        parts.append("brownout")
+    if view.hang:
+        parts.append("hangs")
+    if view.capacity is not None:
+        parts.append(f"cap {view.capacity}")
+    return " ".join(parts)
+
+
+def fleet_rows(snap: LabSnapshot) -> list[FleetRow]:
+    """Every backend as a table row, in fleet order."""
+    metrics = traffic_metrics(snap)
+    total = sum(stats.requests for stats in metrics.backends.values())
+    rows = []
+    for number, view in enumerate(snap.backends, start=1):
+        stats = metrics.backends.get(view.name)
+        effective = view.weight * view.slow_start if view.eligible else 0.0
+        rows.append(
+            FleetRow(
+                name=view.name,
+                number=number,
+                state=backend_state(view, snap.panic),
+                faults=faults(view),
+                weight=view.weight,
+                effective=effective,
+                in_flight=view.in_flight,
+                rps=stats.rps if stats else 0.0,
+                error_rate=stats.error_rate if stats else 0.0,
+                p50=stats.p50 if stats else None,
+                p99=stats.p99 if stats else None,
+                share=(stats.requests / total) if stats and total else 0.0,
+                killed=view.process == "killed",
+                active=view.admin == "active",
+            )
+        )
+    return rows
+
+
+# -- the request feed -----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class FeedRow:
+    """One request (L7) or connection (L4), ready for the feed."""
+
+    seq: int
+    client: str
+    #: The learner's own request (from outside the traffic generator).
+    outside: bool
+    target: str
+    #: "200", "503", "—" for an L4 connection.
+    status: str
+    level: Level
+    #: "21 ms" (L7 latency) or "1.2 s" (L4 connection time).
+    latency: str
+    #: How many backends were tried (2+ means retried).
+    attempts: int
+    reason: str
+    what: str
+
+
+def is_outside(client: str, snap: LabSnapshot) -> bool:
+    """Whether ``client`` is not one of the generator's virtual clients.
+
+    When the generator cannot use its own addresses (macOS without aliases), every
+    client is 127.0.0.1 and nothing can be told apart.
+    """
+    return client.startswith(OUTSIDE_PREFIX) and not snap.traffic.warning
+
+
+def feed_row(event: Event, snap: LabSnapshot) -> FeedRow | None:
+    """A feed row for a finished request or connection (None for other events)."""
+    if isinstance(event, RequestCompleted):
+        return FeedRow(
+            seq=event.seq,
+            client=event.client,
+            outside=is_outside(event.client, snap),
+            target=event.backend or "proxy",
+            status=str(event.status) if event.status else "none",
+            level=status_level(event.status),
+            latency=fmt_ms(event.latency),
+            attempts=len(event.attempts),
+            reason=event.error or event.reason,
+            what=f"{event.method} {event.path}",
+        )
+    if isinstance(event, ConnectionCompleted):
+        return FeedRow(
+            seq=event.seq,
+            client=event.client,
+            outside=is_outside(event.client, snap),
+            target=event.backend or "nobody",
+            status="conn",
+            level="bad" if event.error else "ok",
+            latency=fmt_ms(event.duration),
+            attempts=len(event.attempts),
+            reason=event.error or event.reason,
+            what=f"{event.bytes_up} B up, {event.bytes_down} B down",
+        )
+    return None
+
+
+def feed_rows(events: Iterable[Event], snap: LabSnapshot, limit: int) -> list[FeedRow]:
+    """The newest ``limit`` requests, newest first."""
+    rows: list[FeedRow] = []
+    for event in reversed(tuple(events)):
+        row = feed_row(event, snap)
+        if row is not None:
+            rows.append(row)
+            if len(rows) >= limit:
+                break
+    return rows
+
+
+# -- explaining one request -----------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Explanation:
+    """Why a request went where it went, in the words the Explain screen shows."""
+
+    headline: str
+    level: Level
+    why: str
+    #: (backend, outcome, latency, reason) per attempt, in order.
+    attempts: tuple[tuple[str, str, str, str], ...]
+    session: str
+    lesson: str
+
+
+def explain(
+    event: RequestCompleted | ConnectionCompleted, mode_session: str, algorithm: str = ""
+) -> Explanation:
+    """Turn a finished request or connection into an explanation (``algorithm``: the
+    one in use now, whose idea explains an ordinary pick)."""
+    attempts = tuple(
+        (
+            a.backend,
+            a.outcome if a.status is None else f"{a.outcome} ({a.status})",
+            fmt_ms(a.latency),
+            a.reason,
+        )
+        for a in event.attempts
+    )
+    if isinstance(event, ConnectionCompleted):
+        target = event.backend or "nobody"
+        return Explanation(
+            headline=f"{event.client} ⇄ {target}: a TCP connection, {fmt_ms(event.duration)}",
+            level="bad" if event.error else "ok",
+            why=event.reason or event.error or "no pick was made",
+            attempts=attempts,
+            session="L4 has no sessions: it never sees a cookie or a header.",
+            lesson=(
+                "In L4 the balancer picks once per TCP connection: every request that rode"
+                f" on this connection ({event.bytes_up} B up, {event.bytes_down} B down) went"
+                f" to {target}. Keep-alive clients therefore stick to one backend."
+            ),
+        )
+    target = event.backend or "the proxy itself"
+    headline = (
+        f"{event.client} {event.method} {event.path} → {target}:"
+        f" {event.status or 'no response'} in {fmt_ms(event.latency)}"
+    )
+    if event.backend is None:
+        why = event.error or "no backend could take it"
+        lesson = (
+            "The proxy answered on its own: no backend was eligible. With every backend"
+            " down and panic mode off, there is nothing to send to, so the client gets a 503."
+        )
+    elif event.retried:
+        first = event.attempts[0]
+        why = event.reason
+        lesson = (
+            f"The first pick, {first.backend}, failed ({first.outcome}). The proxy retried"
+            " on another backend, avoiding the ones already tried (nginx"
+            " proxy_next_upstream, HAProxy retries). The client saw one request — but the"
+            " fleet did the work twice: retries multiply load."
+        )
+    elif event.status >= 500:
+        why = event.reason
+        lesson = (
+            f"{event.backend} answered {event.status}. A 5xx is an answer, not a connection"
+            " failure, so it is not retried by default: the client got it. Passive health"
+            " checks (nginx max_fails, Envoy outlier detection) count these."
+        )
+    else:
+        why = event.reason
+        lesson = "Picked on the first try and answered."
+        if algorithm:
+            lesson += f" {algorithm} picks this way: {registry.get(algorithm).idea}."
+    session = event.session or (
+        "No session affinity: each request is balanced on its own."
+        if mode_session == "none"
+        else f"Session mode {mode_session}: no session decision was recorded."
+    )
+    return Explanation(
+        headline=headline,
+        level=status_level(event.status),
+        why=why,
+        attempts=attempts,
+        session=session,
+        lesson=lesson,
+    )
+
+
+# -- history the Lab does not keep ----------------------------------------------------
+
+
+class LatencyHistory:
+    """Per-backend p50/p99, one point per second, for the "selected backend" chart.
+
+    The Lab's ``Series`` has latency over time for the whole fleet only; for one
+    backend this samples its sliding-window percentiles each time a second passes.
+    """
+
+    def __init__(self, length: int = 60) -> None:
+        self.length = length
+        self._end: int | None = None
+        #: Bumped on every new second, so charts know when to redraw.
+        self.version = 0
+        self._p50: dict[str, deque[float | None]] = {}
+        self._p99: dict[str, deque[float | None]] = {}
+
+    def update(self, metrics: MetricsSnapshot) -> bool:
+        """Record the current second if it is new; True when something was added."""
+        end = metrics.series.end
+        if end == self._end:
+            return False
+        steps = 1 if self._end is None else max(1, min(end - self._end, self.length))
+        self._end = end
+        self.version += 1
+        for name in list(self._p50):
+            if name not in metrics.backends:
+                del self._p50[name], self._p99[name]
+        for name, stats in metrics.backends.items():
+            if name not in self._p50:
+                self._p50[name] = deque([None] * self.length, maxlen=self.length)
+                self._p99[name] = deque([None] * self.length, maxlen=self.length)
+            for _ in range(steps):
+                self._p50[name].append(stats.p50)
+                self._p99[name].append(stats.p99)
+        return True
+
+    def series(self, name: str) -> tuple[Sequence[float | None], Sequence[float | None]]:
+        """(p50, p99) of ``name``, oldest first; empty when never seen."""
+        return tuple(self._p50.get(name, ())), tuple(self._p99.get(name, ()))

@@ -1,0 +1,102 @@
+"""Colours for states and chart series, taken from the current Textual theme.
+
+Rich text inside a ``DataTable`` cell or a chart segment cannot use TCSS variables,
+so the widgets ask for a ``Palette`` built from the theme's variables: the theme's
+own readable text colours (``text-success``, ``text-warning``, ``text-error``) for
+states, so a light theme gets darker greens and reds than a dark one. Panic mode
+gets magenta, which no theme variable offers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+#: How a state reads: fine, changing, broken, Envoy panic, out of rotation, a note.
+Level = Literal["ok", "warn", "bad", "panic", "off", "info"]
+
+#: Backend colours for the share chart: distinct on dark and on light backgrounds.
+_SERIES_DARK = (
+    "#4ea1ff",
+    "#f0a93b",
+    "#57c785",
+    "#e36d8f",
+    "#b48ef0",
+    "#3fc9c9",
+    "#d9d35b",
+    "#ff8a5c",
+)
+_SERIES_LIGHT = (
+    "#1f6fd1",
+    "#b86e00",
+    "#1e8a4c",
+    "#c0335d",
+    "#7a4fc4",
+    "#138a8a",
+    "#8a8200",
+    "#d0531f",
+)
+
+
+@dataclass(frozen=True)
+class Palette:
+    """Concrete colours (``#rrggbb`` or Rich colour names) for one theme."""
+
+    ok: str
+    warn: str
+    bad: str
+    panic: str
+    muted: str
+    info: str
+    accent: str
+    text: str
+    #: Per-backend colours, in fleet order (wrapping around).
+    series: tuple[str, ...]
+    #: The two latency lines.
+    p50: str
+    p99: str
+    dark: bool = True
+
+    @classmethod
+    def from_theme(cls, variables: Mapping[str, str], *, dark: bool) -> Palette:
+        """Build a palette from ``App.theme_variables`` and whether the theme is dark."""
+
+        def pick(name: str, fallback: str) -> str:
+            value = variables.get(name, fallback)
+            # Variables such as "auto 60%" are not colours Rich understands.
+            return value if value.startswith("#") else fallback
+
+        return cls(
+            ok=pick("text-success", "green"),
+            warn=pick("text-warning", "yellow"),
+            bad=pick("text-error", "red"),
+            panic="#e070e0" if dark else "#a02aa0",
+            muted="#8a8a8a" if dark else "#6a6a6a",
+            info=pick("text-primary", "blue"),
+            accent=pick("text-accent", "cyan"),
+            text=pick("foreground", "white" if dark else "black"),
+            series=_SERIES_DARK if dark else _SERIES_LIGHT,
+            p50=_SERIES_DARK[0] if dark else _SERIES_LIGHT[0],
+            p99=_SERIES_DARK[1] if dark else _SERIES_LIGHT[1],
+            dark=dark,
+        )
+
+    def level(self, level: Level) -> str:
+        """The colour of a state level."""
+        return {
+            "ok": self.ok,
+            "warn": self.warn,
+            "bad": self.bad,
+            "panic": self.panic,
+            "off": self.muted,
+            "info": self.info,
+        }[level]
+
+    def backend(self, index: int) -> str:
+        """The colour of the ``index``-th backend (share chart, legend)."""
+        return self.series[index % len(self.series)]
+
+
+#: A palette for code that runs before any theme is known (and for tests).
+DEFAULT = Palette.from_theme({}, dark=True)

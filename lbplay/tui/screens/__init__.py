@@ -1,0 +1,1 @@
+"""The dashboard and its modal screens (choosers, help, explain)."""

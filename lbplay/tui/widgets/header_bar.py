@@ -1,0 +1,85 @@
+"""The top bar: what the balancer is doing and where to curl it.
+
+It shows the algorithm, L4/L7, the session mode, the health-check preset, the
+traffic rate (or that it is paused), Envoy panic mode when it is on, and the proxy's
+URL, so a learner can ``curl`` it from another terminal and watch the request
+arrive in the feed.
+
+The parts are packed into lines here (not wrapped by the layout), so the bar knows
+its height: a change that keeps the number of lines redraws the bar alone instead
+of re-laying-out the screen.
+"""
+
+from __future__ import annotations
+
+from textual.content import Content
+from textual.markup import escape
+from textual.widgets import Static
+
+from lbplay.net.lab import LabSnapshot
+from lbplay.tui.model import fmt_rate, health_name, session_mode
+
+
+def pack(parts: list[Content], separator: Content, width: int) -> list[Content]:
+    """Greedily put ``parts`` on as few lines of ``width`` cells as they fit on."""
+    lines: list[Content] = []
+    line: Content | None = None
+    for part in parts:
+        if line is None:
+            line = part
+        elif line.cell_length + separator.cell_length + part.cell_length <= width:
+            line = line + separator + part
+        else:
+            lines.append(line)
+            line = part
+    if line is not None:
+        lines.append(line)
+    return lines
+
+
+class HeaderBar(Static):
+    """Settings and the proxy URL, packed into as many lines as the width needs."""
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__("starting the lab…", id=id)
+        self._shown: tuple[str, int] | None = None
+        self._lines = 1
+
+    def show(self, snap: LabSnapshot) -> None:
+        """Describe ``snap`` (attributes down: the dashboard calls this each tick)."""
+        width = max(self.content_region.width, 40)
+        if snap.paused:
+            traffic = f"[$text-warning]traffic paused[/] ({fmt_rate(snap.rate)}/s)"
+        elif snap.rate == 0:
+            traffic = "[$text-warning]no traffic[/] (press ])"
+        else:
+            traffic = f"traffic [b]{fmt_rate(snap.rate)}/s[/]"
+        markup = [
+            *(["[b $text-accent]lbplay[/]"] if width >= 100 else []),
+            f"[b]{escape(snap.algorithm)}[/]",
+            f"[b]{snap.mode.upper()}[/]",
+            f"sessions [b]{escape(session_mode(snap))}[/]",
+            f"health [b]{escape(health_name(snap))}[/]",
+            traffic,
+        ]
+        if snap.panic:
+            markup.append("[b #e070e0]PANIC: sending to every backend[/]")
+        url = escape(snap.proxy_url)
+        curl = [f"[b]curl {url}/hello[/]"]
+        curl.append(
+            "from another terminal — your request shows up in the feed"
+            if width >= 90
+            else "— it shows up in the feed"
+        )
+        if snap.mode == "l4":
+            curl.append("[$text-warning]L4 balances connections, not requests (see Events)[/]")
+        key = ("\n".join([*markup, *curl]), width)
+        if key == self._shown:
+            return
+        self._shown = key
+        separator = Content.from_markup(" [dim]·[/] ")
+        lines = pack([Content.from_markup(m) for m in markup], separator, width)
+        lines += pack([Content.from_markup(m) for m in curl], Content(" "), width)
+        relayout = len(lines) != self._lines
+        self._lines = len(lines)
+        self.update(Content("\n").join(lines), layout=relayout)

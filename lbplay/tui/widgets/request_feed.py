@@ -1,0 +1,150 @@
+"""The live request feed: client → backend, status, latency, and the balancer's reason.
+
+Live, it shows the newest requests of each snapshot (newest on top), with the
+learner's own requests (from outside the traffic generator) pinned above the flow
+for a while so a ``curl`` does not scroll away at 500 requests per second. Focused,
+it holds still so a request can be picked: Enter (or a click) posts
+``RequestChosen``; Esc posts ``Released`` and the feed goes live again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.events import DescendantBlur, DescendantFocus
+from textual.message import Message
+from textual.widgets import Static
+
+from lbplay.core.events import ConnectionCompleted, RequestCompleted
+from lbplay.tui.model import FeedRow
+from lbplay.tui.palette import Palette
+from lbplay.tui.widgets.row_table import Cell, Column, Row, RowTable, cell
+
+Finished = RequestCompleted | ConnectionCompleted
+
+_COLUMNS = (
+    Column("client", "client", 13),
+    Column("target", "→", 5),
+    Column("status", "st", 4),
+    Column("latency", "time", 7, "right"),
+)
+_REASON_MIN = 12
+#: Cells taken by the border and the cell padding around the columns.
+_CHROME = 2 + 2 * (len(_COLUMNS) + 1)
+
+
+def feed_cells(row: FeedRow, palette: Palette) -> Row:
+    """One request as cells: client, backend, status, time, and why."""
+    client: Cell
+    if row.outside:
+        client = (("you ", f"bold {palette.accent}"), (row.client, ""))
+    else:
+        client = ((row.client, palette.muted),)
+    retried = row.attempts > 1
+    why = (
+        (f"↻{row.attempts} " if retried else "", f"bold {palette.warn}"),
+        (row.reason or row.what, "" if retried else palette.muted),
+    )
+    return (
+        client,
+        cell(row.target, "bold"),
+        cell(row.status, palette.level(row.level)),
+        cell(row.latency),
+        why,
+    )
+
+
+class RequestFeed(Vertical):
+    """Recent requests; focus holds them still for picking one to explain."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "release", "live feed", show=False)]
+
+    class RequestChosen(Message):
+        """The learner picked a request to explain."""
+
+        def __init__(self, event: Finished) -> None:
+            super().__init__()
+            self.event = event
+
+    class Released(Message):
+        """The learner left the feed (Esc): focus should go elsewhere."""
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.border_title = "Requests"
+        self.held = False
+        self._events: dict[str, Finished] = {}
+        self._reason_width = 0
+
+    def compose(self) -> ComposeResult:
+        yield RowTable(id="feed-table", show_cursor=False)
+        yield Static("", id="feed-empty")
+
+    @property
+    def table(self) -> RowTable:
+        return self.query_one("#feed-table", RowTable)
+
+    # -- attributes down -------------------------------------------------------------
+
+    def show(
+        self,
+        rows: Sequence[FeedRow],
+        events: dict[int, Finished],
+        palette: Palette,
+        *,
+        empty: str,
+    ) -> None:
+        """Show ``rows`` (newest first) unless the learner is holding the feed."""
+        if self.held:
+            return
+        self._ensure_columns()
+        empty_label = self.query_one("#feed-empty", Static)
+        empty_label.display = not rows
+        self.table.display = bool(rows)
+        if not rows:
+            empty_label.update(empty)
+        self._events = {str(seq): event for seq, event in events.items()}
+        self.table.set_rows(
+            [str(row.seq) for row in rows], [feed_cells(row, palette) for row in rows]
+        )
+
+    # -- internals -------------------------------------------------------------------
+
+    def _ensure_columns(self) -> None:
+        width = max(self.size.width - _CHROME - sum(c.width for c in _COLUMNS), _REASON_MIN)
+        if width == self._reason_width:
+            return
+        self._reason_width = width
+        self.table.set_columns([*_COLUMNS, Column("reason", "why", width)])
+
+    def on_resize(self) -> None:
+        self._ensure_columns()
+
+    def on_descendant_focus(self, event: DescendantFocus) -> None:
+        self.held = True
+        self.table.show_cursor = True
+        self.table.move_to(0)
+        self.border_title = "Requests · held — Enter explains, Esc goes live"
+        self.add_class("-held")
+
+    def on_descendant_blur(self, event: DescendantBlur) -> None:
+        self.held = False
+        self.table.show_cursor = False
+        self.border_title = "Requests"
+        self.remove_class("-held")
+
+    def on_row_table_chosen(self, event: RowTable.Chosen) -> None:
+        event.stop()
+        chosen = self._events.get(event.key)
+        if chosen is not None:
+            self.post_message(self.RequestChosen(chosen))
+
+    def on_row_table_cursor_moved(self, event: RowTable.CursorMoved) -> None:
+        event.stop()
+
+    def action_release(self) -> None:
+        self.post_message(self.Released())

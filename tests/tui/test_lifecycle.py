@@ -1,0 +1,117 @@
+"""The app's life: start, resize, small terminals, a busy port, and a clean quit."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from pathlib import Path
+
+import pytest
+
+from lbplay.errors import LbplayError
+from lbplay.net.proxy_http import ProxyConfig
+from lbplay.tui.app import LbplayApp
+from lbplay.tui.screens.dashboard import DashboardScreen
+from tests.tui.support import SIZE, quiet, screen_text, wait_for
+
+
+def listening_ports() -> set[int]:
+    """Ports in LISTEN state on this machine (Linux: /proc/net/tcp and tcp6)."""
+    ports = set()
+    for name in ("/proc/net/tcp", "/proc/net/tcp6"):
+        path = Path(name)
+        if not path.exists():
+            continue
+        for line in path.read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A":  # TCP_LISTEN
+                ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return ports
+
+
+def refuses(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) != 0
+
+
+def port_of(url_or_address: str) -> int:
+    return int(url_or_address.rsplit(":", 1)[1].split("/")[0])
+
+
+async def test_quitting_leaves_no_listening_socket_and_no_task() -> None:
+    tasks_before = asyncio.all_tasks()
+    app = LbplayApp(quiet(admin=True, rate=20.0))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, DashboardScreen))
+        snap = app.lab.snapshot()
+        assert snap.admin_url is not None
+        ports = {port_of(snap.proxy_url), port_of(snap.admin_url)}
+        ports |= {port_of(b.address) for b in snap.backends if b.address}
+        assert len(ports) == 6
+        if Path("/proc/net/tcp").exists():
+            assert ports <= listening_ports()
+        await pilot.press("b")  # a burst still in flight when the learner quits
+        await pilot.pause(0.05)
+        await pilot.press("q")
+    await asyncio.sleep(0)
+    assert all(refuses(port) for port in ports)
+    if Path("/proc/net/tcp").exists():
+        assert not ports & listening_ports()
+    leftover = [t for t in asyncio.all_tasks() if t not in tasks_before and not t.done()]
+    assert leftover == []
+
+
+async def test_a_busy_port_ends_the_app_with_a_readable_error() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        app = LbplayApp(quiet(proxy=ProxyConfig(port=port)))
+        await asyncio.wait_for(app.run_async(headless=True, size=SIZE), 20)
+    assert isinstance(app.start_error, LbplayError)
+    assert str(port) in str(app.start_error)
+    assert app.return_code == 1
+
+
+async def test_80x24_is_compact_and_every_panel_is_reachable() -> None:
+    app = LbplayApp(quiet(rate=20.0))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, DashboardScreen))
+        screen = app.screen
+        assert isinstance(screen, DashboardScreen)
+        await pilot.pause(0.3)
+        assert screen.compact
+        text = screen_text(app)
+        assert all(f"■ s{n} " in text for n in range(1, 5))  # the whole fleet
+        assert "client" in text  # the feed is the first lower panel
+        await pilot.press("v")
+        await pilot.pause()
+        assert "latency · all" in screen_text(app)
+        await pilot.press("v")
+        await pilot.pause()
+        assert "Welcome" in screen_text(app)
+        await pilot.press("v")  # and round again to the feed
+        await pilot.pause()
+        assert screen.view == "feed"
+        # With the timeline hidden, what a key did (and what to watch) is a toast.
+        await pilot.press("k")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert any("s1 killed" in n.message for n in app._notifications)
+
+
+@pytest.mark.parametrize("theme", ["textual-dark", "textual-light"])
+async def test_resizing_never_crashes(theme: str) -> None:
+    app = LbplayApp(quiet(rate=50.0))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, DashboardScreen))
+        app.theme = theme
+        screen = app.screen
+        assert isinstance(screen, DashboardScreen)
+        for width, height in [(80, 24), (60, 16), (200, 60), (30, 10), (100, 30), (120, 36)]:
+            await pilot.resize_terminal(width, height)
+            await pilot.pause(0.1)
+            assert screen.compact == (width < 100 or height < 30)
+            assert screen_text(app)
+        assert screen.view == "all"
+        assert "■ s4 " in screen_text(app)

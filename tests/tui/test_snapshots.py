@@ -1,0 +1,73 @@
+"""SVG snapshots of the dashboard, the algorithm chooser and the help screen.
+
+Deterministic by construction (see ``support``): no generated traffic, fixed seeds,
+a clock that stands still, a lens that fixes the proxy's port and — for the busy
+pictures — shows a frozen, seeded lab state. Nothing on these screens blinks.
+Regenerate with ``pytest tests/tui --snapshot-update`` and look at the SVGs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from textual.pilot import Pilot
+
+from lbplay.net.lab import Lab
+from lbplay.tui.app import LbplayApp
+from lbplay.tui.screens.dashboard import DashboardScreen
+from tests.tui.support import SIZE, FakeClock, demo_events, demo_lens, fixed_url, quiet
+
+Compare = Callable[..., bool]
+
+
+def idle_app() -> LbplayApp:
+    """The real app over a real, idle lab; only the port is masked."""
+    return LbplayApp(lab=Lab(quiet(), clock=FakeClock()), lens=fixed_url)
+
+
+def busy_app() -> LbplayApp:
+    """The real app drawing a frozen busy lab (states, charts, requests, events)."""
+    lab = Lab(quiet(), clock=FakeClock())
+    return LbplayApp(lab=lab, lens=demo_lens())
+
+
+async def with_history(pilot: Pilot[Any]) -> None:
+    """Give the selected-backend chart a full minute and the timeline its events."""
+    app = pilot.app
+    assert isinstance(app, LbplayApp)
+    screen = app.screen
+    assert isinstance(screen, DashboardScreen)
+    app.lens = demo_lens(screen.history)
+    for event in demo_events():
+        app.lab.events.publish(event)  # type: ignore[arg-type]
+    screen.refresh_now()
+    await pilot.pause()
+
+
+def test_main_screen_busy(snap_compare: Compare) -> None:
+    assert snap_compare(busy_app(), terminal_size=SIZE, run_before=with_history)
+
+
+def test_main_screen_busy_light_theme(snap_compare: Compare) -> None:
+    async def light(pilot: Pilot[Any]) -> None:
+        await with_history(pilot)
+        await pilot.press("t")
+
+    assert snap_compare(busy_app(), terminal_size=SIZE, run_before=light)
+
+
+def test_main_screen_idle(snap_compare: Compare) -> None:
+    assert snap_compare(idle_app(), terminal_size=SIZE)
+
+
+def test_main_screen_compact_80x24(snap_compare: Compare) -> None:
+    assert snap_compare(busy_app(), terminal_size=(80, 24), run_before=with_history)
+
+
+def test_algorithm_chooser(snap_compare: Compare) -> None:
+    assert snap_compare(idle_app(), terminal_size=SIZE, press=["a"])
+
+
+def test_help_screen(snap_compare: Compare) -> None:
+    assert snap_compare(idle_app(), terminal_size=SIZE, press=["question_mark"])
