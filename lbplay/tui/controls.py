@@ -21,10 +21,10 @@ RATE_STEPS: tuple[float, ...] = (0, 5, 10, 20, 50, 100, 200, 500, 1000, 2000)
 BURST = 300
 #: Session modes the sessions feature brings (``Lab.set_session_mode``).
 SESSION_MODES: tuple[tuple[str, str], ...] = (
-    ("none", "every request is balanced on its own; nothing sticks"),
-    ("cookie", "the balancer sets a cookie naming the backend (HAProxy insert, ALB AWSALB)"),
-    ("ip", "the client's address picks the backend (nginx ip_hash: a whole /24 sticks)"),
-    ("header", "a request header picks the backend (e.g. a user id hashed on a ring)"),
+    ("none", "every request is balanced on its own; sessions in memory get lost"),
+    ("cookie", "a signed cookie names the backend (HAProxy cookie insert, ALB AWSALB)"),
+    ("ip", "each client address is pinned to the backend it first reached (stick table)"),
+    ("header", "each X-User header value is pinned to one backend (stick table)"),
     ("shared", "sessions live in a shared store: any backend can serve anyone"),
 )
 
