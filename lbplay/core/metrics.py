@@ -170,6 +170,9 @@ class Series:
     p99: tuple[float | None, ...]
     #: Requests per backend per second: each backend's share of the traffic over time.
     backends: Mapping[str, tuple[int, ...]]
+    #: Each backend's own p50 and p99 latency per second (None: no request that second).
+    backend_p50: Mapping[str, tuple[float | None, ...]]
+    backend_p99: Mapping[str, tuple[float | None, ...]]
     #: Named events per second (``Metrics.count``), e.g. "session_losses".
     counts: Mapping[str, tuple[int, ...]]
 
@@ -298,6 +301,7 @@ class Metrics:
         self._p50: deque[float | None] = deque([None] * history, maxlen=history)
         self._p99: deque[float | None] = deque([None] * history, maxlen=history)
         self._backend_series: dict[str, deque[int]] = {}
+        self._backend_latency: dict[str, tuple[deque[float | None], deque[float | None]]] = {}
         self._count_series: dict[str, deque[int]] = {}
         #: Named events counted in the current second, for the series.
         self._pending: dict[str, int] = {}
@@ -399,6 +403,7 @@ class Metrics:
         """Drop a backend's numbers and series (it left the fleet); the total keeps them."""
         self._views.pop(backend, None)
         self._backend_series.pop(backend, None)
+        self._backend_latency.pop(backend, None)
 
     @property
     def backends(self) -> list[str]:
@@ -409,6 +414,10 @@ class Metrics:
         view = self._views[backend] = _Window(self.window)
         if backend is not None:
             self._backend_series[backend] = _history(self.history)
+            self._backend_latency[backend] = (
+                deque([None] * self.history, maxlen=self.history),
+                deque([None] * self.history, maxlen=self.history),
+            )
         return view
 
     # -- time --------------------------------------------------------------------
@@ -437,6 +446,15 @@ class Metrics:
         self._p99.append(p99)
         for name, points in self._backend_series.items():
             points.append(self._views[name].requests_in(last))
+        for name, (p50s, p99s) in self._backend_latency.items():
+            view = self._views[name]
+            slot = view.slots[last % self.window]
+            if view.stamps[last % self.window] == last and slot[_REQUESTS]:
+                low, high = quantiles(slot[_HIST:], (0.5, 0.99))
+            else:
+                low = high = None
+            p50s.append(low)
+            p99s.append(high)
         for name, points in self._count_series.items():
             points.append(self._pending.get(name, 0))
         self._pending.clear()
@@ -449,6 +467,9 @@ class Metrics:
             self._p99.extend(nones)
             for points in (*self._backend_series.values(), *self._count_series.values()):
                 points.extend(zeros)
+            for p50s, p99s in self._backend_latency.values():
+                p50s.extend(nones)
+                p99s.extend(nones)
 
     # -- reading -----------------------------------------------------------------
 
@@ -484,6 +505,8 @@ class Metrics:
             p50=tuple(self._p50),
             p99=tuple(self._p99),
             backends={name: tuple(points) for name, points in self._backend_series.items()},
+            backend_p50={name: tuple(p[0]) for name, p in self._backend_latency.items()},
+            backend_p99={name: tuple(p[1]) for name, p in self._backend_latency.items()},
             counts={name: tuple(points) for name, points in self._count_series.items()},
         )
         return MetricsSnapshot(

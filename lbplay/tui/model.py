@@ -7,8 +7,7 @@ so it is tested without a terminal and costs O(backends + shown requests) per fr
 
 from __future__ import annotations
 
-from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from lbplay.core import registry
@@ -407,42 +406,33 @@ def explain(
     )
 
 
-# -- history the Lab does not keep ----------------------------------------------------
+# -- per-backend latency over time ------------------------------------------------------
 
 
 class LatencyHistory:
     """Per-backend p50/p99, one point per second, for the "selected backend" chart.
 
-    The Lab's ``Series`` has latency over time for the whole fleet only; for one
-    backend this samples its sliding-window percentiles each time a second passes.
+    The points come from the Lab's metrics series (``Series.backend_p50``/``_p99``);
+    this keeps the latest and a version that changes with each new second, so the
+    chart knows when to redraw.
     """
 
-    def __init__(self, length: int = 60) -> None:
-        self.length = length
+    def __init__(self) -> None:
         self._end: int | None = None
         #: Bumped on every new second, so charts know when to redraw.
         self.version = 0
-        self._p50: dict[str, deque[float | None]] = {}
-        self._p99: dict[str, deque[float | None]] = {}
+        self._p50: Mapping[str, Sequence[float | None]] = {}
+        self._p99: Mapping[str, Sequence[float | None]] = {}
 
     def update(self, metrics: MetricsSnapshot) -> bool:
-        """Record the current second if it is new; True when something was added."""
-        end = metrics.series.end
-        if end == self._end:
+        """Take the series of a new second; True when something changed."""
+        series = metrics.series
+        if series.end == self._end:
             return False
-        steps = 1 if self._end is None else max(1, min(end - self._end, self.length))
-        self._end = end
+        self._end = series.end
         self.version += 1
-        for name in list(self._p50):
-            if name not in metrics.backends:
-                del self._p50[name], self._p99[name]
-        for name, stats in metrics.backends.items():
-            if name not in self._p50:
-                self._p50[name] = deque([None] * self.length, maxlen=self.length)
-                self._p99[name] = deque([None] * self.length, maxlen=self.length)
-            for _ in range(steps):
-                self._p50[name].append(stats.p50)
-                self._p99[name].append(stats.p99)
+        self._p50 = series.backend_p50
+        self._p99 = series.backend_p99
         return True
 
     def series(self, name: str) -> tuple[Sequence[float | None], Sequence[float | None]]:

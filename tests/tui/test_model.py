@@ -220,16 +220,18 @@ def test_explain_names_the_session_decision() -> None:
 # -- history, timeline ----------------------------------------------------------------
 
 
-def test_latency_history_samples_each_new_second() -> None:
-    history = LatencyHistory(length=5)
+def test_latency_history_follows_the_metrics_series() -> None:
+    history = LatencyHistory()
     metrics = demo_metrics()
     assert history.update(metrics)
     assert not history.update(metrics)  # the same second: nothing new
+    version = history.version
     later = replace(metrics, series=replace(metrics.series, end=metrics.series.end + 3))
     assert history.update(later)
+    assert history.version == version + 1
     p50, p99 = history.series("s1")
-    assert len(p50) == len(p99) == 5
-    assert p50[-1] == metrics.backends["s1"].p50
+    assert p50 == metrics.series.backend_p50["s1"]
+    assert p99 == metrics.series.backend_p99["s1"]
     assert history.series("nobody") == ((), ())
 
 

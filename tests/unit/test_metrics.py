@@ -384,3 +384,21 @@ def test_metrics_is_pure() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == ""
+
+
+def test_each_backend_has_its_own_latency_series() -> None:
+    clock = VirtualClock(100.0)
+    metrics = Metrics(clock, window=5, history=4)
+    metrics.record("a", 200, 0.010)
+    metrics.record("b", 200, 0.200)
+    clock.advance(1.0)
+    metrics.record("a", 200, 0.020)
+    clock.advance(1.0)
+    series = metrics.snapshot().series
+    a50, b50 = series.backend_p50["a"], series.backend_p50["b"]
+    assert a50[:2] == (None, None)
+    assert a50[2] == pytest.approx(0.010, rel=0.03)
+    assert a50[3] == pytest.approx(0.020, rel=0.03)
+    assert b50[2] == pytest.approx(0.200, rel=0.03)
+    assert b50[3] is None  # b had no request that second
+    assert len(series.backend_p99["a"]) == 4
