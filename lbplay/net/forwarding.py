@@ -61,15 +61,20 @@ def is_hop_by_hop(name: str) -> bool:
 def strip_hop_by_hop(headers: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
     """``headers`` without hop-by-hop ones, nor any named in a Connection header
     (except Host, which a Connection header cannot remove)."""
-    headers = list(headers)
-    named = {
-        token.strip(" \t").lower()
-        for name, value in headers
-        if name.lower() == "connection"
-        for token in value.split(",")
-    }
+    # Every request and response passes here: lower-case each name once.
+    lowered = [(n.lower(), n, v) for n, v in headers]
+    named: set[str] = set()
+    for lower, _, value in lowered:
+        if lower == "connection":
+            named.update(token.strip(" \t").lower() for token in value.split(","))
     named.discard("host")
-    return [(n, v) for n, v in headers if not is_hop_by_hop(n.lower()) and n.lower() not in named]
+    return [
+        (n, v)
+        for lower, n, v in lowered
+        if lower not in named
+        and lower not in HOP_BY_HOP
+        and not (lower == "proxy" or lower.startswith("proxy-"))
+    ]
 
 
 class TrustedProxies:
@@ -149,6 +154,6 @@ def response_headers(
 
     Decoded as Latin-1, so they are written back byte for byte.
     """
-    skip = _REFRAMED | {d.lower() for d in drop}
+    skip = _REFRAMED.union(d.lower() for d in drop)
     decoded = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in raw]
     return [(n, v) for n, v in strip_hop_by_hop(decoded) if n.lower() not in skip]
