@@ -92,21 +92,36 @@ def state() -> None:
         f"{view['mode'].upper()} · {view['algorithm']} · proxy {view['proxy_url']} ·"
         f" traffic {'paused' if view['paused'] else str(view['rate']) + '/s'}"
     )
+    pools = view.get("pools", {})
+    if len(pools) > 1:
+        out.print("pools: " + " · ".join(f"{name} {alg}" for name, alg in pools.items()))
+    for route in view.get("routes", []):
+        out.print(f"route: {route}")
+    out.print(
+        f"sessions: {view.get('session_mode', 'none')} · sticky {view.get('sticky', 'none')}"
+        f" · lost {view.get('session_losses', 0)}"
+    )
     table = Table()
-    for column in ("backend", "address", "state", "weight", "in flight", "req/s", "p99 ms"):
-        table.add_column(column)
+    columns = ["backend", "address", "state", "weight", "in flight", "req/s", "p99 ms"]
+    if len(pools) > 1:
+        columns.insert(1, "pool")
+    for column in columns:
+        table.add_column(column, no_wrap=column in ("backend", "address"))
     for backend in view["backends"]:
         stats = metrics["backends"].get(backend["name"]) or {}
         p99 = stats.get("p99")
-        table.add_row(
+        cells = [
             backend["name"],
             backend["address"] or "",
-            backend["process"] + ("" if backend["available"] else " (out)"),
+            "killed" if backend["process"] == "killed" else backend["status"],
             str(backend["weight"]),
             str(backend["in_flight"]),
             f"{stats.get('rps') or 0:.1f}",
             "—" if p99 is None else f"{p99 * 1000:.1f}",
-        )
+        ]
+        if len(pools) > 1:
+            cells.insert(1, backend["pool"])
+        table.add_row(*cells)
     out.print(table)
 
 

@@ -84,10 +84,16 @@ def render(view: LabSnapshot) -> Group:
         stats = metrics.backends.get(backend.name)
         rps = stats.rps if stats else 0.0
         share = rps / total_rps if total_rps else 0.0
-        state = backend.process if backend.process != "alive" else "up"
-        if not backend.available:
-            state += " (out)"
-        colour = "green" if state == "up" else "red" if "killed" in state else "yellow"
+        state = "killed" if backend.process == "killed" else backend.status
+        if backend.health not in ("UP", "DOWN", "off") and state != "killed":
+            state += f" · {backend.health}"  # "UP, failing 2/3", "DOWN, recovering 1/2"
+        colour = (
+            "green"
+            if state == "up"
+            else "red"
+            if state.startswith(("killed", "down", "ejected", "unavailable"))
+            else "yellow"
+        )
         table.add_row(
             backend.name,
             backend.address or "",
