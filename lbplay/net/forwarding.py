@@ -128,6 +128,10 @@ def request_headers(head: RequestHead, peer_ip: str, trusted: bool) -> CIMultiDi
     headers: CIMultiDict[str] = CIMultiDict()
     forwarded_for: list[str] = []
     proto = "http"
+    # Repeats of a header keep the first spelling of its name: aiohttp's client merges
+    # its headers case-sensitively and would drop "c: 2" after "C: 1". Header names
+    # are case-insensitive, so nothing is lost.
+    spelling: dict[str, str] = {}
     for name, value in strip_hop_by_hop(head.headers):
         lower = name.lower()
         if lower in _REWRITTEN:
@@ -136,7 +140,7 @@ def request_headers(head: RequestHead, peer_ip: str, trusted: bool) -> CIMultiDi
             elif trusted and lower == "x-forwarded-proto":
                 proto = value
             continue
-        headers.add(name, _as_sent(name, value))
+        headers.add(spelling.setdefault(lower, name), _as_sent(name, value))
     if hdrs.HOST not in headers and head.host is not None:
         headers[hdrs.HOST] = head.host  # named in Connection, or taken from the target
     forwarded_for.append(peer_ip)

@@ -48,6 +48,14 @@ async def seen(the_rig: Rig, headers: list[tuple[str, str]], **kwargs: Any) -> d
 # -- hop-by-hop, request side -----------------------------------------------------------
 
 
+async def test_repeated_headers_spelled_differently_all_arrive(two_backends: Rig) -> None:
+    """aiohttp's client merges headers case-sensitively; "c: 2" after "C: 1" must not
+    replace it (found by the hypothesis test below)."""
+    echo = await seen(two_backends, [("Host", "test"), ("C", "1"), ("c", "2"), ("X-A", "")])
+    assert echo["headers"]["c"] == "1, 2"
+    assert echo["headers"]["x-a"] == ""
+
+
 async def test_hop_by_hop_request_headers_are_stripped() -> None:
     headers = [
         ("Host", "test"),
