@@ -66,3 +66,16 @@ def test_wheel_ships_lessons_and_assets(tmp_path: Path) -> None:
         folder = Path(lines[name].strip())
         assert folder.is_relative_to(own_site), folder
         assert (folder / "README.md").is_file()
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    """.ci/run spells out the README's test command, with the venv in a temp folder."""
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("<!-- test-command -->", 1)[1].split("```sh\n", 1)[1]
+    command = block.split("\n```", 1)[0].strip()
+    assert command == (
+        "python3 -m venv .venv && .venv/bin/pip install '.[test]' && .venv/bin/python -m pytest"
+    )
+    ci = (ROOT / ".ci" / "run").read_text()
+    for step in command.split(" && "):
+        assert step.replace(".venv", '"$venv"') in ci, step
