@@ -33,6 +33,7 @@ from dataclasses import dataclass
 
 from lbplay.net.lab import LabConfig
 from lbplay.tui.app import LbplayApp
+from lbplay.tui.palette import SERIES_DARK
 from lbplay.tui.plot import line_cells, stacked_cells
 from lbplay.tui.screens.dashboard import DashboardScreen
 from lbplay.tui.widgets.chart import Chart, Line, cells_to_strips
@@ -161,16 +162,7 @@ def chart_offline(width: int, height: int, runs: int = 50) -> tuple[float, float
     rng = random.Random(4)
     lines = [[rng.uniform(0, 100) for _ in range(60)] for _ in range(2)]
     columns = [[rng.uniform(0, 50) for _ in range(8)] for _ in range(60)]
-    colors = [
-        "#4ea1ff",
-        "#f0a93b",
-        "#57c785",
-        "#e36d8f",
-        "#b48ef0",
-        "#3fc9c9",
-        "#d9d35b",
-        "#ff8a5c",
-    ]
+    colors = list(SERIES_DARK)
 
     def best(draw: Callable[[], object]) -> float:
         times = []

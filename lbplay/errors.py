@@ -9,6 +9,7 @@
     ├── NoBackendAvailable       nothing is eligible to take the request (HTTP 503)
     │   └── AllBackendsFull      every eligible backend is at max_conns (the proxy queues)
     ├── HttpError                a client request the proxy refuses (net.http1: 400-505)
+    ├── StoreUnavailable         the shared session store failed (net.session_store: 503)
     └── AdminUnreachable         ``lbplay ctl`` found no running lab to talk to
 
 The CLI catches ``LbplayError`` and prints its message on one line; the proxy maps

@@ -342,32 +342,20 @@ class Metrics:
         at = _CLASS_AT.get(status, _OTHER_AT)
         error = status >= 500 or status == 0
 
-        view = self._total
-        i = second % view.size
-        slot = view.slots[i]
-        if view.stamps[i] != second:
-            slot = view.slot(second)
-        slot[_REQUESTS] += 1
-        slot[at] += 1
-        slot[bucket] += 1
-        slot[_BYTES] += nbytes
-        if error:
-            slot[_ERRORS] += 1
-        if retried:
-            slot[_RETRIED] += 1
-
-        view = self._views.get(backend) or self._add_view(backend)
-        slot = view.slots[i]
-        if view.stamps[i] != second:
-            slot = view.slot(second)
-        slot[_REQUESTS] += 1
-        slot[at] += 1
-        slot[bucket] += 1
-        slot[_BYTES] += nbytes
-        if error:
-            slot[_ERRORS] += 1
-        if retried:
-            slot[_RETRIED] += 1
+        i = second % self._total.size
+        # The same counts go to the whole fleet's window and to the backend's own.
+        for view in (self._total, self._views.get(backend) or self._add_view(backend)):
+            slot = view.slots[i]
+            if view.stamps[i] != second:
+                slot = view.slot(second)
+            slot[_REQUESTS] += 1
+            slot[at] += 1
+            slot[bucket] += 1
+            slot[_BYTES] += nbytes
+            if error:
+                slot[_ERRORS] += 1
+            if retried:
+                slot[_RETRIED] += 1
 
     def count(
         self, name: str, n: int = 1, *, backend: str | None = None, now: float | None = None

@@ -96,7 +96,7 @@ from lbplay.net.http1 import (
     read_head,
     simple_response,
 )
-from lbplay.net.service import Service, host_port
+from lbplay.net.service import Service, cancel_all, host_port
 
 log = logging.getLogger(__name__)
 
@@ -387,12 +387,7 @@ class HttpProxy(Service):
             server.close()
         for writer in list(self._connections):
             writer.transport.abort()
-        while self._tasks:
-            tasks = set(self._tasks)
-            for task in tasks:
-                task.cancel()
-            await asyncio.wait(tasks)
-            self._tasks -= tasks
+        await cancel_all(self._tasks)
         if server is not None:
             await server.wait_closed()
         if self._session is not None:

@@ -59,7 +59,7 @@ from lbplay.core.balancer import Balancer, Ticket
 from lbplay.core.events import Attempt, ConnectionCompleted, EventBus
 from lbplay.core.picker import Pick, PickContext
 from lbplay.errors import ConfigError, LbplayError, NoBackendAvailable
-from lbplay.net.service import Service, host_port
+from lbplay.net.service import Service, cancel_all, host_port
 
 log = logging.getLogger(__name__)
 
@@ -346,12 +346,7 @@ class TcpProxy(Service):
         self._closing = True
         if server is not None:
             server.close()
-        while self._tasks:
-            tasks = set(self._tasks)
-            for task in tasks:
-                task.cancel()
-            await asyncio.wait(tasks)
-            self._tasks -= tasks
+        await cancel_all(self._tasks)
         if server is not None:
             await server.wait_closed()
         # Let the transports we aborted run connection_lost, so their sockets are closed

@@ -3,6 +3,7 @@ and ``async with``, and how a listening address is written."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Self
 
 
@@ -26,3 +27,14 @@ class Service:
 def host_port(host: str, port: int) -> str:
     """``127.0.0.1:8080`` or ``[::1]:8080``: the form ``Backend.address`` uses."""
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+async def cancel_all(tasks: set[asyncio.Task[None]]) -> None:
+    """Cancel ``tasks`` and wait for them, including any they start while stopping;
+    the set is empty afterwards."""
+    while tasks:
+        batch = set(tasks)
+        for task in batch:
+            task.cancel()
+        await asyncio.wait(batch)
+        tasks -= batch

@@ -17,7 +17,7 @@ from typing import Literal
 Level = Literal["ok", "warn", "bad", "panic", "off", "info"]
 
 #: Backend colours for the share chart: distinct on dark and on light backgrounds.
-_SERIES_DARK = (
+SERIES_DARK = (
     "#4ea1ff",
     "#f0a93b",
     "#57c785",
@@ -27,7 +27,7 @@ _SERIES_DARK = (
     "#d9d35b",
     "#ff8a5c",
 )
-_SERIES_LIGHT = (
+SERIES_LIGHT = (
     "#1f6fd1",
     "#b86e00",
     "#1e8a4c",
@@ -76,9 +76,9 @@ class Palette:
             info=pick("text-primary", "blue"),
             accent=pick("text-accent", "cyan"),
             text=pick("foreground", "white" if dark else "black"),
-            series=_SERIES_DARK if dark else _SERIES_LIGHT,
-            p50=_SERIES_DARK[0] if dark else _SERIES_LIGHT[0],
-            p99=_SERIES_DARK[1] if dark else _SERIES_LIGHT[1],
+            series=SERIES_DARK if dark else SERIES_LIGHT,
+            p50=SERIES_DARK[0] if dark else SERIES_LIGHT[0],
+            p99=SERIES_DARK[1] if dark else SERIES_LIGHT[1],
             dark=dark,
         )
 
