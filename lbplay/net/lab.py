@@ -728,27 +728,17 @@ class Lab(Service):
         """
         if mode not in SESSION_MODES:
             raise ConfigError(f"unknown session mode {mode!r} (use {', '.join(SESSION_MODES)})")
-        sticky = {
-            "none": "none",
-            "cookie": "cookie",
-            "ip": "ip",
-            "header": "header:X-User",
-            "shared": "none",
-        }[mode]
-        self.affinity.set_config(AffinityConfig.parse(sticky))
-        self.sessions.mode = "shared" if mode == "shared" else "local"
+        self.affinity.set_config(AffinityConfig.parse(_SESSION_STICKY[mode]))
+        self.sessions.mode = _SESSION_SETUPS[mode][1]
         self.set_logins(True, announce=False)
         self._announce(f"session mode {mode}", _SESSION_DETAIL[mode], _SESSION_WATCH[mode])
 
     @property
     def session_mode(self) -> str:
         """The classic set-up in use, or "custom"."""
-        sticky = self.affinity.config.describe()
-        if self.sessions.mode == "shared":
-            return "shared" if sticky == "none" else "custom"
-        return {"none": "none", "cookie": "cookie", "ip": "ip", "header:X-User": "header"}.get(
-            sticky, "custom"
-        )
+        store = "shared" if self.sessions.mode == "shared" else "local"
+        setup = (self.affinity.config.describe(), store)
+        return next((m for m, s in _SESSION_SETUPS.items() if s == setup), "custom")
 
     async def set_session_store(self, spec: str) -> None:
         """Where shared sessions live: "memory" (in process) or "redis://host:port/db"."""
@@ -1065,7 +1055,16 @@ class Lab(Service):
             raise ConfigError(f"no pool named {name!r} (pools: {', '.join(self.pools)})") from None
 
 
-SESSION_MODES = ("none", "cookie", "ip", "header", "shared")
+#: Each classic session set-up: (sticky mode, where sessions live).
+_SESSION_SETUPS = {
+    "none": ("none", "local"),
+    "cookie": ("cookie", "local"),
+    "ip": ("ip", "local"),
+    "header": ("header:X-User", "local"),
+    "shared": ("none", "shared"),
+}
+_SESSION_STICKY = {mode: sticky for mode, (sticky, _) in _SESSION_SETUPS.items()}
+SESSION_MODES = tuple(_SESSION_SETUPS)
 _SESSION_DETAIL = {
     "none": "no affinity; sessions in each backend's memory",
     "cookie": "signed affinity cookie; sessions in each backend's memory",
