@@ -146,7 +146,8 @@ def _balancer(addresses: list[str]) -> Any:
 async def serve_l7(addresses: list[str], *, telemetry: bool) -> None:
     from lbplay.core.events import EventBus
     from lbplay.core.metrics import Metrics
-    from lbplay.net.proxy_http import HttpProxy, ProxyConfig
+    from lbplay.model.config import ProxyConfig
+    from lbplay.net.proxy_http import HttpProxy
 
     proxy = HttpProxy(
         _balancer(addresses),

@@ -40,8 +40,9 @@ from dataclasses import dataclass, field
 
 from lbplay.core.events import BackendStateChanged, Event, RequestCompleted
 from lbplay.core.health import HealthCheckConfig, preset
-from lbplay.net.lab import Lab, LabConfig
-from lbplay.net.proxy_http import RetryPolicy
+from lbplay.model import controls
+from lbplay.model.config import LabConfig, RetryPolicy
+from lbplay.net.lab import Lab
 from lbplay.net.traffic import TrafficGenerator, TrafficResult
 
 BACKENDS = 3
@@ -134,7 +135,7 @@ class Load:
 async def run(plan: Plan) -> tuple[Record, list[Kill], float]:
     record = Record()
     kills: list[Kill] = []
-    config = LabConfig(backends=BACKENDS, rate=0.0, admin=False, health=plan.health)
+    config = LabConfig(backends=BACKENDS, rate=0.0, health=plan.health)
     rng = random.Random(plan.seed)
     async with Lab(config) as lab:
         lab.subscribe(record.event)
@@ -147,9 +148,9 @@ async def run(plan: Plan) -> tuple[Record, list[Kill], float]:
                 plan.schedule(rng, list(lab.backend_names())), start=1
             ):
                 kill = Kill(number, victim, time.monotonic())
-                await lab.kill(victim)
+                await lab.apply(controls.Kill(victim))
                 await asyncio.sleep(down)
-                await lab.revive(victim)
+                await lab.apply(controls.Revive(victim))
                 kill.ended = time.monotonic()
                 kills.append(kill)
                 await asyncio.sleep(gap)

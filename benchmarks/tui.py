@@ -31,7 +31,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from lbplay.net.lab import LabConfig
+from lbplay.model.config import LabConfig
 from lbplay.tui.app import LbplayApp
 from lbplay.tui.palette import SERIES_DARK
 from lbplay.tui.plot import line_cells, stacked_cells
@@ -108,7 +108,7 @@ async def key_latencies(
     """Press keys under load; return (key, latency ms) pairs, the measured request
     rate, the number of timeouts and the chart redraw times (ms) measured in the
     running app."""
-    app = LbplayApp(LabConfig(rate=rate, admin=False))
+    app = LbplayApp(LabConfig(rate=rate))
     latencies: list[tuple[str, float]] = []
     misses = 0
     rng = random.Random(6)

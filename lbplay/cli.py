@@ -17,8 +17,8 @@ from lbplay import __version__
 from lbplay.core import registry
 from lbplay.core.backends import Backend, parse_backends
 from lbplay.core.explore import key_movement, pick_sequence
-from lbplay.ctl import ctl_app
-from lbplay.errors import ConfigError, LbplayError
+from lbplay.errors import LbplayError
+from lbplay.model.controls import parse_options
 from lbplay.resources import assets_dir, lessons_dir
 
 app = typer.Typer(
@@ -61,7 +61,7 @@ def root(
     With no command, opens the live dashboard (press ? in it for every key)."""
     if ctx.invoked_subcommand is not None:
         return
-    from lbplay.net.lab import LabConfig
+    from lbplay.model.config import LabConfig
     from lbplay.tui.app import run
 
     registry.get(algorithm)
@@ -100,27 +100,6 @@ def info() -> None:
     out.print(f"lbplay {__version__}")
     out.print(f"lessons: {lessons_dir()}", soft_wrap=True)
     out.print(f"assets:  {assets_dir()}", soft_wrap=True)
-
-
-def parse_options(pairs: list[str]) -> dict[str, Any]:
-    options: dict[str, Any] = {}
-    for pair in pairs:
-        name, sep, text = pair.partition("=")
-        if not sep or not name:
-            raise ConfigError(f"bad option {pair!r}: use NAME=VALUE, e.g. -o vnodes=100")
-        value: Any
-        if text.lower() in ("true", "false"):
-            value = text.lower() == "true"
-        else:
-            try:
-                value = int(text)
-            except ValueError:
-                try:
-                    value = float(text)
-                except ValueError:
-                    raise ConfigError(f"bad value {text!r} for option {name!r}") from None
-        options[name.strip()] = value
-    return options
 
 
 @app.command()
@@ -345,8 +324,7 @@ def serve(
     from lbplay.core.health import preset
     from lbplay.core.passive import NginxPassive, OutlierDetection
     from lbplay.core.routing import Rule
-    from lbplay.net.lab import LabConfig, PoolSpec
-    from lbplay.net.proxy_http import ProxyConfig, RetryPolicy
+    from lbplay.model.config import LabConfig, PoolSpec, ProxyConfig, RetryPolicy
     from lbplay.serve import run
 
     registry.get(algorithm)
@@ -358,8 +336,6 @@ def serve(
         else None
     )
     proxy = ProxyConfig(
-        host=host,
-        port=port,
         read_timeout=read_timeout,
         max_body=max_body,
         retry=RetryPolicy(tries=retries),
@@ -377,7 +353,6 @@ def serve(
         proxy=proxy,
         rate=rate,
         seed=seed,
-        admin_port=admin_port,
         health=checks,
         passive_nginx=nginx,
         passive_outlier=envoy,
@@ -391,10 +366,20 @@ def serve(
         pools=tuple(PoolSpec.parse(p) for p in pool or ()),
         routes=tuple(Rule.parse(r) for r in route or ()),
     )
-    asyncio.run(run(config, out, err, live=live and out.is_terminal))
+    live = live and out.is_terminal
+    asyncio.run(run(config, out, err, live=live, host=host, port=port, admin_port=admin_port))
 
 
-app.add_typer(ctl_app, name="ctl")
+@app.command(
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    add_help_option=False,
+)
+def ctl(ctx: typer.Context) -> None:
+    """Change a running lab from another terminal: 'lbplay ctl kill s2', 'lbplay ctl
+    state' ('lbplay ctl --help' lists every command)."""
+    from lbplay import ctl as ctl_module
+
+    ctl_module.main(ctx.args)
 
 
 def main(args: list[str] | None = None) -> None:

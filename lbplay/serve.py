@@ -20,10 +20,23 @@ from rich.table import Table
 from rich.text import Text
 
 from lbplay.errors import ConfigError
-from lbplay.net.lab import Lab, LabConfig, LabSnapshot, parse_backend_url
+from lbplay.model.config import LabConfig, parse_backend_url
+from lbplay.model.snapshot import LabSnapshot
+from lbplay.model.status import state_parts, worst
+from lbplay.net.admin import AdminApi
+from lbplay.net.lab import Lab
 from lbplay.runfile import RunInfo, remove_runfile, write_runfile
 
 REFRESH = 0.25
+#: How a state's level reads in a plain terminal.
+_COLOURS = {
+    "ok": "green",
+    "warn": "yellow",
+    "bad": "red",
+    "panic": "magenta",
+    "off": "dim",
+    "info": "cyan",
+}
 
 
 def is_loopback(host: str) -> bool:
@@ -36,9 +49,10 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-async def check_reachable(urls: tuple[str, ...], timeout: float = 1.0) -> None:
+async def check_reachable(addresses: list[str], timeout: float = 1.0) -> None:
     """Connect once to every real backend; ``ConfigError`` naming the first that fails."""
-    for url in urls:
+    for address in addresses:
+        url = f"http://{address}"
         host, port = parse_backend_url(url)
         try:
             _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
@@ -84,20 +98,12 @@ def render(view: LabSnapshot) -> Group:
         stats = metrics.backends.get(backend.name)
         rps = stats.rps if stats else 0.0
         share = rps / total_rps if total_rps else 0.0
-        state = "killed" if backend.process == "killed" else backend.status
-        if backend.health not in ("UP", "DOWN", "off") and state != "killed":
-            state += f" · {backend.health}"  # "UP, failing 2/3", "DOWN, recovering 1/2"
-        colour = (
-            "green"
-            if state == "up"
-            else "red"
-            if state.startswith(("killed", "down", "ejected", "unavailable"))
-            else "yellow"
-        )
+        parts = state_parts(backend)
+        state = Text(" · ".join(p.text for p in parts), style=_COLOURS[worst(parts)])
         table.add_row(
             backend.name,
             backend.address or "",
-            Text(state, style=colour),
+            state,
             str(backend.weight),
             str(backend.in_flight),
             f"{rps:.1f}",
@@ -118,27 +124,38 @@ def render(view: LabSnapshot) -> Group:
     return Group(*parts)
 
 
-async def run(config: LabConfig, out: Console, err: Console, *, live: bool) -> None:
-    """Run a Lab until SIGINT/SIGTERM."""
-    if not is_loopback(config.proxy.host):
+async def run(
+    config: LabConfig,
+    out: Console,
+    err: Console,
+    *,
+    live: bool,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    admin_port: int = 0,
+) -> None:
+    """Run a Lab and its admin API until SIGINT/SIGTERM."""
+    if not is_loopback(host):
         err.print(
-            f"lbplay: warning: the proxy listens on {config.proxy.host}, not loopback:"
+            f"lbplay: warning: the proxy listens on {host}, not loopback:"
             " anyone who can reach this machine can use it",
             markup=False,
         )
-    await check_reachable(config.real_backends)
+    await check_reachable([b.address for b in config.backends if b.address])
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
-        async with Lab(config) as lab:
-            assert lab.admin is not None
-            info = RunInfo(os.getpid(), lab.proxy_url, lab.admin.url, lab.admin.token)
+        async with (
+            Lab(config, host=host, port=port) as lab,
+            AdminApi(lab, port=admin_port) as admin,
+        ):
+            info = RunInfo(os.getpid(), lab.proxy_url, admin.url, admin.token)
             runfile = write_runfile(info)
             try:
                 out.print(f"proxy: {lab.proxy_url}", soft_wrap=True, highlight=False)
-                out.print(f"admin: {lab.admin.url}", soft_wrap=True, highlight=False)
+                out.print(f"admin: {admin.url}", soft_wrap=True, highlight=False)
                 out.print(
                     f"try:   curl -i {lab.proxy_url}/   ·   lbplay ctl state"
                     f"   (token in {runfile})",

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from lbplay.errors import ConfigError
 
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,31}$")
+NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,31}")
 MAX_WEIGHT = 1000
 
 #: Smoothing of ``BackendStats.ewma_latency``: each new sample counts for 20%.
@@ -80,7 +80,7 @@ class Backend:
 
 def check_name(name: str) -> str:
     """Return ``name`` if it is a valid backend name, else raise ``ConfigError``."""
-    if not NAME_RE.match(name):
+    if not isinstance(name, str) or not NAME_RE.fullmatch(name):
         raise ConfigError(
             f"bad backend name {name!r}: use 1-32 letters, digits, '-', '_' or '.',"
             " starting with a letter or digit"

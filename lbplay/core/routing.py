@@ -92,7 +92,7 @@ class Rule:
     method: str | None = None
 
     def __post_init__(self) -> None:
-        if not NAME_RE.match(self.pool):
+        if not NAME_RE.fullmatch(self.pool):
             raise ConfigError(f"bad pool name {self.pool!r}")
         if self.path is not None and not self.path.startswith("/"):
             raise ConfigError(f"a path rule must start with '/', not {self.path!r}")

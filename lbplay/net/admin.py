@@ -1,70 +1,52 @@
 """A small JSON admin API for a running Lab, in the spirit of HAProxy's runtime API
 and Envoy's admin page. ``lbplay ctl`` is its client.
 
-It listens on its own loopback port. Reading (``GET``) is open; every change needs
-the per-run token (``Authorization: Bearer <token>``) that ``lbplay serve`` writes
-to its state file, readable only by its user — any local process can reach a
-loopback port, and the admin API can kill servers.
+It is a client of the Lab, started beside it by whoever runs the lab (``lbplay
+serve``, the dashboard), on its own loopback port. Reading (``GET``) is open; every
+change needs the per-run token (``Authorization: Bearer <token>``) that is written
+to the run file, readable only by its user — any local process can reach a loopback
+port, and the admin API can kill servers.
 
-    GET    /state                         everything the dashboard draws (JSON)
-    GET    /events?since=SEQ&limit=N      recent events after sequence number SEQ
-    GET    /algorithms                    the registry: names, ideas, real-world names
-    POST   /algorithm      {"name": "maglev", "options": {"table_size": 65537}, "pool": "api"}
-    POST   /mode           {"mode": "l4"}
-    POST   /traffic        {"rate": 100} | {"paused": true}
-    POST   /traffic/burst  {"count": 300}
-    POST   /backends       {"name": "s9", "weight": 2, "backup": false}
-    DELETE /backends/{name}
-    POST   /backends/{name}/kill | /revive
-    POST   /backends/{name}/weight     {"weight": 3}
-    POST   /backends/{name}/slow       {"ms": 200}
-    POST   /backends/{name}/errors     {"rate": 0.5}
-    POST   /backends/{name}/latency    {"kind": "lognormal", "ms": 20, "sigma": 0.5}
-    POST   /backends/{name}/capacity   {"limit": 4}    (null: unlimited)
-    POST   /backends/{name}/hang       {"on": true}
-    POST   /backends/{name}/brownout   {"on": true}
-    POST   /backends/{name}/drain      {"timeout": 30}   (default: the lab's drain timeout)
-    POST   /backends/{name}/disable | /enable
-    POST   /backends/{name}/backup     {"on": true}
-    POST   /backends/{name}/max-conns  {"limit": 10}    (null: unlimited)
-    POST   /health         {"preset": "aws-alb", "scale": 0.1} | {"enabled": false}
-    POST   /passive        {"nginx": {"max_fails": 1, "fail_timeout": 10},
-                            "outlier": {"consecutive": 5, "base_ejection_time": 30}}
-                           (null or missing: that school off)
-    POST   /panic          {"threshold": 0.5}
-    POST   /sticky         {"mode": "cookie"}     (none, cookie, ip, ip/24, header:NAME, query:NAME)
-    POST   /sessions       {"mode": "shared"} (none, cookie, ip, header, shared) |
-                           {"store": "redis://127.0.0.1:6379/0"} | {"logins": true}
-    POST   /routes         {"rules": ["path=/api->api", "host=*.admin.test->admin"]}
-    POST   /pools          {"name": "api", "backends": 2, "algorithm": "least_connections"}
-    DELETE /pools/{name}
-    POST   /slow-start     {"seconds": 10}
+    GET    /state                     everything the dashboard draws (JSON)
+    GET    /events?since=SEQ&limit=N  recent events after sequence number SEQ
+    GET    /algorithms                the registry: names, ideas, real-world names
+    GET    /controls                  every control: its name, usage and help
+    POST   /control                   one control in its JSON form, e.g.
+                                      {"control": "kill", "backend": "s2"}
+                                      {"control": "slow", "backend": "s3", "ms": 300}
+                                      {"control": "algorithm", "algorithm": "maglev"}
+    POST   /backends/{name}/{control} the same for a control of one backend: the
+                                      name comes from the path, the rest from the body
 
-Errors are JSON ``{"error": "..."}`` with 400 (bad input), 401 (no or wrong token),
-404 (no such backend) or 409 (not possible now).
+Every change is a ``model.controls`` control applied with ``Lab.apply``; the answer
+is its outcome: ``{"control": "kill s2", "action": "s2 killed", "detail": ...,
+"watch": ..., "result": {...}}``. Errors are JSON ``{"error": "..."}`` with 400 (bad
+input, naming the field), 401 (no or wrong token), 404 (no such backend or route) or
+409 (not possible now). A client's mistake is never a 500 and never a traceback.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import math
 import secrets
 from collections.abc import Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import hdrs, web
 
 from lbplay.core import registry
 from lbplay.core.events import Event
-from lbplay.core.passive import NginxPassive, OutlierDetection
 from lbplay.errors import ConfigError, LbplayError, UnknownBackend
-from lbplay.net.fake_backend import LatencyModel
-
-if TYPE_CHECKING:
-    from lbplay.net.lab import Lab
+from lbplay.model import controls
+from lbplay.net.lab import Lab
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+log = logging.getLogger(__name__)
+#: Bodies larger than this are refused (413): a control is a few hundred bytes.
+MAX_BODY = 64 * 1024
 
 
 def to_plain(value: Any) -> Any:
@@ -110,35 +92,23 @@ class AdminApi:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
 
     async def start(self) -> None:
-        app = web.Application(middlewares=[self._guard])
+        app = web.Application(middlewares=[self._guard], client_max_size=MAX_BODY)
         app.add_routes(
             [
                 web.get("/", self._index),
                 web.get("/state", self._state),
                 web.get("/events", self._events),
                 web.get("/algorithms", self._algorithms),
-                web.post("/algorithm", self._set_algorithm),
-                web.post("/mode", self._set_mode),
-                web.post("/traffic", self._set_traffic),
-                web.post("/traffic/burst", self._burst),
-                web.post("/health", self._set_health),
-                web.post("/passive", self._set_passive),
-                web.post("/panic", self._set_panic),
-                web.post("/sticky", self._set_sticky),
-                web.post("/sessions", self._set_sessions),
-                web.post("/routes", self._set_routes),
-                web.post("/pools", self._add_pool),
-                web.delete("/pools/{name}", self._remove_pool),
-                web.post("/slow-start", self._set_slow_start),
-                web.post("/backends", self._add),
-                web.delete("/backends/{name}", self._remove),
-                web.post("/backends/{name}/{action}", self._backend_action),
+                web.get("/controls", self._controls),
+                web.post("/control", self._control),
+                web.post("/backends/{name}/{control}", self._backend_control),
             ]
         )
-        self._runner = web.AppRunner(app, access_log=None)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
         try:
@@ -155,21 +125,36 @@ class AdminApi:
             await self._runner.cleanup()
             self._runner = None
 
+    async def __aenter__(self) -> AdminApi:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
     # -- plumbing ------------------------------------------------------------------
+
+    def authorised(self, request: web.Request) -> bool:
+        """Whether the request carries this run's token (any header bytes at all)."""
+        given = request.headers.get(hdrs.AUTHORIZATION, "")
+        expected = f"Bearer {self.token}".encode()
+        return secrets.compare_digest(given.encode("utf-8", "surrogateescape"), expected)
 
     @web.middleware
     async def _guard(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         """Token check for changes; lbplay's errors become JSON with the right status."""
-        if request.method not in ("GET", "HEAD"):
-            given = request.headers.get(hdrs.AUTHORIZATION, "")
-            if not secrets.compare_digest(given.encode(), f"Bearer {self.token}".encode()):
-                return _error(
-                    401,
-                    "changes need 'Authorization: Bearer <token>';"
-                    " lbplay ctl reads the token from the state file",
-                )
+        if request.method not in ("GET", "HEAD") and not self.authorised(request):
+            return _error(
+                401,
+                "changes need 'Authorization: Bearer <token>';"
+                " lbplay ctl reads the token from the run file",
+            )
         try:
             return await handler(request)
+        except web.HTTPException as error:
+            if error.status >= 400 and error.empty_body:
+                return _error(error.status, error.reason)
+            raise
         except UnknownBackend as error:
             return _error(404, str(error))
         except LbplayError as error:
@@ -179,8 +164,10 @@ class AdminApi:
         if not request.can_read_body:
             return {}
         try:
-            data = await request.json()
-        except (ValueError, UnicodeDecodeError):
+            data = json.loads(await request.read())
+        except web.HTTPRequestEntityTooLarge:
+            raise
+        except (ValueError, UnicodeDecodeError, RecursionError):
             raise ConfigError("the request body must be a JSON object") from None
         if not isinstance(data, dict):
             raise ConfigError("the request body must be a JSON object")
@@ -195,12 +182,9 @@ class AdminApi:
         return _json(self.lab.snapshot())
 
     async def _events(self, request: web.Request) -> web.Response:
-        try:
-            since = int(request.query.get("since", "0"))
-            limit = int(request.query.get("limit", "200"))
-        except ValueError:
-            raise ConfigError("since and limit must be whole numbers") from None
-        events = [e for e in self.lab.events.recent if e.seq > since][-max(1, limit) :]
+        since = _whole_query(request, "since", 0)
+        limit = _whole_query(request, "limit", 200, low=1)
+        events = [e for e in self.lab.events.recent if e.seq > since][-limit:]
         return _json({"events": events})
 
     async def _algorithms(self, request: web.Request) -> web.Response:
@@ -221,196 +205,46 @@ class AdminApi:
             ]
         )
 
+    async def _controls(self, request: web.Request) -> web.Response:
+        return _json(
+            [
+                {
+                    "name": name,
+                    "usage": controls.usage(controls.CONTROLS[name]),
+                    "help": controls.CONTROLS[name].HELP,
+                    "group": controls.CONTROLS[name].GROUP,
+                }
+                for name in controls.control_names()
+            ]
+        )
+
     # -- changing ------------------------------------------------------------------
 
-    async def _set_algorithm(self, request: web.Request) -> web.Response:
-        body = await self._body(request)
-        options = body.get("options") or {}
-        if not isinstance(options, dict):
-            raise ConfigError("options must be a JSON object")
-        pool = str(body.get("pool") or "default")
-        self.lab.set_algorithm(str(body.get("name", "")), options, pool=pool)
-        return _json({"algorithm": self.lab.pools[pool].algorithm, "pool": pool})
+    async def _control(self, request: web.Request) -> web.Response:
+        control = controls.from_json(await self._body(request))
+        return _json((await self.lab.apply(control)).to_json())
 
-    async def _set_mode(self, request: web.Request) -> web.Response:
-        body = await self._body(request)
-        await self.lab.set_mode(str(body.get("mode", "")).lower())  # type: ignore[arg-type]
-        return _json({"mode": self.lab.mode})
-
-    async def _set_traffic(self, request: web.Request) -> web.Response:
-        body = await self._body(request)
-        if "rate" in body:
-            self.lab.set_rate(_number(body, "rate"))
-        if "paused" in body:
-            if body["paused"]:
-                self.lab.pause()
-            else:
-                self.lab.resume()
-        view = self.lab.snapshot()
-        return _json({"rate": view.rate, "paused": view.paused})
-
-    async def _burst(self, request: web.Request) -> web.Response:
-        body = await self._body(request)
-        count = int(_number(body, "count", 300))
-        await self.lab.burst(count)
-        return _json({"burst": count})
-
-    async def _set_health(self, request: web.Request) -> web.Response:
-        body = await self._body(request)
-        if "preset" in body:
-            self.lab.set_health_preset(str(body["preset"]), _number(body, "scale", 1.0))
-        if "enabled" in body:
-            self.lab.set_health_checks(bool(body["enabled"]))
-        return _json({"health": self.lab.snapshot().health})
-
-    async def _set_passive(self, request: web.Request) -> web.Response:
-        body = await self._body(request)
-        nginx = _settings(body.get("nginx"), NginxPassive, "nginx")
-        outlier = _settings(body.get("outlier"), OutlierDetection, "outlier")
-        self.lab.set_passive(nginx, outlier)
-        return _json({"nginx": nginx, "outlier": outlier})
-
-    async def _set_panic(self, request: web.Request) -> web.Response:
-        body = await self._body(request)
-        self.lab.set_panic_threshold(_number(body, "threshold"))
-        return _json({"threshold": self.lab.balancer.panic_threshold})
-
-    async def _set_sticky(self, request: web.Request) -> web.Response:
-        body = await self._body(request)
-        self.lab.set_sticky(str(body.get("mode", "")))
-        return _json({"sticky": self.lab.affinity.config.describe()})
-
-    async def _set_sessions(self, request: web.Request) -> web.Response:
-        body = await self._body(request)
-        if "store" in body:
-            await self.lab.set_session_store(str(body["store"]))
-        if "mode" in body:
-            self.lab.set_session_mode(str(body["mode"]))
-        if "logins" in body:
-            self.lab.set_logins(bool(body["logins"]))
-        view = self.lab.snapshot()
-        return _json(
-            {"mode": view.session_mode, "store": view.session_store, "logins": view.logins}
-        )
-
-    async def _set_routes(self, request: web.Request) -> web.Response:
-        body = await self._body(request)
-        rules = body.get("rules", [])
-        if not isinstance(rules, list) or not all(isinstance(r, str) for r in rules):
-            raise ConfigError("rules must be a list of strings like 'path=/api->api'")
-        self.lab.set_routes(rules)
-        return _json({"routes": [r.describe() for r in self.lab.router.rules]})
-
-    async def _add_pool(self, request: web.Request) -> web.Response:
-        body = await self._body(request)
-        count = body.get("backends", 2)
-        if not isinstance(count, int) or isinstance(count, bool):
-            raise ConfigError(f"backends must be a whole number, not {count!r}")
-        name = str(body.get("name", ""))
-        await self.lab.add_pool(name, count, str(body.get("algorithm", "round_robin")))
-        return _json({"pool": name}, 201)
-
-    async def _remove_pool(self, request: web.Request) -> web.Response:
+    async def _backend_control(self, request: web.Request) -> web.Response:
         name = request.match_info["name"]
-        await self.lab.remove_pool(name)
-        return _json({"removed": name})
-
-    async def _set_slow_start(self, request: web.Request) -> web.Response:
+        which = request.match_info["control"]
         body = await self._body(request)
-        self.lab.set_slow_start(_number(body, "seconds"))
-        return _json({"seconds": self.lab.balancer.slow_start})
-
-    async def _add(self, request: web.Request) -> web.Response:
-        body = await self._body(request)
-        name = body.get("name")
-        weight = body.get("weight", 1)
-        if not isinstance(weight, int) or isinstance(weight, bool):
-            raise ConfigError(f"weight must be a whole number, not {weight!r}")
-        added = await self.lab.add_backend(
-            str(name) if name else None,
-            weight,
-            backup=bool(body.get("backup", False)),
-            pool=str(body.get("pool") or "default"),
-        )
-        return _json({"added": added}, 201)
-
-    async def _remove(self, request: web.Request) -> web.Response:
-        name = request.match_info["name"]
-        await self.lab.remove_backend(name)
-        return _json({"removed": name})
-
-    async def _backend_action(self, request: web.Request) -> web.Response:
-        name = request.match_info["name"]
-        action = request.match_info["action"]
-        body = await self._body(request)
-        lab = self.lab
-        lab.balancer.get(name)  # 404 before anything else
-        if action == "kill":
-            await lab.kill(name)
-        elif action == "revive":
-            await lab.revive(name)
-        elif action == "weight":
-            weight = body.get("weight")
-            if not isinstance(weight, int) or isinstance(weight, bool):
-                raise ConfigError(f"weight must be a whole number, not {weight!r}")
-            lab.set_weight(name, weight)
-        elif action == "slow":
-            lab.set_slow(name, _number(body, "ms"))
-        elif action == "errors":
-            lab.set_error_rate(name, _number(body, "rate"))
-        elif action == "latency":
-            lab.set_latency(name, _latency(body))
-        elif action == "capacity":
-            limit = body.get("limit")
-            if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool)):
-                raise ConfigError(f"limit must be a whole number or null, not {limit!r}")
-            lab.set_capacity(name, limit)
-        elif action == "hang":
-            lab.set_hang(name, bool(body.get("on", True)))
-        elif action == "brownout":
-            lab.set_brownout(name, bool(body.get("on", True)))
-        else:
-            return _error(
-                404,
-                f"no action {action!r} (kill, revive, weight, slow, errors,"
-                " latency, capacity, hang, brownout)",
-            )
-        return _json({"backend": name, "action": action})
+        try:
+            cls = controls.spec_of(which)
+        except ConfigError as error:
+            return _error(404, str(error))
+        if cls.BACKEND is None:
+            return _error(404, f"{cls.NAME} is not a control of one backend: POST /control")
+        if cls.BACKEND in body:
+            raise ConfigError(f"the backend is named in the path, not in the body's {cls.BACKEND}")
+        self.lab.fleet.pool_of(name)  # 404 for a backend of no pool
+        control = controls.from_json({**body, "control": cls.NAME, cls.BACKEND: name})
+        return _json((await self.lab.apply(control)).to_json())
 
 
-def _number(body: Mapping[str, Any], key: str, default: float | None = None) -> float:
-    value = body.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ConfigError(f"{key} must be a number, not {value!r}")
-    return float(value)
-
-
-def _settings(value: Any, kind: type[Any], label: str) -> Any:
-    """A passive-health settings object from JSON (None stays None)."""
-    if value is None or value is False:
-        return None
-    if value is True:
-        return kind()
-    if not isinstance(value, dict):
-        raise ConfigError(f"{label} must be a JSON object, true or null")
-    known = {f.name for f in dataclasses.fields(kind)}
-    unknown = set(value) - known
-    if unknown:
-        raise ConfigError(f"{label} has no setting {', '.join(sorted(unknown))}")
-    if "counts" in value:
-        value = {**value, "counts": frozenset(value["counts"])}
-    try:
-        return kind(**value)
-    except TypeError as error:
-        raise ConfigError(f"bad {label} settings: {error}") from None
-
-
-def _latency(body: Mapping[str, Any]) -> LatencyModel:
-    kind = body.get("kind", "fixed")
-    if kind == "fixed":
-        return LatencyModel.fixed(_number(body, "ms"))
-    if kind == "uniform":
-        return LatencyModel.uniform(_number(body, "ms"), _number(body, "high_ms"))
-    if kind == "lognormal":
-        return LatencyModel.lognormal(_number(body, "ms"), _number(body, "sigma", 1.0))
-    raise ConfigError(f"latency kind must be fixed, uniform or lognormal, not {kind!r}")
+def _whole_query(request: web.Request, key: str, default: int, *, low: int = 0) -> int:
+    text = request.query.get(key)
+    if text is None:
+        return default
+    if not text.isdigit() or not text.isascii() or not low <= int(text) <= 1_000_000:
+        raise ConfigError(f"{key} must be a whole number from {low} to 1000000, not {text!r}")
+    return int(text)

@@ -90,6 +90,12 @@ class HealthChecker:
             state.reconfigure(config)
         self._wake()
 
+    def reset_states(self) -> None:
+        """Forget every count and verdict: each backend starts UP again (a lab reset)."""
+        for name in list(self.states):
+            self.states[name] = HealthState(name, self.config)
+        self._wake()
+
     def set_enabled(self, enabled: bool) -> None:
         """Turn active checks off (every backend counts as UP) or back on."""
         self.enabled = enabled

@@ -59,7 +59,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import logging
 import time
 from collections import deque
@@ -81,6 +80,7 @@ from lbplay.core.metrics import Metrics
 from lbplay.core.picker import Pick, PickContext
 from lbplay.core.routing import DEFAULT_POOL, PathError, Router
 from lbplay.errors import AllBackendsFull, ConfigError, NoBackendAvailable
+from lbplay.model.config import ProxyConfig
 from lbplay.net.forwarding import TrustedProxies, request_headers, response_headers
 from lbplay.net.http1 import (
     CONTINUE_RESPONSE,
@@ -112,81 +112,6 @@ LINGER_BYTES = 1 << 20
 #: Fresh connections tried after pooled ones that turned out closed, per attempt.
 STALE_RETRIES = 2
 _NO_BODY_STATUS = frozenset({204, 304})
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """When to try another backend (nginx ``proxy_next_upstream``)."""
-
-    #: Attempts in all, the first included (nginx proxy_next_upstream_tries; 1 = off).
-    tries: int = 3
-    #: Seconds after which no new attempt starts (proxy_next_upstream_timeout).
-    timeout: float = 10.0
-    #: Backend statuses that count as failures worth another try (e.g. 502, 503).
-    on_status: frozenset[int] = frozenset()
-    #: Retry POST/PATCH/LOCK after they were sent (nginx's ``non_idempotent``).
-    non_idempotent: bool = False
-
-    def __post_init__(self) -> None:
-        if not 1 <= self.tries <= 20:
-            raise ConfigError(f"retry tries must be from 1 to 20, not {self.tries}")
-        if self.timeout <= 0:
-            raise ConfigError(f"retry timeout must be positive, not {self.timeout}")
-        bad = [s for s in self.on_status if not 500 <= s <= 599 and s != 429]
-        if bad:
-            raise ConfigError(f"only 5xx and 429 statuses can trigger retries, not {bad}")
-
-
-@dataclass(frozen=True)
-class ProxyConfig:
-    """Limits and timeouts of the L7 proxy (defaults suit a playground on loopback)."""
-
-    host: str = "127.0.0.1"
-    port: int = 0
-    #: The whole request head (and an idle keep-alive wait) must arrive within this.
-    header_timeout: float = 10.0
-    #: Longest pause while a request body is arriving.
-    body_timeout: float = 10.0
-    connect_timeout: float = 1.0
-    #: Longest wait for the backend's response head, and between body reads (504).
-    read_timeout: float = 5.0
-    max_head: int = 16 * 1024
-    max_uri: int = 8 * 1024
-    max_headers: int = 100
-    max_body: int = 10 * 1024 * 1024
-    #: Request bodies up to this size are read first, so a retry can resend them.
-    replay_limit: int = 64 * 1024
-    #: How long a request waits for a free slot when every backend is at its
-    #: ``max_conns``, before a 503 (HAProxy ``timeout queue``); 0: no queue.
-    queue_timeout: float = 5.0
-    #: Requests that may wait in one pool's queue; more get a 503 at once.
-    max_queue: int = 1000
-    retry: RetryPolicy = field(default_factory=RetryPolicy)
-    #: Peers whose X-Forwarded-For is believed (addresses or networks).
-    trusted_proxies: tuple[str, ...] = ()
-    #: Header whose value hash algorithms hash; the client address when unset.
-    hash_header: str | None = None
-
-    def __post_init__(self) -> None:
-        for name in ("header_timeout", "body_timeout", "connect_timeout", "read_timeout"):
-            if getattr(self, name) <= 0:
-                raise ConfigError(f"{name} must be positive, not {getattr(self, name)}")
-        if not 0 <= self.port <= 65535:
-            raise ConfigError(f"port must be from 0 to 65535, not {self.port}")
-        if self.queue_timeout < 0:
-            raise ConfigError(f"queue_timeout cannot be negative, not {self.queue_timeout}")
-        if self.max_queue < 1:
-            raise ConfigError(f"max_queue must be at least 1, not {self.max_queue}")
-        for limit in ("max_head", "max_uri", "max_headers", "max_body"):
-            if getattr(self, limit) < 1:
-                raise ConfigError(f"{limit} must be at least 1")
-        self.trusted_networks()  # validate early
-
-    def trusted_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
-        try:
-            return tuple(ipaddress.ip_network(t, strict=False) for t in self.trusted_proxies)
-        except ValueError as error:
-            raise ConfigError(f"bad trusted proxy address: {error}") from None
 
 
 class _Failure(Exception):
@@ -283,6 +208,8 @@ class HttpProxy(Service):
         balancer: Balancer,
         config: ProxyConfig | None = None,
         *,
+        host: str = "127.0.0.1",
+        port: int = 0,
         events: EventBus | None = None,
         metrics: Metrics | None = None,
         clock: Callable[[], float] = time.monotonic,
@@ -297,6 +224,7 @@ class HttpProxy(Service):
         #: Session affinity (sticky sessions); mode "none" unless configured.
         self.affinity = affinity or Affinity(clock=clock, wall_clock=time.time)
         self.config = config or ProxyConfig()
+        self.host = host
         self.events = events
         self.metrics = metrics
         self.clock = clock
@@ -314,13 +242,14 @@ class HttpProxy(Service):
         # Requests waiting for a backend below its max_conns, first come first served.
         # One queue per pool: capacity freed in one pool wakes that pool's waiters only.
         self._queues: dict[int, deque[asyncio.Future[None]]] = {}
-        self.port = 0
+        #: The port asked for (0: any free one), then the port listened on.
+        self.port = port
 
     # -- lifecycle -----------------------------------------------------------------
 
     @property
     def url(self) -> str:
-        return f"http://{host_port(self.config.host, self.port)}"
+        return f"http://{host_port(self.host, self.port)}"
 
     @property
     def queued(self) -> int:
@@ -362,8 +291,8 @@ class HttpProxy(Service):
         try:
             self._server = await asyncio.start_server(
                 self._accept,
-                self.config.host,
-                self.config.port,
+                self.host,
+                self.port,
                 reuse_address=True,
                 limit=self.config.max_head,  # the parser never needs more buffered
                 backlog=BACKLOG,
@@ -371,7 +300,7 @@ class HttpProxy(Service):
         except OSError as error:
             await self._session.close()
             raise ConfigError(
-                f"cannot listen on {self.config.host}:{self.config.port}: {error.strerror}"
+                f"cannot listen on {self.host}:{self.port}: {error.strerror}"
             ) from None
         self.port = self._server.sockets[0].getsockname()[1]
         for pool in self.pools.values():

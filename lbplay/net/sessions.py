@@ -103,7 +103,7 @@ LOCAL_SESSIONS_KEY = web.AppKey("lbplay_local_sessions", MemoryStore)
 def home_of(session: str) -> str | None:
     """The backend named in a session id ``<backend>-<hex>``; None if it is not one."""
     home, _, token = session.rpartition("-")
-    if NAME_RE.match(home) and _TOKEN_RE.fullmatch(token):
+    if NAME_RE.fullmatch(home) and _TOKEN_RE.fullmatch(token):
         return home
     return None
 

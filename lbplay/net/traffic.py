@@ -82,7 +82,7 @@ import math
 import random
 import socket
 import time
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Literal, Protocol, get_args
 
@@ -93,6 +93,7 @@ from yarl import URL
 from lbplay import __version__
 from lbplay.core.metrics import STATUS_CLASSES, Metrics
 from lbplay.errors import ConfigError
+from lbplay.model.snapshot import TrafficStats
 from lbplay.net.service import Service
 
 Mode = Literal["open", "closed"]
@@ -264,34 +265,6 @@ def status_class(status: int) -> str:
     if 200 <= status < 600:
         return f"{status // 100}xx"
     return "other"
-
-
-@dataclass(frozen=True, slots=True)
-class TrafficStats:
-    """The generator's settings and client-side counters, at one instant."""
-
-    mode: Mode
-    rate: float
-    users: int
-    think_time: float
-    paused: bool
-    running: bool
-    clients: int
-    #: Requests started (open loop, closed loop and bursts).
-    sent: int
-    #: Requests that produced a result, successful or not.
-    completed: int
-    in_flight: int
-    #: Open-loop arrivals not sent because ``max_outstanding`` requests were in flight.
-    dropped: int
-    bytes: int
-    #: Results per status class, keyed by ``STATUS_CLASSES`` (all present); requests
-    #: that failed midway count as "failed".
-    status: Mapping[str, int]
-    #: Failed requests per ``TrafficResult.error``.
-    errors: Mapping[str, int]
-    #: Why the clients do not have distinct addresses, or "".
-    warning: str = ""
 
 
 def describe_error(exc: BaseException) -> str:

@@ -20,7 +20,9 @@ from collections.abc import Callable
 from textual.app import App
 
 from lbplay.errors import ConfigError, LbplayError
-from lbplay.net.lab import Lab, LabConfig, LabSnapshot
+from lbplay.model.config import LabConfig
+from lbplay.model.snapshot import LabSnapshot
+from lbplay.net.lab import Lab
 from lbplay.tui import bindings
 from lbplay.tui.commands import LabCommands
 from lbplay.tui.eventlog import Entry, EventLog

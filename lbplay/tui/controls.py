@@ -11,22 +11,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-#: Extra milliseconds per response (``Lab.set_slow``).
+from lbplay.model.controls import Health
+
+#: Extra milliseconds per response (the ``slow`` control).
 SLOW_STEPS: tuple[float, ...] = (0.0, 100.0, 500.0, 2000.0)
-#: Share of requests answered 500 (``Lab.set_error_rate``).
+#: Share of requests answered 500 (the ``errors`` control).
 ERROR_STEPS: tuple[float, ...] = (0.0, 0.1, 0.5, 1.0)
-#: Generated requests per second (``Lab.set_rate``); the dashboard stays within 2000.
+#: Generated requests per second (the ``rate`` control); the dashboard stays within 2000.
 RATE_STEPS: tuple[float, ...] = (0, 5, 10, 20, 50, 100, 200, 500, 1000, 2000)
 #: Requests fired at once by the burst key.
 BURST = 300
-#: Session modes the sessions feature brings (``Lab.set_session_mode``).
-SESSION_MODES: tuple[tuple[str, str], ...] = (
-    ("none", "every request is balanced on its own; sessions in memory get lost"),
-    ("cookie", "a signed cookie names the backend (HAProxy cookie insert, ALB AWSALB)"),
-    ("ip", "each client address is pinned to the backend it first reached (stick table)"),
-    ("header", "each X-User header value is pinned to one backend (stick table)"),
-    ("shared", "sessions live in a shared store: any backend can serve anyone"),
-)
 
 
 def next_step(steps: Sequence[float], current: float) -> float:
@@ -59,6 +53,13 @@ class HealthChoice:
     scale: float
     note: str
 
+    @property
+    def control(self) -> Health:
+        """The control that makes this choice."""
+        if not self.preset:
+            return Health("off")
+        return Health(self.preset, scale=self.scale)
+
 
 HEALTH_CHOICES: tuple[HealthChoice, ...] = (
     HealthChoice("playground", "playground", 1.0, "1 s checks, down after 3 fails: quick to watch"),
@@ -75,3 +76,8 @@ HEALTH_CHOICES: tuple[HealthChoice, ...] = (
     HealthChoice("nginx-plus", "nginx-plus", 1.0, "NGINX Plus: 5 s checks, one fail takes it out"),
     HealthChoice("off", "", 1.0, "no active checks: only retries and passive health help"),
 )
+
+
+def health_choice(label: str) -> HealthChoice:
+    """The chooser entry called ``label``."""
+    return next(c for c in HEALTH_CHOICES if c.label == label)

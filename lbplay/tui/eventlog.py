@@ -28,8 +28,8 @@ from lbplay.core.events import (
     RequestCompleted,
     SessionLost,
 )
+from lbplay.model.status import Level
 from lbplay.tui.model import OUTSIDE_PREFIX
-from lbplay.tui.palette import Level
 
 Kind = Literal["control", "health", "retry", "session", "notice", "tui"]
 

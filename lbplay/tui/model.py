@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from lbplay.core import registry
 from lbplay.core.events import ConnectionCompleted, Event, RequestCompleted
 from lbplay.core.metrics import MetricsSnapshot, Series
-from lbplay.net.lab import BackendView, LabSnapshot
-from lbplay.tui.palette import Level
+from lbplay.model.snapshot import BackendView, LabSnapshot
+from lbplay.model.status import Level, StatePart, state_parts, worst
 
 #: Shown where a number does not exist yet (no requests in the window).
 NONE = "—"
@@ -90,30 +90,12 @@ def traffic_metrics(snap: LabSnapshot) -> MetricsSnapshot:
     return snap.metrics if snap.mode == "l7" else snap.client_metrics
 
 
-def session_mode(snap: LabSnapshot) -> str:
-    """The session mode, once the Lab has sessions ("none" until then)."""
-    return str(getattr(snap, "session_mode", "none"))
-
-
 def session_losses(series: Series) -> tuple[int, ...]:
     """Session losses per second, or zeros when nothing counts them yet."""
     return series.counts.get(SESSION_LOSSES) or (0,) * len(series.requests)
 
 
-def health_name(snap: LabSnapshot) -> str:
-    """``playground`` from ``playground: every 1 s, ...``; ``off`` when off."""
-    return snap.health.split(":", 1)[0] if snap.health else "off"
-
-
 # -- the fleet table ------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class StatePart:
-    """One piece of a backend's state, with how it should read."""
-
-    text: str
-    level: Level
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,51 +128,7 @@ class FleetRow:
     @property
     def level(self) -> Level:
         """The most serious level among the state parts."""
-        order: tuple[Level, ...] = ("panic", "bad", "warn", "info", "off", "ok")
-        levels = {part.level for part in self.state}
-        return next((level for level in order if level in levels), "ok")
-
-
-def backend_state(view: BackendView, panic: bool) -> tuple[StatePart, ...]:
-    """The backend's state in words: the process, the balancer's view, the checker's.
-
-    The health checker's count is the lesson: a killed backend reads
-    ``killed · UP, failing 2/3`` until the third failed check takes it out.
-    """
-    parts: list[StatePart] = []
-    if view.process in ("killed", "stopped"):
-        parts.append(StatePart(view.process, "bad"))
-    status, health = view.status, view.health
-    if status == "up":
-        if health.startswith("UP, failing"):
-            parts.append(StatePart(health, "warn"))
-        elif health == "off":
-            parts.append(StatePart("up (no checks)", "ok"))
-        else:
-            parts.append(StatePart("UP", "ok"))
-    elif status == "down":
-        if health.startswith("DOWN, recovering"):
-            parts.append(StatePart(health, "warn"))
-        else:
-            parts.append(StatePart("DOWN", "bad"))
-    elif status == "draining":
-        parts.append(StatePart("draining", "warn"))
-    elif status in ("drained", "disabled"):
-        parts.append(StatePart(status, "off"))
-    elif status in ("ejected", "unavailable"):
-        parts.append(StatePart(status, "bad"))
-    elif status.startswith(("slow start", "full")):
-        parts.append(StatePart(status, "warn"))
-    elif status.startswith("backup"):
-        parts.append(StatePart(status, "info"))
-    else:
-        parts.append(StatePart(status, "info"))
-    if status != "down" and health.startswith("DOWN"):
-        # Drained or ejected and also failing its checks: say both.
-        parts.append(StatePart(health, "bad"))
-    if panic and view.eligible and status in ("down", "ejected", "unavailable"):
-        parts.append(StatePart("panic: still gets traffic", "panic"))
-    return tuple(parts)
+        return worst(self.state)
 
 
 def faults(view: BackendView) -> str:
@@ -223,7 +161,7 @@ def fleet_rows(snap: LabSnapshot) -> list[FleetRow]:
             FleetRow(
                 name=view.name,
                 number=number,
-                state=backend_state(view, snap.panic),
+                state=state_parts(view),
                 faults=faults(view),
                 weight=view.weight,
                 effective=effective,
@@ -233,7 +171,7 @@ def fleet_rows(snap: LabSnapshot) -> list[FleetRow]:
                 p50=stats.p50 if stats else None,
                 p99=stats.p99 if stats else None,
                 share=(stats.requests / total) if stats and total else 0.0,
-                killed=view.process == "killed",
+                killed=view.killed,
                 active=view.admin == "active",
             )
         )
@@ -303,16 +241,34 @@ def feed_row(event: Event, snap: LabSnapshot) -> FeedRow | None:
     return None
 
 
-def feed_rows(events: Iterable[Event], snap: LabSnapshot, limit: int) -> list[FeedRow]:
-    """The newest ``limit`` requests, newest first."""
+#: How long the learner's own request stays pinned on top of the feed.
+PIN_SECONDS = 30.0
+#: The learner's requests pinned at most.
+PIN_MAX = 3
+Finished = RequestCompleted | ConnectionCompleted
+
+
+def feed_rows(
+    outside: Iterable[RequestCompleted], snap: LabSnapshot, limit: int
+) -> tuple[list[FeedRow], dict[int, Finished]]:
+    """The feed's rows, newest first: the learner's own recent requests (``outside``)
+    pinned on top, then the newest requests of ``snap``; and each row's event by seq."""
+    pinned = [e for e in outside if snap.at - e.at < PIN_SECONDS and is_outside(e.client, snap)][
+        -PIN_MAX:
+    ]
     rows: list[FeedRow] = []
-    for event in reversed(tuple(events)):
+    chosen: dict[int, Finished] = {}
+    for event in [*reversed(pinned), *reversed(snap.recent)]:
+        if event.seq in chosen or not isinstance(event, RequestCompleted | ConnectionCompleted):
+            continue
         row = feed_row(event, snap)
-        if row is not None:
-            rows.append(row)
-            if len(rows) >= limit:
-                break
-    return rows
+        if row is None:
+            continue
+        rows.append(row)
+        chosen[event.seq] = event
+        if len(rows) >= limit:
+            break
+    return rows, chosen
 
 
 # -- explaining one request -----------------------------------------------------------

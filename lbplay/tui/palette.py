@@ -11,10 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
 
-#: How a state reads: fine, changing, broken, Envoy panic, out of rotation, a note.
-Level = Literal["ok", "warn", "bad", "panic", "off", "info"]
+from lbplay.model.status import Level
 
 #: Backend colours for the share chart: distinct on dark and on light backgrounds.
 SERIES_DARK = (

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import aiohttp
 
-from lbplay.net.lab import LabConfig
+from lbplay.model.config import LabConfig
 from lbplay.tui.app import LbplayApp
 
 SIZE = (120, 36)
@@ -24,7 +24,7 @@ SIZE = (120, 36)
 
 async def take(path: Path, seconds: float) -> None:
     """Run the scenario over ``seconds`` and save the screenshot to ``path``."""
-    app = LbplayApp(LabConfig(rate=100.0, admin=False))
+    app = LbplayApp(LabConfig(rate=100.0))
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause(seconds * 0.5)
         await pilot.press("2", "k")

@@ -91,7 +91,9 @@ def test_serve_curl_ctl_and_clean_stop(
     assert state.returncode == 0, state.stderr
     assert "round_robin" in state.stdout
     assert "s3" in state.stdout
-    assert lbplay(env, "ctl", "kill", "s2").stdout == "s2 killed\n"
+    killed = lbplay(env, "ctl", "kill", "s2").stdout.splitlines()
+    assert killed[0] == "s2 killed: it refuses connections now"
+    assert killed[1].startswith("watch: the health checker needs 3 failed checks")
     assert lbplay(env, "ctl", "algorithm", "least_connections").returncode == 0
     mistake = lbplay(env, "ctl", "weight", "s9", "2")
     assert mistake.returncode == 2
@@ -129,7 +131,7 @@ def test_ctl_without_a_running_lab(env: dict[str, str]) -> None:
         (["serve", "--sessions", "redis://127.0.0.1:1/0"], "cannot reach Redis"),
         (["serve", "--sessions", "memcached://x"], "bad sessions"),
         (["serve", "--sticky", "glue"], "unknown sticky mode"),
-        (["serve", "--route", "path=/api->api"], "no pool named api"),
+        (["serve", "--route", "path=/api->api"], "a route names no pool api"),
         (["serve", "--pool", "api"], "NAME=COUNT"),
     ],
 )

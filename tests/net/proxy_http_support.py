@@ -29,8 +29,9 @@ from lbplay.core.backends import Backend
 from lbplay.core.balancer import Balancer
 from lbplay.core.events import Event, EventBus, RequestCompleted
 from lbplay.core.metrics import Metrics
+from lbplay.model.config import ProxyConfig
 from lbplay.net.fake_backend import FakeBackend
-from lbplay.net.proxy_http import HttpProxy, ProxyConfig
+from lbplay.net.proxy_http import HttpProxy
 
 #: Bound on anything that should happen "at once": a hang fails the test, never blocks.
 PROMPT = 5.0

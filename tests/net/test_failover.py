@@ -24,10 +24,26 @@ import pytest
 from lbplay.core.events import BackendStateChanged, Event, Notice, RequestCompleted
 from lbplay.core.health import HealthCheckConfig
 from lbplay.core.passive import FAILURE_KINDS, NginxPassive, OutlierDetection
-from lbplay.net.fake_backend import LatencyModel
-from lbplay.net.lab import TICK, BackendView, Lab, LabConfig
-from lbplay.net.proxy_http import HttpProxy, ProxyConfig, RetryPolicy
+from lbplay.model.config import LabConfig, ProxyConfig, RetryPolicy
+from lbplay.model.controls import (
+    Backup,
+    Disable,
+    Drain,
+    Enable,
+    Errors,
+    Hang,
+    Kill,
+    MaxConns,
+    Revive,
+    Slow,
+)
+from lbplay.model.faults import LatencyModel
+from lbplay.model.snapshot import BackendView
+from lbplay.model.status import balancer_label
+from lbplay.net.lab import TICK, Lab
+from lbplay.net.proxy_http import HttpProxy
 from lbplay.net.traffic import TrafficGenerator, TrafficResult
+from tests.labs import quiet
 from tests.net.waiting import EventWaiter
 
 FAST = HealthCheckConfig(interval=0.1, timeout=0.1, rise=2, fall=3, name="fast")
@@ -37,16 +53,8 @@ SLACK = 0.15
 
 
 def lab_config(**changes: object) -> LabConfig:
-    """Three fake backends at 1 ms, fast health checks, no generated traffic."""
-    settings: dict[str, object] = {
-        "backends": 3,
-        "rate": 0.0,
-        "admin": False,
-        "health": FAST,
-        "latency": LatencyModel.fixed(1.0),
-    }
-    settings.update(changes)
-    return LabConfig(**settings)  # type: ignore[arg-type]
+    """Quiet lab settings for these tests."""
+    return quiet(**{"health": FAST, **changes})
 
 
 def watch(lab: Lab) -> EventWaiter:
@@ -178,7 +186,7 @@ async def test_a_killed_backend_is_out_of_rotation_within_fall_x_interval_plus_t
     async with Lab(lab_config()) as lab, aiohttp.ClientSession() as session:
         waiter = watch(lab)
         killed_at = time.monotonic()
-        await lab.kill("s2")
+        await lab.apply(Kill("s2"))
         down = state_change(await waiter.wait(changed("s2", "DOWN")))
         took = down.at - killed_at
         # Three refused probes, one interval apart, cannot take less than two intervals.
@@ -203,7 +211,7 @@ async def test_outlier_detection_ejects_after_5_consecutive_5xx_and_longer_the_s
         aiohttp.ClientSession() as session,
     ):
         waiter = watch(lab)
-        lab.set_error_rate("s2", 1.0)
+        await lab.apply(Errors("s2", 1.0))
         sentences: list[float] = []
         for number, seconds in ((1, 0.5), (2, 1.0)):
             ejected_now = after(last_seq(waiter), changed("s2", "ejected"))
@@ -216,7 +224,7 @@ async def test_outlier_detection_ejects_after_5_consecutive_5xx_and_longer_the_s
                 f"s2 ejected for {seconds:g} s (ejection #{number}) after 5 consecutive"
                 " failures: 5xx, 5xx, 5xx, 5xx, 5xx"
             )
-            assert view(lab, "s2").status == "ejected"
+            assert view(lab, "s2").passive == "ejected"
             during = await send(session, lab.proxy_url, 10)
             back = state_change(
                 await waiter.wait(after(ejected.seq, changed("s2", "up", "ejected")), timeout=3)
@@ -236,7 +244,7 @@ async def test_nginx_max_fails_makes_a_killed_backend_unavailable_for_fail_timeo
         aiohttp.ClientSession() as session,
     ):
         waiter = watch(lab)
-        await lab.kill("s2")
+        await lab.apply(Kill("s2"))
         replies: list[Reply] = []
         periods: list[float] = []
         for _ in range(2):
@@ -246,7 +254,7 @@ async def test_nginx_max_fails_makes_a_killed_backend_unavailable_for_fail_timeo
             assert unavailable.evidence == (
                 "s2 unavailable for 0.5 s after 1 failure within 0.5 s (max_fails=1): connect"
             )
-            assert view(lab, "s2").status == "unavailable"
+            assert view(lab, "s2").passive == "unavailable"
             replies += await send(session, lab.proxy_url, 10)
             back = state_change(
                 await waiter.wait(after(unavailable.seq, changed("s2", "up")), timeout=3)
@@ -271,14 +279,14 @@ async def test_the_ejection_cap_keeps_the_rest_of_the_pool(percent: float, eject
     ):
         waiter = watch(lab)
         for name in lab.backend_names():
-            lab.set_error_rate(name, 1.0)
+            await lab.apply(Errors(name, 1.0))
         replies = await send(session, lab.proxy_url, 60)
         assert {r.status for r in replies} == {500}
         ejections = [
             e for e in waiter.events if isinstance(e, BackendStateChanged) and e.new == "ejected"
         ]
         assert len(ejections) == ejected  # at least one, even at 10% of four
-        statuses = Counter(b.status for b in lab.snapshot().backends)
+        statuses = Counter(balancer_label(b) for b in lab.snapshot().backends)
         assert statuses == {"ejected": ejected, "up": 4 - ejected}
         assert not lab.snapshot().panic
 
@@ -292,18 +300,18 @@ async def test_draining_under_load_loses_nothing_and_sends_the_drained_backend_n
     async with Lab(lab_config(latency=LatencyModel.fixed(150.0))) as lab:
         waiter = watch(lab)
         async with Load(lab.proxy_url, rate=60.0) as load:
-            await asyncio.wait_for(lab.fake("s2").wait_until(lambda s: s.in_progress >= 2), 5)
+            await asyncio.wait_for(lab.fleet.fake("s2").wait_until(lambda s: s.in_progress >= 2), 5)
             # Synchronous from here to the drain: nothing can start or end in between.
             in_flight = view(lab, "s2").in_flight
             done_before = sum("s2" in touched(e) for e in requests(waiter.events))
-            lab.drain("s2")
+            await lab.apply(Drain("s2"))
             draining = state_change(await waiter.wait(changed("s2", "draining")))
             drained = state_change(await waiter.wait(changed("s2", "drained"), timeout=3))
             assert in_flight >= 1
             assert drained.evidence.startswith("s2 drained: nothing left in flight after")
             # Drained when its last request ended, not at the 30 s deadline.
             assert drained.at - draining.at <= 0.15 + SLACK
-            assert view(lab, "s2").status == "drained"
+            assert view(lab, "s2").admin == "drained"
             # Keep the traffic going: 30 more requests, none of which may reach s2.
             count = iter(range(30))
             await waiter.wait(
@@ -319,19 +327,19 @@ async def test_draining_under_load_loses_nothing_and_sends_the_drained_backend_n
         assert len(results) >= 40
         on_s2 = [e for e in requests(waiter.events) if "s2" in touched(e)]
         assert len(on_s2) == done_before + in_flight
-        assert lab.fake("s2").stats.received == done_before + in_flight
+        assert lab.fleet.fake("s2").stats.received == done_before + in_flight
 
 
 async def test_a_drain_ends_at_its_deadline_when_a_request_hangs() -> None:
     # No health checks: a hung /health probe would look like the hung request.
     async with Lab(lab_config(health=None)) as lab, aiohttp.ClientSession() as session:
         waiter = watch(lab)
-        lab.set_hang("s2", True)
+        await lab.apply(Hang("s2", off=False))
         first = [asyncio.create_task(get(session, lab.proxy_url)) for _ in range(3)]
         await asyncio.wait_for(
-            lab.fake("s2").wait_until(lambda s: s.received == 1 and s.hung == 1), 5
+            lab.fleet.fake("s2").wait_until(lambda s: s.received == 1 and s.hung == 1), 5
         )
-        lab.drain("s2", timeout=0.3)
+        await lab.apply(Drain("s2", timeout=0.3))
         draining = state_change(await waiter.wait(changed("s2", "draining")))
         drained = state_change(await waiter.wait(changed("s2", "drained"), timeout=3))
         assert 0.3 <= drained.at - draining.at <= 0.3 + TICK + SLACK
@@ -341,7 +349,7 @@ async def test_a_drain_ends_at_its_deadline_when_a_request_hangs() -> None:
         )
         later = await send(session, lab.proxy_url, 6)
         assert all(r.tried in {("s1",), ("s3",)} for r in later)
-        lab.set_hang("s2", False)  # the hung request still finishes
+        await lab.apply(Hang("s2", off=True))  # the hung request still finishes
         replies = await asyncio.gather(*first)
         assert sorted(r.tried for r in replies) == [("s1",), ("s2",), ("s3",)]
         assert {r.status for r in replies} == {200}
@@ -353,19 +361,19 @@ async def test_a_drain_ends_at_its_deadline_when_a_request_hangs() -> None:
 async def test_backups_take_traffic_only_while_every_primary_is_down() -> None:
     async with Lab(lab_config()) as lab, aiohttp.ClientSession() as session:
         waiter = watch(lab)
-        lab.set_backup("s3", True)
+        await lab.apply(Backup("s3", off=False))
         normal = await send(session, lab.proxy_url, 8)
         assert {r.tried for r in normal} == {("s1",), ("s2",)}
-        await lab.kill("s1")
-        await lab.kill("s2")
+        await lab.apply(Kill("s1"))
+        await lab.apply(Kill("s2"))
         await waiter.wait(changed("s1", "DOWN"))
         await waiter.wait(changed("s2", "DOWN"))
-        assert view(lab, "s3").status == "backup (in use)"
+        assert balancer_label(view(lab, "s3")) == "backup (in use)"
         rescue = await send(session, lab.proxy_url, 8)
         assert {(r.status, r.tried) for r in rescue} == {(200, ("s3",))}
-        await lab.revive("s1")
+        await lab.apply(Revive("s1"))
         await waiter.wait(changed("s1", "UP"))
-        assert view(lab, "s3").status == "backup"
+        assert balancer_label(view(lab, "s3")) == "backup"
         back = await send(session, lab.proxy_url, 8)
         assert {(r.status, r.tried) for r in back} == {(200, ("s1",))}
 
@@ -389,8 +397,8 @@ async def test_queue_overflow_and_timeout_answer_503_without_blaming_a_backend(
     async with Lab(config) as lab, aiohttp.ClientSession() as session:
         waiter = watch(lab)
         for name in lab.backend_names():
-            lab.set_max_conns(name, 1)
-            lab.set_slow(name, 500.0)
+            await lab.apply(MaxConns(name, 1))
+            await lab.apply(Slow(name, 500.0))
         replies = await asyncio.gather(*(get(session, lab.proxy_url) for _ in range(6)))
         statuses = Counter(r.status for r in replies)
         assert statuses == {200: 2, 503: 4}
@@ -406,7 +414,7 @@ async def test_queue_overflow_and_timeout_answer_503_without_blaming_a_backend(
         if queue_timeout:
             assert all(e.latency >= queue_timeout - 0.01 for e in proxy_answers)
         for backend in lab.snapshot().backends:
-            assert (backend.status, backend.failures, backend.completed) == ("up", 0, 1)
+            assert (balancer_label(backend), backend.failures, backend.completed) == ("up", 0, 1)
         assert not [e for e in waiter.events if isinstance(e, BackendStateChanged)]
 
 
@@ -426,27 +434,27 @@ async def test_lifting_max_conns_serves_every_queued_request() -> None:
     config = lab_config(backends=2, health=None, proxy=ProxyConfig(queue_timeout=2.0))
     async with Lab(config) as lab, aiohttp.ClientSession() as session:
         for name in lab.backend_names():
-            lab.set_max_conns(name, 1)
-            lab.set_slow(name, 300.0)
+            await lab.apply(MaxConns(name, 1))
+            await lab.apply(Slow(name, 300.0))
         replies = [asyncio.create_task(get(session, lab.proxy_url)) for _ in range(6)]
         await queued(lab, 4)
         for name in lab.backend_names():
-            lab.set_max_conns(name, None)  # no limit any more: nobody has to wait
+            await lab.apply(MaxConns(name, None))  # no limit any more: nobody has to wait
         assert [r.status for r in await asyncio.gather(*replies)] == [200] * 6
 
 
 async def test_a_backend_that_becomes_eligible_takes_a_queued_request() -> None:
     config = lab_config(backends=2, health=None, proxy=ProxyConfig(queue_timeout=2.0))
     async with Lab(config) as lab, aiohttp.ClientSession() as session:
-        lab.set_max_conns("s1", 1)
-        lab.set_slow("s1", 600.0)
-        lab.disable("s2")
+        await lab.apply(MaxConns("s1", 1))
+        await lab.apply(Slow("s1", 600.0))
+        await lab.apply(Disable("s2"))
         busy = asyncio.create_task(get(session, lab.proxy_url))
-        await asyncio.wait_for(lab.fake("s1").wait_until(lambda s: s.in_progress == 1), 5)
+        await asyncio.wait_for(lab.fleet.fake("s1").wait_until(lambda s: s.in_progress == 1), 5)
         waiting = asyncio.create_task(get(session, lab.proxy_url))
         await queued(lab, 1)
         enabled_at = time.monotonic()
-        lab.enable("s2")  # HAProxy hands its queue to a server that comes up
+        await lab.apply(Enable("s2"))  # HAProxy hands its queue to a server that comes up
         reply = await waiting
         assert (reply.status, reply.tried) == (200, ("s2",))
         assert time.monotonic() - enabled_at < 0.3  # not after s1's 600 ms request
@@ -456,10 +464,10 @@ async def test_a_backend_that_becomes_eligible_takes_a_queued_request() -> None:
 async def test_a_full_queue_answers_503_at_once() -> None:
     config = lab_config(backends=1, health=None, proxy=ProxyConfig(queue_timeout=2.0, max_queue=1))
     async with Lab(config) as lab, aiohttp.ClientSession() as session:
-        lab.set_max_conns("s1", 1)
-        lab.set_slow("s1", 300.0)
+        await lab.apply(MaxConns("s1", 1))
+        await lab.apply(Slow("s1", 300.0))
         busy = asyncio.create_task(get(session, lab.proxy_url))
-        await asyncio.wait_for(lab.fake("s1").wait_until(lambda s: s.in_progress == 1), 5)
+        await asyncio.wait_for(lab.fleet.fake("s1").wait_until(lambda s: s.in_progress == 1), 5)
         waiting = asyncio.create_task(get(session, lab.proxy_url))
         await queued(lab, 1)
         started = time.monotonic()
@@ -480,8 +488,8 @@ async def test_slow_start_ramps_a_returning_backends_share_on_real_traffic() -> 
         aiohttp.ClientSession() as session,
     ):
         waiter = watch(lab)
-        lab.disable("s2")
-        lab.enable("s2")
+        await lab.apply(Disable("s2"))
+        await lab.apply(Enable("s2"))
         enabled = state_change(await waiter.wait(changed("s2", "active")))
         end = enabled.at + ramp + window
 
@@ -519,7 +527,7 @@ async def test_panic_mode_sends_traffic_to_all_four_when_three_are_down() -> Non
     async with Lab(config) as lab, aiohttp.ClientSession() as session:
         waiter = watch(lab)
         for name in ("s2", "s3", "s4"):
-            await lab.kill(name)
+            await lab.apply(Kill(name))
         for name in ("s2", "s3", "s4"):
             await waiter.wait(changed(name, "DOWN"))
         notice = await waiter.wait(
@@ -531,7 +539,7 @@ async def test_panic_mode_sends_traffic_to_all_four_when_three_are_down() -> Non
         replies = await send(session, lab.proxy_url, 20)
         assert {(r.status, r.tried[-1]) for r in replies} == {(200, "s1")}
         assert {name for r in replies for name in r.tried} == {"s1", "s2", "s3", "s4"}
-        await lab.revive("s2")
+        await lab.apply(Revive("s2"))
         await waiter.wait(
             lambda e: isinstance(e, Notice) and e.message.startswith("panic mode off")
         )
@@ -552,9 +560,9 @@ async def test_chaos_kill_and_revive_under_load_gives_no_client_visible_error() 
         async with Load(lab.proxy_url, rate=200.0, seed=7) as load:
             for _ in range(cycles):
                 victim = rng.choice(lab.backend_names())
-                await lab.kill(victim)
+                await lab.apply(Kill(victim))
                 await asyncio.sleep(down)  # the chaos schedule, not a synchronisation
-                await lab.revive(victim)
+                await lab.apply(Revive(victim))
                 await asyncio.sleep(up)
             results = await load.finish()
         assert failed(results) == Counter()

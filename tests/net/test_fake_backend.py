@@ -21,14 +21,8 @@ import pytest
 from aiohttp import hdrs, web
 
 from lbplay.errors import ConfigError, LbplayError
-from lbplay.net.fake_backend import (
-    BACKEND_KEY,
-    MAX_BYTES,
-    MAX_DELAY_MS,
-    X_BACKEND,
-    FakeBackend,
-    LatencyModel,
-)
+from lbplay.model.faults import MAX_DELAY_MS, LatencyModel
+from lbplay.net.fake_backend import BACKEND_KEY, MAX_BYTES, X_BACKEND, FakeBackend
 
 N_SAMPLES = 20_000
 

@@ -10,9 +10,12 @@ from lbplay.core.backends import Backend
 from lbplay.core.balancer import Balancer
 from lbplay.core.events import BackendStateChanged, Event
 from lbplay.core.health import HealthCheckConfig
-from lbplay.net.fake_backend import FakeBackend, LatencyModel
+from lbplay.model.config import LabConfig
+from lbplay.model.controls import Kill
+from lbplay.model.faults import LatencyModel
+from lbplay.net.fake_backend import FakeBackend
 from lbplay.net.health_checker import HealthChecker
-from lbplay.net.lab import Lab, LabConfig
+from lbplay.net.lab import Lab
 from tests.net.waiting import EventWaiter
 
 
@@ -96,13 +99,11 @@ async def test_preset_change_and_turning_checks_off() -> None:
 
 async def test_lab_kill_is_out_of_rotation_within_detection_time() -> None:
     health = HealthCheckConfig(interval=0.1, timeout=0.1, rise=2, fall=3)
-    config = LabConfig(
-        backends=3, rate=0.0, admin=False, health=health, latency=LatencyModel.fixed(1.0)
-    )
+    config = LabConfig(backends=3, rate=0.0, health=health, latency=LatencyModel.fixed(1.0))
     async with Lab(config) as lab:
         waiter = EventWaiter()
         lab.subscribe(waiter.publish)
-        await lab.kill("s2")
+        await lab.apply(Kill("s2"))
         await waiter.wait(lambda e: changed(e, "s2", "DOWN"))
         async with aiohttp.ClientSession() as session:
             for _ in range(6):
@@ -110,5 +111,5 @@ async def test_lab_kill_is_out_of_rotation_within_detection_time() -> None:
                     assert response.headers["X-Lbplay-Backend"] in ("s1", "s3")
         view = {b.name: b for b in lab.snapshot().backends}
         assert view["s2"].health == "DOWN"
-        assert view["s2"].status == "down"
+        assert not view["s2"].available
         assert view["s2"].last_check == "connection refused"

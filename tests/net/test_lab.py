@@ -10,21 +10,30 @@ import pytest
 
 from lbplay.core.events import ControlAction, Event, RequestCompleted
 from lbplay.errors import ConfigError, UnknownBackend
-from lbplay.net.fake_backend import LatencyModel
-from lbplay.net.lab import Lab, LabConfig, parse_backend_url
-from lbplay.net.proxy_http import ProxyConfig
-
-
-def quiet(**changes: object) -> LabConfig:
-    """A lab with no generated traffic and no admin API, unless asked."""
-    settings: dict[str, object] = {
-        "backends": 3,
-        "rate": 0.0,
-        "admin": False,
-        "latency": LatencyModel.fixed(1.0),
-    }
-    settings.update(changes)
-    return LabConfig(**settings)  # type: ignore[arg-type]
+from lbplay.model.config import parse_backend_url
+from lbplay.model.controls import (
+    Add,
+    Algorithm,
+    Brownout,
+    Burst,
+    Capacity,
+    Drain,
+    Errors,
+    Kill,
+    Mode,
+    Pause,
+    Rate,
+    Remove,
+    Reset,
+    Resume,
+    Revive,
+    Slow,
+    Weight,
+)
+from lbplay.model.status import balancer_label
+from lbplay.net.admin import AdminApi
+from lbplay.net.lab import Lab
+from tests.labs import quiet
 
 
 async def backend_of(session: aiohttp.ClientSession, url: str) -> str:
@@ -66,7 +75,7 @@ async def test_keep_alive_pins_to_one_backend_in_l4_and_spreads_in_l7() -> None:
 
         assert await over_one_connection() == {"s1", "s2"}
         port = lab.proxy.port  # type: ignore[union-attr]
-        await lab.set_mode("l4")
+        await lab.apply(Mode("l4"))
         assert lab.proxy.port == port  # type: ignore[union-attr]  # same URL for the learner
         assert len(await over_one_connection()) == 1
         assert "TCP connections" in lab.snapshot().limits
@@ -76,14 +85,14 @@ async def test_kill_revive_weight_and_algorithm_controls() -> None:
     async with Lab(quiet()) as lab:
         actions: list[ControlAction] = []
         lab.subscribe(lambda e: actions.append(e) if isinstance(e, ControlAction) else None)
-        await lab.kill("s2")
-        assert lab.fakes["s2"].state == "killed"
+        await lab.apply(Kill("s2"))
+        assert lab.fleet.fakes["s2"].state == "killed"
         async with aiohttp.ClientSession() as session:
             served = [await backend_of(session, lab.proxy_url) for _ in range(3)]
         assert "s2, s3" in served  # refused, retried on the next backend
-        await lab.revive("s2")
-        lab.set_weight("s1", 3)
-        lab.set_algorithm("weighted_round_robin")
+        await lab.apply(Revive("s2"))
+        await lab.apply(Weight("s1", 3))
+        await lab.apply(Algorithm("weighted_round_robin"))
         async with aiohttp.ClientSession() as session:
             served = [await backend_of(session, lab.proxy_url) for _ in range(5)]
         assert sorted(served) == ["s1", "s1", "s1", "s2", "s3"]
@@ -98,45 +107,45 @@ async def test_kill_revive_weight_and_algorithm_controls() -> None:
 
 async def test_add_and_remove_backends() -> None:
     async with Lab(quiet(backends=1)) as lab:
-        name = await lab.add_backend(weight=2)
+        name = (await lab.apply(Add(weight=2))).data["added"]
         assert name == "s2"
-        assert await lab.add_backend("web-9") == "web-9"
+        assert (await lab.apply("add web-9")).data["added"] == "web-9"
         with pytest.raises(ConfigError, match="already exists"):
-            await lab.add_backend("s2")
-        await lab.remove_backend("s2")
+            await lab.apply("add s2")
+        await lab.apply(Remove("s2"))
         assert [b.name for b in lab.snapshot().backends] == ["s1", "web-9"]
         with pytest.raises(UnknownBackend):
-            await lab.kill("s2")
+            await lab.apply(Kill("s2"))
 
 
 async def test_backend_knobs_reach_the_fake_servers() -> None:
     async with Lab(quiet(backends=2)) as lab:
-        lab.set_slow("s1", 50)
-        lab.set_error_rate("s2", 1.0)
-        lab.set_capacity("s1", 2)
-        lab.set_brownout("s1", True)
+        await lab.apply(Slow("s1", 50))
+        await lab.apply(Errors("s2", 1.0))
+        await lab.apply(Capacity("s1", 2))
+        await lab.apply(Brownout("s1", off=False))
         view = {b.name: b for b in lab.snapshot().backends}
         assert view["s1"].slow_ms == 50
         assert view["s1"].capacity == 2
         assert view["s1"].brownout
         assert view["s2"].error_rate == 1.0
         with pytest.raises(ConfigError):
-            lab.set_error_rate("s1", 2.0)
+            await lab.apply(Errors("s1", 2.0))
 
 
 async def test_traffic_controls_and_burst() -> None:
     async with Lab(quiet(backends=2)) as lab:
-        await lab.burst(50)
+        await lab.apply(Burst(50))
         view = lab.snapshot()
         assert view.traffic.completed == 50
         assert view.metrics.total.requests == 50
         assert view.client_metrics.total.requests == 50
-        lab.set_rate(20)
-        lab.pause()
+        await lab.apply(Rate(20))
+        await lab.apply(Pause())
         assert lab.snapshot().paused
-        lab.resume()
+        await lab.apply(Resume())
         with pytest.raises(ConfigError):
-            lab.set_rate(-1)
+            await lab.apply(Rate(-1))
 
 
 async def test_real_backends_are_balanced() -> None:
@@ -151,7 +160,7 @@ async def test_real_backends_are_balanced() -> None:
                 body = json.loads(await response.read())
             assert body["backend"] == "s1"
             with pytest.raises(ConfigError, match="real server"):
-                await lab.kill("b1")
+                await lab.apply(Kill("b1"))
 
 
 @pytest.mark.parametrize(
@@ -165,11 +174,13 @@ def test_bad_backend_urls(url: str, message: str) -> None:
 
 async def test_stop_leaves_nothing_running() -> None:
     before = asyncio.all_tasks()
-    lab = Lab(quiet(rate=50.0, admin=True))
+    lab = Lab(quiet(rate=50.0))
     await lab.start()
-    ports = [lab.proxy.port] + [f.port for f in lab.fakes.values()]  # type: ignore[union-attr]
-    assert lab.admin is not None
-    ports.append(lab.admin.port)
+    admin = AdminApi(lab)
+    await admin.start()
+    ports = [lab.proxy.port] + [f.port for f in lab.fleet.fakes.values()]  # type: ignore[union-attr]
+    ports.append(admin.port)
+    await admin.stop()
     await lab.stop()
     await lab.stop()  # twice is fine
     assert asyncio.all_tasks() - before == set()
@@ -181,30 +192,29 @@ async def test_stop_leaves_nothing_running() -> None:
 async def test_a_failed_start_cleans_up() -> None:
     async with Lab(quiet(backends=1)) as taken:
         port = taken.proxy.port  # type: ignore[union-attr]
-        config = quiet(backends=2, proxy=ProxyConfig(port=port))
-        lab = Lab(config)
+        lab = Lab(quiet(backends=2), port=port)
         before = asyncio.all_tasks()
         with pytest.raises(ConfigError, match="cannot listen"):
             await lab.start()
-        assert all(f.state != "alive" for f in lab.fakes.values())
+        assert all(f.state != "alive" for f in lab.fleet.fakes.values())
         assert asyncio.all_tasks() - before == set()
 
 
 async def test_reset_restores_the_starting_lab() -> None:
     async with Lab(quiet()) as lab:
-        await lab.kill("s1")
-        lab.set_slow("s2", 100)
-        lab.set_weight("s3", 5)
-        lab.drain("s3")
-        await lab.add_backend()
-        lab.set_algorithm("maglev")
-        await lab.set_mode("l4")
-        lab.pause()
-        await lab.reset()
+        await lab.apply(Kill("s1"))
+        await lab.apply(Slow("s2", 100))
+        await lab.apply(Weight("s3", 5))
+        await lab.apply(Drain("s3"))
+        await lab.apply(Add())
+        await lab.apply(Algorithm("maglev"))
+        await lab.apply(Mode("l4"))
+        await lab.apply(Pause())
+        await lab.apply(Reset())
         view = lab.snapshot()
         assert [b.name for b in view.backends] == ["s1", "s2", "s3"]
         assert {b.process for b in view.backends} == {"alive"}
-        assert {b.status for b in view.backends} == {"up"}
+        assert {balancer_label(b) for b in view.backends} == {"up"}
         assert [b.weight for b in view.backends] == [1, 1, 1]
         assert view.backends[1].slow_ms == 0
         assert (view.algorithm, view.mode, view.paused) == ("round_robin", "l7", False)
@@ -214,7 +224,7 @@ async def test_backup_backends_from_the_config() -> None:
     async with Lab(quiet(backends=2, backups=1)) as lab:
         view = {b.name: b for b in lab.snapshot().backends}
         assert view["s3"].backup
-        assert view["s3"].status == "backup"
+        assert balancer_label(view["s3"]) == "backup"
         async with aiohttp.ClientSession() as session:
             served = {await backend_of(session, lab.proxy_url) for _ in range(6)}
         assert served == {"s1", "s2"}

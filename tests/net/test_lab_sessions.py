@@ -11,20 +11,10 @@ import pytest
 from lbplay.core.affinity import AffinityConfig
 from lbplay.core.events import SessionLost
 from lbplay.errors import ConfigError
-from lbplay.net.fake_backend import LatencyModel
-from lbplay.net.lab import Lab, LabConfig
+from lbplay.model.controls import Burst, Kill, Sessions, Sticky, parse
+from lbplay.net.lab import Lab
+from tests.labs import quiet
 from tests.net.waiting import EventWaiter
-
-
-def config(**changes: object) -> LabConfig:
-    settings: dict[str, object] = {
-        "backends": 3,
-        "rate": 0.0,
-        "admin": False,
-        "latency": LatencyModel.fixed(1.0),
-    }
-    settings.update(changes)
-    return LabConfig(**settings)  # type: ignore[arg-type]
 
 
 class User:
@@ -50,8 +40,8 @@ class User:
 
 
 async def test_cookie_mode_keeps_users_on_their_backend_until_it_dies() -> None:
-    async with Lab(config()) as lab:
-        lab.set_session_mode("cookie")
+    async with Lab(quiet()) as lab:
+        await lab.apply(Sessions("cookie"))
         waiter = EventWaiter()
         lab.subscribe(waiter.publish)
         users = [User(lab, f"u{i}") for i in range(4)]
@@ -61,7 +51,7 @@ async def test_cookie_mode_keeps_users_on_their_backend_until_it_dies() -> None:
                 visits = [await user.profile() for _ in range(100)]
                 assert Counter(visits)[(200, home)] >= 99
             doomed = homes[0]
-            await lab.kill(doomed)
+            await lab.apply(Kill(doomed))
             status, landed = await users[0].profile()
             assert status == 401  # re-pinned to a backend that never saw the session
             assert landed != doomed
@@ -78,12 +68,12 @@ async def test_cookie_mode_keeps_users_on_their_backend_until_it_dies() -> None:
 
 
 async def test_shared_sessions_survive_a_dead_backend() -> None:
-    async with Lab(config()) as lab:
-        lab.set_session_mode("shared")
+    async with Lab(quiet()) as lab:
+        await lab.apply(Sessions("shared"))
         user = User(lab, "ann")
         try:
             home = await user.login()
-            await lab.kill(home)
+            await lab.apply(Kill(home))
             results = [await user.profile() for _ in range(9)]
         finally:
             await user.close()
@@ -93,8 +83,8 @@ async def test_shared_sessions_survive_a_dead_backend() -> None:
 
 
 async def test_no_affinity_loses_local_sessions() -> None:
-    async with Lab(config()) as lab:
-        lab.set_session_mode("none")
+    async with Lab(quiet()) as lab:
+        await lab.apply(Sessions("none"))
         user = User(lab, "bob")
         try:
             await user.login()
@@ -106,37 +96,37 @@ async def test_no_affinity_loses_local_sessions() -> None:
 
 
 async def test_generated_users_show_each_mode() -> None:
-    async with Lab(config()) as lab:
-        lab.set_session_mode("none")
-        await lab.burst(200)
+    async with Lab(quiet()) as lab:
+        await lab.apply(Sessions("none"))
+        await lab.apply(Burst(200))
         assert lab.snapshot().session_losses > 20
-        lab.set_session_mode("shared")
+        await lab.apply(Sessions("shared"))
         before = lab.snapshot().session_losses
-        await lab.burst(200)
+        await lab.apply(Burst(200))
         assert lab.snapshot().session_losses == before
-        lab.set_session_mode("header")  # the generated users send X-User
+        await lab.apply(Sessions("header"))  # the generated users send X-User
         before = lab.snapshot().session_losses
-        await lab.burst(100)  # each user logs in again where its header pins it
-        await lab.burst(200)
+        await lab.apply(Burst(100))  # each user logs in again where its header pins it
+        await lab.apply(Burst(200))
         assert lab.snapshot().session_losses - before <= 20
 
 
 async def test_redis_backed_sessions(redis_url: str) -> None:
-    async with Lab(config(sessions=redis_url)) as lab:
-        assert lab.snapshot().session_store.startswith("redis at 127.0.0.1")
-        lab.set_sticky(AffinityConfig())
+    async with Lab(quiet(sessions=redis_url)) as lab:
+        assert lab.snapshot().session_store_text.startswith("redis at 127.0.0.1")
+        await lab.apply(Sticky(AffinityConfig()))
         user = User(lab, "cat")
         try:
             home = await user.login()
-            await lab.kill(home)
+            await lab.apply(Kill(home))
             assert (await user.profile())[0] == 200
         finally:
             await user.close()
 
 
 async def test_unreachable_redis_is_one_clear_error() -> None:
-    lab = Lab(config(sessions="redis://127.0.0.1:1/0"))
+    lab = Lab(quiet(sessions="redis://127.0.0.1:1/0"))
     with pytest.raises(ConfigError, match=re.escape("cannot reach Redis at redis://127.0.0.1:1/0")):
         await lab.start()
-    with pytest.raises(ConfigError, match="unknown session mode"):
-        Lab(config()).set_session_mode("sticky")
+    with pytest.raises(ConfigError, match="bad mode 'sticky': use none, cookie, ip, header or"):
+        parse("sessions sticky")

@@ -18,8 +18,9 @@ import aiohttp
 import pytest
 
 from lbplay.core.passive import NginxPassive, PassiveHealth
+from lbplay.model.config import ProxyConfig, RetryPolicy
 from lbplay.net.fake_backend import FakeBackend
-from lbplay.net.proxy_http import BACKEND_HEADER, ProxyConfig, RetryPolicy
+from lbplay.net.proxy_http import BACKEND_HEADER
 from tests.net.proxy_http_support import (
     PROMPT,
     RawBackend,

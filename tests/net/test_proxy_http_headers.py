@@ -16,8 +16,9 @@ from aiohttp import web
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from lbplay.model.config import ProxyConfig
 from lbplay.net.fake_backend import FakeBackend
-from lbplay.net.proxy_http import BACKEND_HEADER, ProxyConfig
+from lbplay.net.proxy_http import BACKEND_HEADER
 from tests.net.proxy_http_support import (
     RawBackend,
     RawConnection,

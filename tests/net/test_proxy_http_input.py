@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lbplay.net.proxy_http import ProxyConfig
+from lbplay.model.config import ProxyConfig
 from tests.net.proxy_http_support import (
     PROMPT,
     Rig,

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from lbplay.model.config import ProxyConfig
 from lbplay.net.fake_backend import FakeBackend
-from lbplay.net.proxy_http import BACKEND_HEADER, ProxyConfig
+from lbplay.net.proxy_http import BACKEND_HEADER
 from tests.net.proxy_http_support import (
     RawBackend,
     RawConnection,

@@ -12,20 +12,11 @@ from yarl import URL
 from lbplay.core.affinity import COOKIE
 from lbplay.core.events import RequestCompleted
 from lbplay.errors import ConfigError
-from lbplay.net.fake_backend import LatencyModel
-from lbplay.net.lab import Lab, LabConfig, PoolSpec
+from lbplay.model.config import PoolSpec
+from lbplay.model.controls import Algorithm, Kill, Mode, PoolRemove
+from lbplay.net.lab import Lab
+from tests.labs import quiet
 from tests.net.waiting import EventWaiter
-
-
-def config(**changes: object) -> LabConfig:
-    settings: dict[str, object] = {
-        "backends": 3,
-        "rate": 0.0,
-        "admin": False,
-        "latency": LatencyModel.fixed(1.0),
-    }
-    settings.update(changes)
-    return LabConfig(**settings)  # type: ignore[arg-type]
 
 
 async def served_by(session: aiohttp.ClientSession, url: str, **kwargs: object) -> tuple[int, str]:
@@ -35,12 +26,12 @@ async def served_by(session: aiohttp.ClientSession, url: str, **kwargs: object) 
 
 
 async def test_routes_send_requests_to_pools() -> None:
-    lab_config = config(
+    lab_config = quiet(
         pools=(PoolSpec("api", 2, "least_connections"), PoolSpec("admin", 1)),
         routes=(),
     )
     async with Lab(lab_config) as lab:
-        lab.set_routes(["path=/api->api", "path=/admin,method=GET->admin"])
+        await lab.apply("routes 'path=/api->api' 'path=/admin,method=GET->admin'")
         waiter = EventWaiter()
         lab.subscribe(waiter.publish)
         async with aiohttp.ClientSession() as session:
@@ -56,23 +47,23 @@ async def test_routes_send_requests_to_pools() -> None:
         assert isinstance(event, RequestCompleted)
         assert event.route == "rule method=GET,path=/admin->admin matched /admin"
         view = lab.snapshot()
-        assert view.pools == {
+        assert {name: pool.algorithm for name, pool in view.pools.items()} == {
             "default": "round_robin",
             "api": "least_connections",
             "admin": "round_robin",
         }
         assert {b.pool for b in view.backends} == {"default", "api", "admin"}
         with pytest.raises(ConfigError, match="no pool named nope"):
-            lab.set_routes(["path=/x->nope"])
+            await lab.apply("routes 'path=/x->nope'")
         with pytest.raises(ConfigError, match="routes still send requests to admin"):
-            await lab.remove_pool("admin")
-        lab.set_algorithm("maglev", pool="api")
-        assert lab.snapshot().pools["api"] == "maglev"
+            await lab.apply(PoolRemove("admin"))
+        await lab.apply(Algorithm("maglev", pool="api"))
+        assert lab.snapshot().pools["api"].algorithm == "maglev"
 
 
 async def test_cookie_affinity_keeps_a_client_on_one_backend() -> None:
-    async with Lab(config()) as lab:
-        lab.set_sticky("cookie")
+    async with Lab(quiet()) as lab:
+        await lab.apply("sticky cookie")
         jar = aiohttp.CookieJar(unsafe=True)
         async with aiohttp.ClientSession(cookie_jar=jar) as session:
             seen = [(await served_by(session, lab.proxy_url + "/x"))[1] for _ in range(30)]
@@ -80,7 +71,7 @@ async def test_cookie_affinity_keeps_a_client_on_one_backend() -> None:
             pinned = seen[0]
             echo = await (await session.get(lab.proxy_url + "/echo")).json()
             assert COOKIE not in echo["headers"].get("Cookie", "")  # never forwarded
-            await lab.kill(pinned)
+            await lab.apply(Kill(pinned))
             after = [(await served_by(session, lab.proxy_url + "/x"))[1] for _ in range(5)]
         assert pinned not in after
         assert len(set(after)) == 1  # re-pinned to one other backend
@@ -92,8 +83,8 @@ async def test_cookie_affinity_keeps_a_client_on_one_backend() -> None:
 
 
 async def test_tampered_cookie_is_repicked_not_an_error() -> None:
-    async with Lab(config()) as lab:
-        lab.set_sticky("cookie")
+    async with Lab(quiet()) as lab:
+        await lab.apply("sticky cookie")
         async with aiohttp.ClientSession() as session:
             headers = {"Cookie": f"{COOKIE}=s2.9999999999.0000"}
             async with session.get(lab.proxy_url, headers=headers) as response:
@@ -104,8 +95,8 @@ async def test_tampered_cookie_is_repicked_not_an_error() -> None:
 
 
 async def test_ip_and_header_affinity() -> None:
-    async with Lab(config()) as lab:
-        lab.set_sticky("ip")
+    async with Lab(quiet()) as lab:
+        await lab.apply("sticky ip")
         homes = set()
         for address in ("127.0.9.9", "127.0.10.9", "127.0.11.9", "127.0.12.9"):
             connector = aiohttp.TCPConnector(local_addr=(address, 0), force_close=True)
@@ -114,7 +105,7 @@ async def test_ip_and_header_affinity() -> None:
             assert len(seen) == 1  # each distinct source address sticks to one backend
             homes |= seen
         assert len(homes) > 1  # and different addresses are balanced across backends
-        lab.set_sticky("header:X-User")
+        await lab.apply("sticky header:X-User")
         async with aiohttp.ClientSession() as session:
             ann = {
                 (await served_by(session, lab.proxy_url, headers={"X-User": "ann"}))[1]
@@ -126,13 +117,13 @@ async def test_ip_and_header_affinity() -> None:
 
 
 async def test_l4_says_rules_and_cookies_cannot_apply() -> None:
-    async with Lab(config(pools=(PoolSpec("api", 1),))) as lab:
-        lab.set_routes(["path=/api->api"])
-        lab.set_sticky("cookie")
-        await lab.set_mode("l4")
+    async with Lab(quiet(pools=(PoolSpec("api", 1),))) as lab:
+        await lab.apply("routes 'path=/api->api'")
+        await lab.apply("sticky cookie")
+        await lab.apply(Mode("l4"))
         text = lab.events.recent[-1].text
         assert "Ignored until you switch back: 1 routing rule(s), cookie stickiness" in text
-        lab.set_routes([])
+        await lab.apply("routes")
         assert "rules apply once you switch to L7" not in lab.events.recent[-1].text
 
 

@@ -22,11 +22,12 @@ from textual.pilot import Pilot
 
 from lbplay.core.events import Attempt, BackendStateChanged, ControlAction, RequestCompleted
 from lbplay.core.metrics import Metrics, MetricsSnapshot
-from lbplay.net.fake_backend import LatencyModel
-from lbplay.net.lab import BackendView, LabConfig, LabSnapshot
-from lbplay.net.traffic import TrafficStats
+from lbplay.model.config import LabConfig
+from lbplay.model.snapshot import BackendView, LabSnapshot, TrafficStats
 from lbplay.tui.app import LbplayApp
 from lbplay.tui.model import LatencyHistory
+from tests import labs
+from tests.labs import FakeClock
 
 #: What the header shows instead of the real, random port.
 FIXED_URL = "http://127.0.0.1:8080"
@@ -34,29 +35,8 @@ SIZE = (120, 36)
 
 
 def quiet(**changes: object) -> LabConfig:
-    """A lab of 4 fast backends, no generated traffic, no admin API, fixed seed."""
-    settings: dict[str, object] = {
-        "backends": 4,
-        "rate": 0.0,
-        "admin": False,
-        "seed": 7,
-        "latency": LatencyModel.fixed(1.0),
-    }
-    settings.update(changes)
-    return LabConfig(**settings)  # type: ignore[arg-type]
-
-
-class FakeClock:
-    """A clock that stands still until ``advance``."""
-
-    def __init__(self, now: float = 1000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
+    """The dashboard tests' lab: 4 fast backends, no generated traffic, seed 7."""
+    return labs.quiet(**{"backends": 4, "seed": 7, **changes})
 
 
 def screen_text(app: LbplayApp) -> str:
@@ -85,7 +65,6 @@ def snapshot(**changes: object) -> LabSnapshot:
         "algorithm": "round_robin",
         "options": {},
         "proxy_url": FIXED_URL,
-        "admin_url": None,
         "backends": demo_backends(),
         "metrics": metrics,
         "client_metrics": metrics,
@@ -115,42 +94,34 @@ def snapshot(**changes: object) -> LabSnapshot:
 
 def fixed_url(snap: LabSnapshot) -> LabSnapshot:
     """The lens for pictures of a real, idle lab: only the port varies."""
-    return replace(snap, proxy_url=FIXED_URL, admin_url=None)
+    return replace(snap, proxy_url=FIXED_URL)
 
 
 # -- a busy lab, frozen ---------------------------------------------------------------
 
-_STATES: dict[str, tuple[str, str, str, str, int, dict[str, object]]] = {
-    # name: (process, status, health, admin, weight, extra view fields)
-    "s1": ("alive", "up", "UP", "active", 2, {}),
-    "s2": ("killed", "up", "UP, failing 2/3", "active", 1, {}),
-    "s3": ("alive", "down", "DOWN, recovering 1/2", "active", 1, {"slow_ms": 500.0}),
-    "s4": ("alive", "draining", "UP", "draining", 1, {}),
-    "s5": ("alive", "slow start 40%", "UP", "active", 1, {"slow_start": 0.4, "error_rate": 0.1}),
-    "s6": ("alive", "backup", "UP", "active", 1, {"backup": True, "brownout": True}),
+_STATES: dict[str, dict[str, object]] = {
+    "s1": {"weight": 2},
+    "s2": {"process": "killed", "failing": 2},  # UP, failing 2/3
+    "s3": {"health": "DOWN", "recovering": 1, "slow_ms": 500.0, "eligible": False},
+    "s4": {"admin": "draining", "eligible": False},
+    "s5": {"slow_start": 0.4, "error_rate": 0.1},
+    "s6": {"backup": True, "brownout": True, "eligible": False},
 }
 
 
 def demo_backends() -> tuple[BackendView, ...]:
+    """Six backends, one in each state the fleet table colours."""
     views = []
-    for name, (process, status, health, admin, weight, extra) in _STATES.items():
+    for name, state in _STATES.items():
         values: dict[str, object] = {
             "name": name,
             "address": "127.0.0.1:9000",
-            "weight": weight,
-            "backup": False,
-            "process": process,
-            "available": process == "alive",
-            "eligible": status in ("up", "slow start 40%"),
+            "available": state.get("process", "alive") == "alive",
             "in_flight": {"s1": 3, "s2": 1, "s5": 1}.get(name, 0),
             "completed": 100,
-            "failures": 0,
             "ewma_latency": 0.02,
-            "status": status,
-            "health": health,
-            "admin": admin,
+            **state,
         }
-        values.update(extra)
         views.append(BackendView(**values))  # type: ignore[arg-type]
     return tuple(views)
 
@@ -243,7 +214,6 @@ def demo_lens(history: LatencyHistory | None = None) -> Callable[[LabSnapshot], 
         return replace(
             snap,
             proxy_url=FIXED_URL,
-            admin_url=None,
             backends=backends,
             metrics=metrics,
             client_metrics=metrics,

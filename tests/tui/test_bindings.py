@@ -15,7 +15,7 @@ import pytest
 from textual.command import CommandPalette
 from textual.pilot import Pilot
 
-from lbplay.net.lab import BackendView, LabSnapshot
+from lbplay.model.snapshot import BackendView, LabSnapshot
 from lbplay.tui import bindings
 from lbplay.tui.app import LbplayApp
 from lbplay.tui.screens.algorithm import AlgorithmChooser
@@ -289,7 +289,7 @@ async def test_health_chooser() -> None:
         assert "aws-alb ×0.1" in screen_text(app)
         await pilot.press("down", "down", "enter")  # playground → haproxy → aws-alb ×0.1
         await settle(pilot)
-        assert lab(app).health.startswith("aws-alb ×0.1")
+        assert lab(app).health_name == "aws-alb ×0.1"
         assert "health aws-alb ×0.1" in screen_text(app)
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from lbplay.errors import LbplayError
-from lbplay.net.proxy_http import ProxyConfig
+from lbplay.net.lab import Lab
 from lbplay.tui.app import LbplayApp
 from lbplay.tui.screens.dashboard import DashboardScreen
 from tests.tui.support import SIZE, quiet, screen_text, wait_for
@@ -40,14 +40,13 @@ def port_of(url_or_address: str) -> int:
 
 async def test_quitting_leaves_no_listening_socket_and_no_task() -> None:
     tasks_before = asyncio.all_tasks()
-    app = LbplayApp(quiet(admin=True, rate=20.0))
+    app = LbplayApp(quiet(rate=20.0))
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: isinstance(app.screen, DashboardScreen))
         snap = app.lab.snapshot()
-        assert snap.admin_url is not None
-        ports = {port_of(snap.proxy_url), port_of(snap.admin_url)}
+        ports = {port_of(snap.proxy_url)}
         ports |= {port_of(b.address) for b in snap.backends if b.address}
-        assert len(ports) == 6
+        assert len(ports) == 5
         if Path("/proc/net/tcp").exists():
             assert ports <= listening_ports()
         await pilot.press("b")  # a burst still in flight when the learner quits
@@ -66,7 +65,7 @@ async def test_a_busy_port_ends_the_app_with_a_readable_error() -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        app = LbplayApp(quiet(proxy=ProxyConfig(port=port)))
+        app = LbplayApp(lab=Lab(quiet(), port=port))
         await asyncio.wait_for(app.run_async(headless=True, size=SIZE), 20)
     assert isinstance(app.start_error, LbplayError)
     assert str(port) in str(app.start_error)

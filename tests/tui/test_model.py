@@ -15,12 +15,10 @@ from lbplay.core.events import (
     RequestCompleted,
     SessionLost,
 )
-from lbplay.net import lab as lab_module
 from lbplay.tui import bindings
 from lbplay.tui.controls import (
     ERROR_STEPS,
     RATE_STEPS,
-    SESSION_MODES,
     SLOW_STEPS,
     next_step,
     rate_step,
@@ -28,7 +26,6 @@ from lbplay.tui.controls import (
 from lbplay.tui.eventlog import EventLog, compress_list
 from lbplay.tui.model import (
     LatencyHistory,
-    backend_state,
     explain,
     feed_rows,
     fleet_rows,
@@ -43,7 +40,7 @@ from lbplay.tui.plot import line_cells, nice_ceiling, stacked_cells
 from lbplay.tui.widgets.chart import cells_to_strips
 from lbplay.tui.widgets.fleet_table import columns_for, fleet_cells
 from lbplay.tui.widgets.row_table import fit
-from tests.tui.support import FakeClock, demo_backends, demo_metrics, snapshot
+from tests.tui.support import FakeClock, demo_metrics, snapshot
 
 # -- numbers --------------------------------------------------------------------------
 
@@ -76,41 +73,6 @@ def test_share_bar_fills_in_eighths() -> None:
 
 
 # -- states and rows ------------------------------------------------------------------
-
-
-def test_a_killed_backend_reads_killed_until_the_checker_notices() -> None:
-    view = demo_backends()[1]  # s2: killed, UP, failing 2/3
-    parts = backend_state(view, panic=False)
-    assert [(p.text, p.level) for p in parts] == [
-        ("killed", "bad"),
-        ("UP, failing 2/3", "warn"),
-    ]
-
-
-@pytest.mark.parametrize(
-    ("changes", "text", "level"),
-    [
-        ({"status": "down", "health": "DOWN"}, "DOWN", "bad"),
-        ({"status": "down", "health": "DOWN, recovering 1/2"}, "DOWN, recovering 1/2", "warn"),
-        ({"status": "draining", "admin": "draining"}, "draining", "warn"),
-        ({"status": "drained", "admin": "drained"}, "drained", "off"),
-        ({"status": "ejected"}, "ejected", "bad"),
-        ({"status": "slow start 40%"}, "slow start 40%", "warn"),
-        ({"status": "backup"}, "backup", "info"),
-        ({"health": "off"}, "up (no checks)", "ok"),
-    ],
-)
-def test_backend_states(changes: dict[str, object], text: str, level: str) -> None:
-    view = replace(demo_backends()[0], **changes)  # type: ignore[arg-type]
-    parts = backend_state(view, panic=False)
-    assert (parts[0].text, parts[0].level) == (text, level)
-
-
-def test_panic_marks_unhealthy_backends_that_still_get_traffic() -> None:
-    view = replace(demo_backends()[0], status="down", health="DOWN", eligible=True)
-    parts = backend_state(view, panic=True)
-    assert parts[-1].level == "panic"
-    assert "still gets traffic" in parts[-1].text
 
 
 def test_fleet_rows_shares_effective_weights_and_faults() -> None:
@@ -150,13 +112,26 @@ def test_fit_cuts_with_an_ellipsis() -> None:
 
 
 def test_feed_rows_newest_first_and_marks_the_learner() -> None:
-    rows = feed_rows(snapshot().recent, snapshot(), limit=5)
+    rows, events = feed_rows((), snapshot(), limit=5)
     assert [row.seq for row in rows] == [111, 110, 109, 108, 107]
+    assert set(events) == {111, 110, 109, 108, 107}
     assert rows[0].outside
     assert rows[0].client == "127.0.0.1"
     assert not rows[1].outside
-    retried = feed_rows(snapshot().recent, snapshot(), limit=20)[-4]
+    retried = feed_rows((), snapshot(), limit=20)[0][-4]
     assert retried.attempts == 2
+
+
+def test_the_learners_own_request_stays_pinned_on_top_once() -> None:
+    snap = snapshot()
+    mine = snap.recent[-1]  # seq 111, from 127.0.0.1
+    later = replace(snap, recent=snap.recent[:-1])  # the flood moved on
+    rows, _ = feed_rows([mine], later, limit=3)
+    assert [row.seq for row in rows] == [111, 110, 109]
+    rows, _ = feed_rows([mine], snap, limit=3)
+    assert [row.seq for row in rows] == [111, 110, 109]  # not twice
+    stale = replace(later, at=mine.at + 31)
+    assert feed_rows([mine], stale, limit=3)[0][0].seq == 110  # pinned for 30 s only
 
 
 def test_session_losses_default_to_zeros() -> None:
@@ -355,10 +330,6 @@ def test_steps_cycle_and_rates_stop_at_the_ends() -> None:
     assert rate_step(0, -1) == 0
     assert rate_step(75, 1) == 100
     assert rate_step(75, -1) == 50
-
-
-def test_session_modes_are_the_labs() -> None:
-    assert tuple(mode for mode, _ in SESSION_MODES) == tuple(lab_module.SESSION_MODES)
 
 
 def test_every_binding_has_an_id_and_a_help_line() -> None:

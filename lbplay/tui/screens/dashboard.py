@@ -4,13 +4,13 @@ Rendering: a timer reads ``Lab.snapshot()`` a few times a second and hands each
 widget what it shows (attributes down); widgets redraw only what changed. Nothing
 is sent per request: at 500 requests per second the UI does the same work as at 5.
 
-Controls: every key is an action here. Each names the backend selected *now* and
-reads the Lab's state when it runs; quick calls run at once, awaited ones (kill,
-add, reset...) in a worker, and calls made meanwhile queue behind them in order —
-two quick presses of ``k`` kill then revive, never kill twice (see ``control``).
-The Lab announces what it did and what to watch for (``ControlAction``); the
-timeline shows it, and a toast repeats it when the timeline is hidden. A
-``LbplayError`` from the Lab is a notification, never a crash.
+Controls: every key is an action that builds one control (``model.controls``) for
+the backend selected *now*, from the Lab's state when it runs, and awaits
+``Lab.apply`` in the key's own handler — so keys act in order (two quick presses of
+``k`` kill then revive, never kill twice). Only a burst runs in a worker, because it
+waits for its requests. The Lab announces what it did and what to watch for
+(``ControlAction``); the timeline shows it, and a toast repeats it when the timeline
+is hidden. A ``LbplayError`` from the Lab is a notification, never a crash.
 
 Layout: header, fleet, then feed | charts over the timeline. Below 100 columns or
 30 lines the screen is compact: one lower panel at a time, ``v`` switches. In a
@@ -19,10 +19,8 @@ big terminal ``v`` shows one panel large (for projectors).
 
 from __future__ import annotations
 
-import asyncio
-import inspect
-from collections.abc import Awaitable, Callable
-from typing import Any, Literal
+from collections.abc import Callable
+from typing import Literal
 
 from textual import on
 from textual.app import ComposeResult
@@ -32,27 +30,46 @@ from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
-from lbplay.core.events import ConnectionCompleted, RequestCompleted
 from lbplay.errors import LbplayError
-from lbplay.net.lab import BackendView, Lab, LabSnapshot
+from lbplay.model.controls import (
+    Add,
+    Algorithm,
+    Brownout,
+    Burst,
+    Control,
+    Drain,
+    Enable,
+    Errors,
+    Kill,
+    Mode,
+    Pause,
+    Rate,
+    Remove,
+    Reset,
+    Resume,
+    Revive,
+    Sessions,
+    Slow,
+    Weight,
+)
+from lbplay.model.narration import WELCOME_EMPTY_TIMELINE
+from lbplay.model.snapshot import BackendView, LabSnapshot
+from lbplay.net.lab import Lab
 from lbplay.tui import bindings
 from lbplay.tui.controls import (
     BURST,
     ERROR_STEPS,
-    HEALTH_CHOICES,
     SLOW_STEPS,
+    health_choice,
     next_step,
     rate_step,
 )
 from lbplay.tui.eventlog import EventLog
 from lbplay.tui.model import (
-    FeedRow,
     LatencyHistory,
     explain,
-    feed_row,
+    feed_rows,
     fleet_rows,
-    is_outside,
-    session_mode,
     traffic_metrics,
 )
 from lbplay.tui.palette import Palette
@@ -63,7 +80,7 @@ from lbplay.tui.screens.sessions import SessionChooser
 from lbplay.tui.widgets.charts_panel import ChartsPanel
 from lbplay.tui.widgets.fleet_table import FleetTable
 from lbplay.tui.widgets.header_bar import HeaderBar
-from lbplay.tui.widgets.request_feed import Finished, RequestFeed
+from lbplay.tui.widgets.request_feed import RequestFeed
 from lbplay.tui.widgets.timeline import EventTimeline
 
 View = Literal["all", "feed", "charts", "timeline"]
@@ -72,14 +89,8 @@ PANELS: tuple[View, ...] = ("feed", "charts", "timeline")
 COMPACT_WIDTH, COMPACT_HEIGHT = 100, 30
 #: From this height the timeline gets more lines.
 TALL_HEIGHT = 45
-#: How long the learner's own request stays pinned on top of the feed.
-PIN_SECONDS = 30.0
-#: The learner's requests pinned at most.
-PIN_MAX = 3
 
 SnapshotSource = Callable[[], LabSnapshot]
-#: A Lab call: given the Lab and the selected backend's fresh view, do one thing.
-BackendOperation = Callable[[Lab, BackendView], Awaitable[Any] | Any]
 
 
 class DashboardScreen(Screen[None]):
@@ -112,9 +123,6 @@ class DashboardScreen(Screen[None]):
         self.selected: str | None = None
         self.compact = False
         self.frames = 0
-        self._lock = asyncio.Lock()
-        #: Awaited Lab calls in progress or queued (see ``control``).
-        self._busy = 0
 
     # -- layout ------------------------------------------------------------------------
 
@@ -227,33 +235,12 @@ class DashboardScreen(Screen[None]):
                 version=self.event_log.version,
                 started=self.started,
                 palette=palette,
-                empty=(
-                    "Nothing has happened yet. Select a backend and press k to kill it:"
-                    " the health checker needs a few failed checks before it notices."
-                ),
+                empty=WELCOME_EMPTY_TIMELINE,
             )
 
     def _show_feed(self, snap: LabSnapshot, palette: Palette) -> None:
         limit = max(self.feed.size.height - 1, 3)  # one line for the column labels
-        pinned: list[RequestCompleted] = [
-            e
-            for e in self.event_log.outside
-            if snap.at - e.at < PIN_SECONDS and is_outside(e.client, snap)
-        ][-PIN_MAX:]
-        chosen: list[Finished] = []
-        rows: list[FeedRow] = []
-        seen: set[int] = set()
-        for event in [*reversed(pinned), *reversed(snap.recent)]:
-            if event.seq in seen or not isinstance(event, RequestCompleted | ConnectionCompleted):
-                continue
-            row = feed_row(event, snap)
-            if row is None:
-                continue
-            seen.add(event.seq)
-            rows.append(row)
-            chosen.append(event)
-            if len(rows) >= limit:
-                break
+        rows, chosen = feed_rows(self.event_log.outside, snap, limit)
         url = snap.proxy_url
         if snap.paused:
             empty = f"Traffic is paused. Press p to resume, b for a burst — or curl {url}/hello"
@@ -263,7 +250,7 @@ class DashboardScreen(Screen[None]):
             empty = "L4: one line per TCP connection, when it closes (keep-alive ones stay open)"
         else:
             empty = "Waiting for the first requests…"
-        self.feed.show(rows, {e.seq: e for e in chosen}, palette, empty=empty)
+        self.feed.show(rows, chosen, palette, empty=empty)
 
     # -- messages up -------------------------------------------------------------------
 
@@ -289,7 +276,7 @@ class DashboardScreen(Screen[None]):
     @on(RequestFeed.RequestChosen)
     def _request_chosen(self, message: RequestFeed.RequestChosen) -> None:
         snap = self.snapshot
-        mode = session_mode(snap) if snap else "none"
+        mode = snap.session_mode if snap else "none"
         algorithm = snap.algorithm if snap else ""
         self.app.push_screen(ExplainScreen(explain(message.event, mode, algorithm), self.palette))
 
@@ -297,73 +284,31 @@ class DashboardScreen(Screen[None]):
     def _feed_released(self) -> None:
         self.fleet.focus()
 
-    # -- running Lab calls -------------------------------------------------------------
+    # -- applying controls ------------------------------------------------------------
 
-    def control(
-        self, operation: Callable[[], Awaitable[Any] | Any], *, locked: bool = True
-    ) -> None:
-        """Run one Lab call; a ``LbplayError`` becomes a notification.
+    async def apply(self, control: Control) -> None:
+        """Apply one control to the Lab and redraw; a ``LbplayError`` becomes a
+        notification, never a crash.
 
-        Fast path: when no other call is in progress, ``operation`` runs now, in the
-        key's own handler, and the screen is redrawn at once — under load every hop
-        through the event loop costs milliseconds. A call that returns an awaitable
-        (kill, add, burst...) is awaited in a worker. While an awaited call is in
-        progress, later calls queue behind it (in order, each reading fresh state).
+        Keys await this in their own handler, so two quick presses of ``k`` are two
+        controls in order, each reading fresh state (kill, then revive), and the
+        screen is redrawn as soon as the Lab has acted — under load every extra hop
+        through the event loop costs milliseconds.
         """
-        if locked and self._busy:
-            self._busy += 1
-            self.run_worker(self._queued(operation), group="lab", exit_on_error=False)
-            return
         before = self.event_log.added
         try:
-            result = operation()
-        except Exception as error:
-            self._report(error)
-            result = None
-        if inspect.isawaitable(result):
-            if locked:
-                self._busy += 1
-            self.run_worker(
-                self._finish(result, before, locked=locked), group="lab", exit_on_error=False
-            )
-            return
-        self._done(before)
-
-    async def _queued(self, operation: Callable[[], Awaitable[Any] | Any]) -> None:
-        before = self.event_log.added
-        try:
-            async with self._lock:
-                await _call(operation)
-        except Exception as error:
-            self._report(error)
-        finally:
-            self._busy -= 1
-        self._done(before)
-
-    async def _finish(self, result: Awaitable[Any], before: int, *, locked: bool) -> None:
-        try:
-            if locked:
-                async with self._lock:
-                    await result
-            else:
-                await result
-        except Exception as error:
-            self._report(error)
-        finally:
-            if locked:
-                self._busy -= 1
-        self._done(before)
-
-    def _report(self, error: Exception) -> None:
-        if isinstance(error, LbplayError):
+            await self.lab.apply(control)
+        except LbplayError as error:
             self.notify(str(error), title="Not possible", severity="error")
-        else:  # a bug in the Lab must not end the learner's session
-            self.app.log.error("lab call failed", error)
+        except Exception as error:  # a bug in the Lab must not end the learner's session
+            self.app.log.error("lab control failed", error)
             self.notify(f"unexpected error: {error!r}", title="lbplay bug", severity="error")
-
-    def _done(self, before: int) -> None:
         self.refresh_now()
         self._echo(self.event_log.added - before)
+
+    def apply_later(self, control: Control) -> None:
+        """Apply ``control`` after the messages already queued (choosers, palette)."""
+        self.call_next(self.apply, control)
 
     def _echo(self, new: int) -> None:
         """Toast what the Lab just announced when the timeline is not on screen."""
@@ -374,22 +319,16 @@ class DashboardScreen(Screen[None]):
                 message = entry.text + (f"\nWatch: {entry.watch}" if entry.watch else "")
                 self.notify(message, timeout=5)
 
-    def on_selected(self, operation: BackendOperation) -> None:
-        """Run ``operation`` on the backend selected now, with its state read fresh
-        when the call runs (not when the key was pressed, if calls are queued)."""
+    def selected_view(self) -> BackendView | None:
+        """The selected backend as the Lab sees it now (None, with a note, if none)."""
         name = self.fleet.current
         if name is None:
             self.notify("No backend selected: add one with n.", severity="warning")
-            return
-
-        def run() -> Awaitable[Any] | Any:
-            view = next((b for b in self.lab.snapshot().backends if b.name == name), None)
-            if view is None:
-                self.notify(f"{name} is not in the fleet any more.", severity="warning")
-                return None
-            return operation(self.lab, view)
-
-        self.control(run)
+            return None
+        view = self.lab.backend(name)
+        if view is None:
+            self.notify(f"{name} is not in the fleet any more.", severity="warning")
+        return view
 
     # -- actions: selection ------------------------------------------------------------
 
@@ -409,113 +348,88 @@ class DashboardScreen(Screen[None]):
 
     # -- actions: break things ---------------------------------------------------------
 
-    def action_kill(self) -> None:
-        self.on_selected(
-            lambda lab, view: (
-                lab.revive(view.name) if view.process == "killed" else lab.kill(view.name)
-            )
-        )
+    async def action_kill(self) -> None:
+        if view := self.selected_view():
+            await self.apply(Revive(view.name) if view.killed else Kill(view.name))
 
-    def action_slow(self) -> None:
-        self.on_selected(
-            lambda lab, view: lab.set_slow(view.name, next_step(SLOW_STEPS, view.slow_ms))
-        )
+    async def action_slow(self) -> None:
+        if view := self.selected_view():
+            await self.apply(Slow(view.name, next_step(SLOW_STEPS, view.slow_ms)))
 
-    def action_errors(self) -> None:
-        self.on_selected(
-            lambda lab, view: lab.set_error_rate(view.name, next_step(ERROR_STEPS, view.error_rate))
-        )
+    async def action_errors(self) -> None:
+        if view := self.selected_view():
+            await self.apply(Errors(view.name, next_step(ERROR_STEPS, view.error_rate)))
 
-    def action_brownout(self) -> None:
-        self.on_selected(lambda lab, view: lab.set_brownout(view.name, not view.brownout))
+    async def action_brownout(self) -> None:
+        if view := self.selected_view():
+            await self.apply(Brownout(view.name, off=view.brownout))
 
-    def action_weight(self, delta: int) -> None:
-        self.on_selected(lambda lab, view: lab.set_weight(view.name, view.weight + delta))
+    async def action_weight(self, delta: int) -> None:
+        if view := self.selected_view():
+            await self.apply(Weight(view.name, view.weight + delta))
 
-    def action_drain(self) -> None:
-        self.on_selected(
-            lambda lab, view: (
-                lab.drain(view.name) if view.admin == "active" else lab.enable(view.name)
-            )
-        )
+    async def action_drain(self) -> None:
+        if view := self.selected_view():
+            await self.apply(Drain(view.name) if view.admin == "active" else Enable(view.name))
 
-    def action_add_backend(self) -> None:
-        async def add() -> None:
-            name = await self.lab.add_backend()
-            self.refresh_now()
-            self.fleet.select(name)
+    async def action_add_backend(self) -> None:
+        before = set(self.lab.backend_names())
+        await self.apply(Add())
+        added = [name for name in self.lab.backend_names() if name not in before]
+        if added:
+            self.fleet.select(added[0])
 
-        self.control(add)
-
-    def action_remove_backend(self) -> None:
-        self.on_selected(lambda lab, view: lab.remove_backend(view.name))
+    async def action_remove_backend(self) -> None:
+        if view := self.selected_view():
+            await self.apply(Remove(view.name))
 
     # -- actions: the balancer ---------------------------------------------------------
 
     def action_choose_algorithm(self) -> None:
-        current = self.lab.snapshot().algorithm
+        current = self.lab.balancer.algorithm
 
         def chosen(name: str | None) -> None:
             if name and name != current:
-                self.control(lambda: self.lab.set_algorithm(name))
+                self.apply_later(Algorithm(name))
 
         self.app.push_screen(AlgorithmChooser(current), chosen)
 
     def action_choose_sessions(self) -> None:
-        current = session_mode(self.lab.snapshot())
+        current = self.lab.session_mode
 
         def chosen(mode: str | None) -> None:
             if mode and mode != current:
-                self.apply_session_mode(mode)
+                self.apply_later(Sessions(mode))
 
         self.app.push_screen(SessionChooser(current), chosen)
 
-    def apply_session_mode(self, mode: str) -> None:
-        """Ask the Lab for a session mode, if it has them yet."""
-        setter = getattr(self.lab, "set_session_mode", None)
-        if setter is None:
-            self.notify("Session modes arrive with the sessions issue.", severity="warning")
-            return
-        self.control(lambda: setter(mode))
-
-    def action_toggle_mode(self) -> None:
-        async def toggle() -> None:
-            await self.lab.set_mode("l4" if self.lab.mode == "l7" else "l7")
-
-        self.control(toggle)
+    async def action_toggle_mode(self) -> None:
+        await self.apply(Mode("l4" if self.lab.mode == "l7" else "l7"))
 
     def action_choose_health(self) -> None:
-        snap = self.lab.snapshot()
-        current = snap.health.split(":", 1)[0] if snap.health != "off" else "off"
+        snap = self.snapshot
+        current = snap.health_name if snap else "playground"
 
         def chosen(label: str | None) -> None:
             if label and label != current:
-                self.apply_health(label)
+                self.apply_later(health_choice(label).control)
 
         self.app.push_screen(HealthChooser(current), chosen)
 
-    def apply_health(self, label: str) -> None:
-        """Use the health-check choice called ``label`` (see ``HEALTH_CHOICES``)."""
-        choice = next(c for c in HEALTH_CHOICES if c.label == label)
-        if choice.preset:
-            self.control(lambda: self.lab.set_health_preset(choice.preset, choice.scale))
-        else:
-            self.control(lambda: self.lab.set_health_checks(False))
-
     # -- actions: traffic --------------------------------------------------------------
 
-    def action_rate(self, direction: int) -> None:
-        self.control(lambda: self.lab.set_rate(rate_step(self.lab.snapshot().rate, direction)))
+    async def action_rate(self, direction: int) -> None:
+        await self.apply(Rate(rate_step(self.lab.running_traffic().rate, direction)))
 
-    def action_pause(self) -> None:
-        self.control(lambda: self.lab.resume() if self.lab.snapshot().paused else self.lab.pause())
+    async def action_pause(self) -> None:
+        await self.apply(Resume() if self.lab.running_traffic().paused else Pause())
 
     def action_burst(self) -> None:
-        # Not under the lock: a burst takes a while and other keys must keep working.
-        self.control(lambda: self.lab.burst(BURST), locked=False)
+        # In a worker: a burst takes a while and other keys must keep working.
+        self.run_worker(self.apply(Burst(BURST)), group="burst", exit_on_error=False)
 
-    def action_reset(self) -> None:
-        self.control(self.lab.reset)
+    async def action_reset(self) -> None:
+        await self.apply(Reset())
 
     # -- actions: view -----------------------------------------------------------------
 
@@ -535,12 +449,3 @@ class DashboardScreen(Screen[None]):
 
     def action_toggle_theme(self) -> None:
         self.app.theme = "textual-light" if self.app.current_theme.dark else "textual-dark"
-
-
-async def _call(operation: Callable[[], Awaitable[Any] | Any]) -> Any:
-    """Call ``operation`` and await its result if it is awaitable (Lab methods are
-    a mix of plain and async)."""
-    result = operation()
-    if inspect.isawaitable(result):
-        result = await result
-    return result

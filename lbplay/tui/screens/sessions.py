@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from textual.content import Content
 
-from lbplay.tui.controls import SESSION_MODES
+from lbplay.model.narration import SESSION_MODES
 from lbplay.tui.screens.chooser import Chooser, Item
 
 
@@ -17,8 +17,8 @@ class SessionChooser(Chooser):
             "Sticky sessions are not high availability: a session pinned to a server dies"
             " with it — unless the sessions live in a shared store.",
             [
-                Item(mode, Content.styled(mode, "bold"), ((idea, ""),))
-                for mode, idea in SESSION_MODES
+                Item(name, Content.styled(name, "bold"), ((mode.summary, ""),))
+                for name, mode in SESSION_MODES.items()
             ],
             current,
         )

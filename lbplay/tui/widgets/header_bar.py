@@ -16,8 +16,8 @@ from textual.content import Content
 from textual.markup import escape
 from textual.widgets import Static
 
-from lbplay.net.lab import LabSnapshot
-from lbplay.tui.model import fmt_rate, health_name, session_mode
+from lbplay.model.snapshot import LabSnapshot
+from lbplay.tui.model import fmt_rate
 
 
 def pack(parts: list[Content], separator: Content, width: int) -> list[Content]:
@@ -58,8 +58,8 @@ class HeaderBar(Static):
             *(["[b $text-accent]lbplay[/]"] if width >= 100 else []),
             f"[b]{escape(snap.algorithm)}[/]",
             f"[b]{snap.mode.upper()}[/]",
-            f"sessions [b]{escape(session_mode(snap))}[/]",
-            f"health [b]{escape(health_name(snap))}[/]",
+            f"sessions [b]{escape(snap.session_mode)}[/]",
+            f"health [b]{escape(snap.health_name)}[/]",
             traffic,
         ]
         if snap.panic:

@@ -19,12 +19,9 @@ from textual.events import DescendantBlur, DescendantFocus
 from textual.message import Message
 from textual.widgets import Static
 
-from lbplay.core.events import ConnectionCompleted, RequestCompleted
-from lbplay.tui.model import FeedRow
+from lbplay.tui.model import FeedRow, Finished
 from lbplay.tui.palette import Palette
 from lbplay.tui.widgets.row_table import Cell, Column, Row, RowTable, cell
-
-Finished = RequestCompleted | ConnectionCompleted
 
 _COLUMNS = (
     Column("client", "client", 13),

@@ -1,0 +1,988 @@
+"""The control vocabulary: every change a lab can undergo, as a typed value.
+
+One table of controls (``CONTROLS``), each a small frozen dataclass whose fields are
+its arguments, with one text form and one JSON form:
+
+    kill s2                                  {"control": "kill", "backend": "s2"}
+    slow s3 300                              {"control": "slow", "backend": "s3", "ms": 300}
+    weight api-1 5
+    algorithm weighted_round_robin --pool api
+    routes 'path=/api->api' 'host=admin.*->admin'
+    health aws-alb --scale 0.1
+
+``parse`` reads the text form (a string, or ``lbplay ctl``'s argument list),
+``from_json`` the JSON form; both check every value before anything reaches a Lab,
+and a mistake gets one line naming the valid choices. ``Lab.apply(control)`` does
+it. ``lbplay ctl``, the admin API, the command palette, the dashboard's keys,
+lessons and scenarios all speak these controls, and their help is generated from
+this table, so a control added here appears everywhere.
+
+Arguments are given by position or by name (``slow s3 300`` = ``slow s3 --ms 300``);
+options that are plain switches (``--off``, ``--backup``) take no value.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import shlex
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
+
+from lbplay.core import registry
+from lbplay.core.affinity import AffinityConfig
+from lbplay.core.backends import MAX_WEIGHT, check_name
+from lbplay.core.events import ControlAction
+from lbplay.core.health import PRESETS
+from lbplay.core.routing import DEFAULT_POOL, Rule
+from lbplay.errors import ConfigError, UnknownBackend
+from lbplay.model.config import MAX_CONNS, MAX_RATE, MODES
+from lbplay.model.faults import LATENCY_KINDS, MAX_DELAY_MS, MAX_SIGMA, LatencyModel
+from lbplay.model.narration import SESSION_MODES
+from lbplay.model.numbers import (
+    number,
+    parse_fraction,
+    parse_number,
+    parse_whole,
+    whole,
+)
+
+#: What kind of value an argument takes; each kind reads text and JSON its own way.
+Kind = Literal[
+    "backend",
+    "name",
+    "pool",
+    "number",
+    "whole",
+    "fraction",
+    "limit",
+    "switch",
+    "flag",
+    "choice",
+    "algorithm",
+    "options",
+    "rules",
+    "sticky",
+    "store",
+    "text",
+]
+
+#: Help-screen sections, in order.
+GROUPS: dict[str, str] = {
+    "fleet": "Break and change a backend",
+    "failure": "Failure handling",
+    "balancer": "The balancer",
+    "routing": "Pools and routes",
+    "sessions": "Sessions",
+    "traffic": "Traffic and the lab",
+}
+
+
+@dataclass(frozen=True)
+class Arg:
+    """One argument of a control: how it is written, read, checked and explained."""
+
+    name: str
+    kind: Kind
+    help: str
+    #: Given by position (else only as ``--name``).
+    positional: bool = True
+    #: Numbers: the range and unit named in errors.
+    low: float = 0.0
+    high: float = math.inf
+    unit: str = ""
+    choices: tuple[str, ...] = ()
+    #: The words a learner reads for it in errors ("slow delay").
+    what: str = ""
+    #: A one-letter alias (``-o`` for options).
+    short: str = ""
+    required: bool = False
+
+    @property
+    def option(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+    @property
+    def label(self) -> str:
+        """How the usage line writes it: ``BACKEND``, ``[MS]``, ``[--pool POOL]``."""
+        meta = self.name.upper()
+        if self.kind == "flag":
+            return f"[{self.option}]"
+        if self.kind == "rules":
+            return f"[{meta}...]"
+        if self.kind == "options":
+            return f"[{self.short or self.option} NAME=VALUE]..."
+        if not self.positional:
+            return f"[{self.option} {meta}]"
+        return meta if self.required else f"[{meta}]"
+
+    @property
+    def words(self) -> str:
+        return self.what or self.name.replace("_", " ")
+
+
+def arg(
+    kind: Kind,
+    help: str,
+    *,
+    default: Any = dataclasses.MISSING,
+    default_factory: Any = dataclasses.MISSING,
+    positional: bool = True,
+    low: float = 0.0,
+    high: float = math.inf,
+    unit: str = "",
+    choices: tuple[str, ...] = (),
+    what: str = "",
+    short: str = "",
+) -> Any:
+    """A dataclass field that is also an argument (its name is the field's)."""
+    required = default is dataclasses.MISSING and default_factory is dataclasses.MISSING
+    spec = Arg("", kind, help, positional, low, high, unit, choices, what, short, required)
+    return field(default=default, default_factory=default_factory, metadata={"arg": spec})
+
+
+@dataclass(frozen=True)
+class Control:
+    """Base of every control. Subclasses are registered with ``@control``."""
+
+    NAME: ClassVar[str] = ""
+    HELP: ClassVar[str] = ""
+    GROUP: ClassVar[str] = ""
+    ALIASES: ClassVar[tuple[str, ...]] = ()
+    ARGS: ClassVar[tuple[Arg, ...]] = ()
+    #: The backend argument, for controls that act on one backend.
+    BACKEND: ClassVar[str | None] = None
+
+    def text(self) -> str:
+        """The canonical text form: ``slow s3 300``."""
+        words = [self.NAME]
+        for spec in self.ARGS:
+            value = getattr(self, spec.name)
+            default = _default(type(self), spec.name)
+            if spec.kind == "flag":
+                if value:
+                    words.append(spec.option)
+                continue
+            if spec.kind == "rules":
+                words.extend(shlex.quote(r.describe()) for r in value)
+                continue
+            if spec.kind == "options":
+                flag = spec.short or spec.option
+                words.extend(f"{flag} {k}={_show(v)}" for k, v in value.items())
+                continue
+            if value == default and not spec.required:
+                continue
+            shown = shlex.quote(_text_value(spec, value))
+            words.append(shown if spec.positional else f"{spec.option} {shown}")
+        return " ".join(words)
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON form: ``{"control": "slow", "backend": "s3", "ms": 300.0}``."""
+        data: dict[str, Any] = {"control": self.NAME}
+        for spec in self.ARGS:
+            data[spec.name] = _json_value(spec, getattr(self, spec.name))
+        return data
+
+    def target(self) -> str | None:
+        """The backend this control acts on, if any."""
+        return getattr(self, self.BACKEND) if self.BACKEND else None
+
+    def __str__(self) -> str:
+        return self.text()
+
+
+#: Every control by name (aliases included), in help order.
+CONTROLS: dict[str, type[Control]] = {}
+
+
+def control(
+    name: str, group: str, *, aliases: tuple[str, ...] = ()
+) -> Callable[[type[Control]], type[Control]]:
+    """Register a control class under ``name`` (one or two words)."""
+
+    def register(cls: type[Control]) -> type[Control]:
+        cls = dataclass(frozen=True)(cls)
+        cls.NAME = name
+        cls.GROUP = group
+        cls.ALIASES = aliases
+        cls.HELP = (cls.__doc__ or "").strip().splitlines()[0]
+        specs = []
+        for f in dataclasses.fields(cls):
+            spec = f.metadata.get("arg")
+            if spec is None:
+                continue
+            specs.append(dataclasses.replace(spec, name=f.name))
+            if spec.kind == "backend" and "BACKEND" not in cls.__dict__:
+                cls.BACKEND = f.name
+        cls.ARGS = tuple(specs)
+        for key in (name, *aliases):
+            if key in CONTROLS:
+                raise ValueError(f"control {key!r} registered twice")
+            CONTROLS[key] = cls
+        return cls
+
+    return register
+
+
+def spec_of(name: str) -> type[Control]:
+    """The control class called ``name`` (``max-conns``, ``max_conns`` and ``pool_add``
+    too); ``ConfigError`` naming the real ones."""
+    key = name.strip().lower().replace("_", "-")
+    for candidate in (key, key.replace("-", " ")):
+        if candidate in CONTROLS:
+            return CONTROLS[candidate]
+    raise ConfigError(f"no control {name!r} (controls: {', '.join(control_names())})")
+
+
+def control_names() -> list[str]:
+    """Every control's name, in help order (no aliases)."""
+    return [name for name, cls in CONTROLS.items() if name == cls.NAME]
+
+
+def usage(cls: type[Control]) -> str:
+    """``slow BACKEND MS``, ``algorithm ALGORITHM [-o NAME=VALUE]... [--pool POOL]``."""
+    return " ".join([cls.NAME, *(spec.label for spec in cls.ARGS)])
+
+
+# -- the controls ---------------------------------------------------------------------
+
+_BACKEND = "the backend's name, e.g. s2"
+
+
+@control("kill", "fleet")
+class Kill(Control):
+    """Kill a backend: it stops listening and resets its open connections."""
+
+    backend: str = arg("backend", _BACKEND)
+
+
+@control("revive", "fleet")
+class Revive(Control):
+    """Bring a killed backend back on the same port."""
+
+    backend: str = arg("backend", _BACKEND)
+
+
+@control("slow", "fleet")
+class Slow(Control):
+    """Add a delay to every response of a backend (0 undoes)."""
+
+    backend: str = arg("backend", _BACKEND)
+    ms: float = arg(
+        "number", "extra milliseconds per response", high=MAX_DELAY_MS, unit="milliseconds",
+        what="slow delay",
+    )  # fmt: skip
+
+
+@control("errors", "fleet")
+class Errors(Control):
+    """Answer a share of a backend's requests with 500 (0 undoes)."""
+
+    backend: str = arg("backend", _BACKEND)
+    rate: float = arg("fraction", "share answered 500: 0.5 or 50%", what="error rate")
+
+
+@control("latency", "fleet")
+class Latency(Control):
+    """Set a backend's latency model: fixed, uniform or lognormal."""
+
+    backend: str = arg("backend", _BACKEND)
+    kind: str = arg("choice", "fixed, uniform or lognormal", choices=LATENCY_KINDS)
+    ms: float = arg(
+        "number", "the latency, the low end, or the median", high=MAX_DELAY_MS,
+        unit="milliseconds", what="latency",
+    )  # fmt: skip
+    high: float = arg(
+        "number", "uniform: the high end", default=0.0, positional=False, high=MAX_DELAY_MS,
+        unit="milliseconds", what="latency high end",
+    )  # fmt: skip
+    sigma: float = arg(
+        "number", "lognormal: the spread (1.0 puts p99 at ~10x the median)", default=1.0,
+        positional=False, high=MAX_SIGMA,
+    )  # fmt: skip
+
+    def model(self) -> LatencyModel:
+        """The latency model this control sets."""
+        if self.kind == "uniform":
+            return LatencyModel.uniform(self.ms, self.high or self.ms)
+        if self.high:
+            raise ConfigError(f"--high is for uniform latency, not {self.kind}")
+        if self.kind == "lognormal":
+            return LatencyModel.lognormal(self.ms, self.sigma)
+        return LatencyModel.fixed(self.ms)
+
+    def check(self) -> None:
+        self.model()
+
+
+@control("capacity", "fleet")
+class Capacity(Control):
+    """Limit how many requests a backend serves at once; the rest queue inside it."""
+
+    backend: str = arg("backend", _BACKEND)
+    limit: int | None = arg("limit", "requests at once, or none", low=1, high=100_000)
+
+
+@control("hang", "fleet")
+class Hang(Control):
+    """Make a backend accept requests and never answer (--off: answer again)."""
+
+    backend: str = arg("backend", _BACKEND)
+    off: bool = arg("flag", "stop hanging", default=False)
+
+
+@control("brownout", "fleet")
+class Brownout(Control):
+    """/health stays 200 while real requests fail (--off: end it)."""
+
+    backend: str = arg("backend", _BACKEND)
+    off: bool = arg("flag", "end the brownout", default=False)
+
+
+@control("weight", "fleet")
+class Weight(Control):
+    """Change a backend's weight."""
+
+    backend: str = arg("backend", _BACKEND)
+    weight: int = arg("whole", "the new weight", low=1, high=MAX_WEIGHT)
+
+
+@control("add", "fleet")
+class Add(Control):
+    """Start a new fake backend and add it to a pool."""
+
+    name: str | None = arg("name", "its name (default: the next free one)", default=None)
+    weight: int = arg("whole", "its weight", default=1, positional=False, low=1, high=MAX_WEIGHT)
+    backup: bool = arg("flag", "use it only when every primary is unavailable", default=False)
+    pool: str = arg("pool", "the pool to add it to", default=DEFAULT_POOL, positional=False)
+
+
+@control("remove", "fleet")
+class Remove(Control):
+    """Take a backend out of its pool and stop it."""
+
+    backend: str = arg("backend", _BACKEND)
+
+
+@control("drain", "failure")
+class Drain(Control):
+    """No new requests to a backend; in-flight ones finish (the ALB's deregistration)."""
+
+    backend: str = arg("backend", _BACKEND)
+    timeout: float | None = arg(
+        "number", "seconds before it is dropped anyway (default: the lab's)", default=None,
+        positional=False, high=86_400, unit="seconds", what="drain timeout",
+    )  # fmt: skip
+
+
+@control("disable", "failure")
+class Disable(Control):
+    """Maintenance: take a backend out of rotation now."""
+
+    backend: str = arg("backend", _BACKEND)
+
+
+@control("enable", "failure")
+class Enable(Control):
+    """Put a drained or disabled backend back into rotation."""
+
+    backend: str = arg("backend", _BACKEND)
+
+
+@control("backup", "failure")
+class Backup(Control):
+    """Make a backend a backup, used only when no primary is (--off: a primary)."""
+
+    backend: str = arg("backend", _BACKEND)
+    off: bool = arg("flag", "make it a primary again", default=False)
+
+
+@control("max-conns", "failure")
+class MaxConns(Control):
+    """Limit a backend's requests in flight; beyond it requests queue (HAProxy maxconn)."""
+
+    backend: str = arg("backend", _BACKEND)
+    limit: int | None = arg("limit", "requests in flight, or none", low=1, high=MAX_CONNS)
+
+
+@control("health", "failure")
+class Health(Control):
+    """Active health checks: a preset, on or off, and any setting changed."""
+
+    preset: str | None = arg(
+        "choice", "a preset, or on / off", default=None, choices=(*PRESETS, "on", "off")
+    )
+    scale: float = arg(
+        "number", "multiply the preset's times (for demos)", default=1.0, positional=False,
+        low=0.001, high=100,
+    )  # fmt: skip
+    interval: float | None = arg(
+        "number", "seconds between checks", default=None, positional=False, low=0.01,
+        high=3600, unit="seconds", what="health check interval",
+    )  # fmt: skip
+    timeout: float | None = arg(
+        "number", "seconds to wait for an answer", default=None, positional=False, low=0.001,
+        high=3600, unit="seconds", what="health check timeout",
+    )  # fmt: skip
+    rise: int | None = arg(
+        "whole", "successes that bring a DOWN backend UP", default=None, positional=False,
+        low=1, high=100,
+    )  # fmt: skip
+    fall: int | None = arg(
+        "whole", "failures that take an UP backend DOWN", default=None, positional=False,
+        low=1, high=100,
+    )  # fmt: skip
+    path: str | None = arg("text", "the path probed", default=None, positional=False)
+
+    def check(self) -> None:
+        if self.preset == "off" and self != Health(preset="off"):
+            raise ConfigError("health off takes no other setting")
+        if self.path is not None and not self.path.startswith("/"):
+            raise ConfigError(f"bad health check path {self.path!r}: start with /")
+
+
+@control("passive", "failure")
+class Passive(Control):
+    """Passive health from real requests: nginx max_fails, Envoy outlier ejection."""
+
+    max_fails: int | None = arg(
+        "whole", "nginx: failures within --fail-timeout that take a backend out",
+        default=None, positional=False, low=1, high=1000,
+    )  # fmt: skip
+    fail_timeout: float = arg(
+        "number", "nginx: the window and the time out, s", default=10.0, positional=False,
+        low=0.001, high=3600, unit="seconds",
+    )  # fmt: skip
+    outlier: int | None = arg(
+        "whole", "Envoy: consecutive failures that eject", default=None, positional=False,
+        low=1, high=1000,
+    )  # fmt: skip
+    ejection_time: float = arg(
+        "number", "Envoy: base ejection time, s", default=30.0, positional=False,
+        low=0.001, high=86_400, unit="seconds",
+    )  # fmt: skip
+
+
+@control("panic", "failure")
+class Panic(Control):
+    """Envoy's panic threshold: below it, balance across unhealthy backends too (0: off)."""
+
+    threshold: float = arg("fraction", "share of healthy primaries: 0.5 or 50%")
+
+
+@control("slow-start", "failure")
+class SlowStart(Control):
+    """Ramp a returning backend from 10% to its full share over this long (0: off)."""
+
+    seconds: float = arg("number", "ramp time", high=86_400, unit="seconds", what="slow start")
+
+
+@control("algorithm", "balancer")
+class Algorithm(Control):
+    """Switch a pool's balancing algorithm, live."""
+
+    algorithm: str = arg("algorithm", "an algorithm name (see 'lbplay algorithms')")
+    options: Mapping[str, Any] = arg(
+        "options", "an algorithm option, e.g. vnodes=100", default_factory=dict, short="-o"
+    )
+    pool: str = arg("pool", "which pool", default=DEFAULT_POOL, positional=False)
+
+
+@control("mode", "balancer")
+class Mode(Control):
+    """Switch between L7 (per request) and L4 (per connection) on the same port."""
+
+    mode: str = arg("choice", "l7 or l4", choices=MODES)
+
+
+@control("pool add", "routing")
+class PoolAdd(Control):
+    """Add a pool of fake backends with its own algorithm (for routes)."""
+
+    name: str = arg("pool", "the new pool's name")
+    backends: int = arg("whole", "how many backends", default=2, positional=False, low=1, high=32)
+    algorithm: str = arg("algorithm", "its algorithm", default="round_robin", positional=False)
+
+
+@control("pool remove", "routing")
+class PoolRemove(Control):
+    """Stop a pool's backends and drop it (no route may point at it)."""
+
+    name: str = arg("pool", "the pool's name")
+
+
+@control("routes", "routing", aliases=("route",))
+class Routes(Control):
+    """Replace the content-routing rules, first match wins (none: clear them)."""
+
+    rules: tuple[Rule, ...] = arg(
+        "rules", "rules like 'path=/api->api' or 'host=admin.*,method=GET->admin'",
+        default=(),
+    )  # fmt: skip
+
+
+@control("sessions", "sessions")
+class Sessions(Control):
+    """Choose a classic session set-up; generated users log in so its effect shows."""
+
+    mode: str = arg("choice", "none, cookie, ip, header or shared", choices=tuple(SESSION_MODES))
+
+
+@control("sticky", "sessions")
+class Sticky(Control):
+    """Session affinity alone: none, cookie, ip, ip/24, header:NAME or query:NAME."""
+
+    sticky: AffinityConfig = arg("sticky", "the affinity, e.g. cookie or header:X-User")
+
+
+@control("store", "sessions")
+class Store(Control):
+    """Where shared sessions live: memory (in process) or redis://host:port/db."""
+
+    store: str = arg("store", "memory or redis://host:port/db")
+
+
+@control("logins", "sessions")
+class Logins(Control):
+    """Generated users log in and browse pages that need their session (or not)."""
+
+    on: bool = arg("switch", "on or off")
+
+
+@control("rate", "traffic")
+class Rate(Control):
+    """Generated requests per second (Poisson arrivals)."""
+
+    rate: float = arg(
+        "number", "requests per second", high=MAX_RATE, unit="requests per second",
+        what="traffic rate",
+    )  # fmt: skip
+
+
+@control("pause", "traffic")
+class Pause(Control):
+    """Pause generated traffic (your own curl still works)."""
+
+
+@control("resume", "traffic")
+class Resume(Control):
+    """Resume generated traffic."""
+
+
+@control("burst", "traffic")
+class Burst(Control):
+    """Fire this many requests at once."""
+
+    count: int = arg("whole", "how many requests", default=300, low=1, high=5000, unit="requests")
+
+
+@control("reset", "traffic")
+class Reset(Control):
+    """Back to how the lab started: its fleet, settings and traffic."""
+
+
+#: One example of each control, in its text form (help pages; a test parses each).
+EXAMPLES: dict[str, str] = {
+    "kill": "kill s2",
+    "revive": "revive s2",
+    "slow": "slow s3 300",
+    "errors": "errors s2 50%",
+    "latency": "latency s1 lognormal 20 --sigma 0.5",
+    "capacity": "capacity s1 4",
+    "hang": "hang s2",
+    "brownout": "brownout s2 --off",
+    "weight": "weight s1 5",
+    "add": "add s9 --weight 2",
+    "remove": "remove s4",
+    "drain": "drain s2 --timeout 30",
+    "disable": "disable s2",
+    "enable": "enable s2",
+    "backup": "backup s4",
+    "max-conns": "max-conns s1 10",
+    "health": "health aws-alb --scale 0.1",
+    "passive": "passive --max-fails 3 --fail-timeout 10",
+    "panic": "panic 50%",
+    "slow-start": "slow-start 10",
+    "algorithm": "algorithm ring_hash -o vnodes=100",
+    "mode": "mode l4",
+    "pool add": "pool add api --backends 2 --algorithm least_connections",
+    "pool remove": "pool remove api",
+    "routes": "routes 'path=/api->api'",
+    "sessions": "sessions shared",
+    "sticky": "sticky cookie",
+    "store": "store redis://127.0.0.1:6379/0",
+    "logins": "logins on",
+    "rate": "rate 100",
+    "pause": "pause",
+    "resume": "resume",
+    "burst": "burst 300",
+    "reset": "reset",
+}
+
+
+# -- reading values ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Names:
+    """The names a lab has now, to check a control before it is sent."""
+
+    backends: Sequence[str] = ()
+    pools: Sequence[str] = (DEFAULT_POOL,)
+
+
+def _from_text(spec: Arg, text: str, names: Names | None) -> Any:
+    kind = spec.kind
+    if kind == "backend":
+        return _known(check_name(text), names.backends if names else None, "backend")
+    if kind in ("pool", "name"):
+        return check_name(text)
+    if kind == "number":
+        return parse_number(text, spec.words, spec.low, spec.high, spec.unit)
+    if kind == "whole":
+        return parse_whole(text, spec.words, int(spec.low), int(spec.high), spec.unit)
+    if kind == "fraction":
+        return parse_fraction(text, spec.words)
+    if kind == "limit":
+        if text.strip().lower() in ("none", "off", "unlimited"):
+            return None
+        return parse_whole(text, spec.words, int(spec.low), int(spec.high), "requests")
+    if kind == "switch":
+        return _switch(text, spec)
+    if kind == "choice":
+        return _choice(text, spec)
+    if kind == "algorithm":
+        return registry.get(text).name
+    if kind == "sticky":
+        return AffinityConfig.parse(text)
+    if kind == "store":
+        return _store(text)
+    if kind == "text":
+        return _plain(text, spec)
+    raise AssertionError(kind)  # rules, options and flags are read by ``parse``
+
+
+def _from_json(spec: Arg, value: Any, names: Names | None) -> Any:
+    kind = spec.kind
+    if kind in ("backend", "name", "pool", "algorithm", "sticky", "store", "text", "choice"):
+        if not isinstance(value, str):
+            raise ConfigError(f"'{spec.name}' must be a string, not {value!r}")
+        return _from_text(spec, value, names)
+    if kind == "number":
+        return number(value, spec.words, spec.low, spec.high, spec.unit)
+    if kind == "whole":
+        return whole(value, spec.words, int(spec.low), int(spec.high), spec.unit)
+    if kind == "fraction":
+        return number(value, spec.words, 0, 1)
+    if kind == "limit":
+        if value is None:
+            return None
+        return whole(value, spec.words, int(spec.low), int(spec.high), "requests")
+    if kind in ("switch", "flag"):
+        if not isinstance(value, bool):
+            raise ConfigError(f"'{spec.name}' must be true or false, not {value!r}")
+        return value
+    if kind == "options":
+        if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+            raise ConfigError(f"'{spec.name}' must be an object of NAME: VALUE")
+        for key, item in value.items():
+            if isinstance(item, float) and not math.isfinite(item):
+                raise ConfigError(f"option {key!r} must be a finite number, not {item!r}")
+            if not isinstance(item, int | float | bool):
+                raise ConfigError(f"option {key!r} must be a number or true/false, not {item!r}")
+        return dict(value)
+    if kind == "rules":
+        if not isinstance(value, list) or not all(isinstance(r, str) for r in value):
+            raise ConfigError(f"'{spec.name}' must be a list of rules like 'path=/api->api'")
+        return tuple(Rule.parse(r) for r in value)
+    raise AssertionError(kind)
+
+
+def _known(name: str, known: Sequence[str] | None, what: str) -> str:
+    if known is not None and name not in known:
+        raise UnknownBackend(f"no {what} {name!r} ({what}s: {', '.join(known) or 'none'})")
+    return name
+
+
+def _switch(text: str, spec: Arg) -> bool:
+    word = text.strip().lower()
+    if word in ("on", "true", "yes", "1"):
+        return True
+    if word in ("off", "false", "no", "0"):
+        return False
+    raise ConfigError(f"bad {spec.words} {text!r}: use on or off")
+
+
+def _choice(text: str, spec: Arg) -> str:
+    word = text.strip().lower()
+    if word not in spec.choices:
+        raise ConfigError(f"bad {spec.words} {text!r}: use {_or(spec.choices)}")
+    return word
+
+
+def _store(text: str) -> str:
+    spec = text.strip()
+    if spec != "memory" and not spec.startswith(("redis://", "rediss://")):
+        raise ConfigError(f"bad session store {text!r}: use memory or redis://host:port/db")
+    return spec
+
+
+def _plain(text: str, spec: Arg) -> str:
+    if not text or not text.isprintable() or not text.isascii():
+        raise ConfigError(f"bad {spec.words} {text!r}: use printable ASCII")
+    return text
+
+
+def _or(choices: Iterable[str]) -> str:
+    items = list(choices)
+    return ", ".join(items[:-1]) + f" or {items[-1]}" if len(items) > 1 else "".join(items)
+
+
+def parse_option(pair: str) -> tuple[str, Any]:
+    """``vnodes=100`` → ("vnodes", 100); true/false, whole numbers and numbers."""
+    name, sep, text = pair.partition("=")
+    name = name.strip()
+    if not sep or not name or not name.isidentifier():
+        raise ConfigError(f"bad option {pair!r}: use NAME=VALUE, e.g. -o vnodes=100")
+    value: Any
+    lowered = text.strip().lower()
+    if lowered in ("true", "false"):
+        value = lowered == "true"
+    elif lowered.lstrip("-").isdigit() and lowered.isascii():
+        value = int(lowered)
+    else:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value):
+            raise ConfigError(
+                f"bad value {text!r} for option {name!r}: use a number, true or false"
+            )
+    return name, value
+
+
+def parse_options(pairs: Iterable[str]) -> dict[str, Any]:
+    """``["vnodes=100", "factor=1.25"]`` → a dict of typed values."""
+    return dict(parse_option(p) for p in pairs)
+
+
+# -- the text form ------------------------------------------------------------------------
+
+
+def parse(text: str | Sequence[str], names: Names | None = None) -> Control:
+    """A control from its text form (``"slow s3 300"`` or ``["slow", "s3", "300"]``).
+
+    ``names`` (optional) checks backend names against a lab's. Every mistake is a
+    ``ConfigError`` in one line that names the valid choices.
+    """
+    if isinstance(text, str):
+        try:
+            words = shlex.split(text)
+        except ValueError as error:
+            raise ConfigError(f"cannot read {text!r}: {error}") from None
+    else:
+        words = list(text)
+    if not words:
+        raise ConfigError(f"no control given (controls: {', '.join(control_names())})")
+    cls, rest = lookup(words)
+    return _read(cls, rest, names)
+
+
+def lookup(words: Sequence[str]) -> tuple[type[Control], list[str]]:
+    """The control named by the first word or two, and the words after its name."""
+    two = " ".join(words[:2]).lower()
+    if len(words) >= 2 and two in CONTROLS:
+        return CONTROLS[two], list(words[2:])
+    first = words[0].lower()
+    if first in CONTROLS:
+        return CONTROLS[first], list(words[1:])
+    pairs = sorted({n.split()[0] for n in CONTROLS if " " in n})
+    if first in pairs:
+        second = sorted(n.split()[1] for n in CONTROLS if n.startswith(first + " "))
+        raise ConfigError(f"{first} needs {_or(second)}: e.g. {first} {second[0]} NAME")
+    raise ConfigError(f"no control {words[0]!r} (controls: {', '.join(control_names())})")
+
+
+def _read(cls: type[Control], words: list[str], names: Names | None) -> Control:
+    by_option = {spec.option: spec for spec in cls.ARGS}
+    by_option.update({spec.short: spec for spec in cls.ARGS if spec.short})
+    positional = [spec for spec in cls.ARGS if spec.positional and spec.kind != "flag"]
+    values: dict[str, Any] = {}
+    options: dict[str, Any] = {}
+    rules: list[Rule] = []
+    index = 0
+    while index < len(words):
+        word = words[index]
+        index += 1
+        if word.startswith("-") and not _is_number(word):
+            option, eq, inline = word.partition("=")
+            spec = by_option.get(option)
+            if spec is None:
+                known = ", ".join(s.option for s in cls.ARGS) or "none"
+                raise ConfigError(f"{cls.NAME} has no option {option!r} (options: {known})")
+            if spec.kind == "flag":
+                if eq:
+                    raise ConfigError(f"{option} takes no value: write just {option}")
+                values[spec.name] = True
+                continue
+            if eq:
+                value = inline
+            elif index < len(words):
+                value = words[index]
+                index += 1
+            else:
+                raise ConfigError(f"{option} needs a value: {usage(cls)}")
+            _take(cls, spec, value, values, options, rules, names)
+            continue
+        spec = next((s for s in positional if s.name not in values or s.kind == "rules"), None)
+        if spec is None:
+            raise ConfigError(f"{cls.NAME}: unexpected {word!r}; usage: {usage(cls)}")
+        _take(cls, spec, word, values, options, rules, names)
+    for spec in cls.ARGS:
+        if spec.kind == "options":
+            values[spec.name] = options
+        elif spec.kind == "rules":
+            values[spec.name] = tuple(rules)
+    missing = [s for s in cls.ARGS if s.required and s.name not in values]
+    if missing:
+        what = ", ".join(s.name.upper() for s in missing)
+        raise ConfigError(f"{cls.NAME} needs {what}: {usage(cls)}")
+    return _build(cls, values)
+
+
+def _take(
+    cls: type[Control],
+    spec: Arg,
+    word: str,
+    values: dict[str, Any],
+    options: dict[str, Any],
+    rules: list[Rule],
+    names: Names | None,
+) -> None:
+    if spec.kind == "options":
+        key, value = parse_option(word)
+        options[key] = value
+    elif spec.kind == "rules":
+        rules.append(Rule.parse(word))
+    else:
+        if spec.name in values:
+            raise ConfigError(f"{cls.NAME}: {spec.name} given twice")
+        values[spec.name] = _from_text(spec, word, names)
+
+
+def _is_number(word: str) -> bool:
+    try:
+        float(word)
+    except ValueError:
+        return False
+    return True
+
+
+def _build(cls: type[Control], values: dict[str, Any]) -> Control:
+    control_ = cls(**values)
+    check = getattr(control_, "check", None)
+    if check is not None:
+        check()
+    return control_
+
+
+# -- the JSON form ------------------------------------------------------------------------
+
+
+def from_json(data: object, names: Names | None = None) -> Control:
+    """A control from its JSON form; a mistake names the field and what it takes."""
+    if not isinstance(data, dict):
+        raise ConfigError('a control is a JSON object like {"control": "kill", "backend": "s2"}')
+    name = data.get("control")
+    if not isinstance(name, str):
+        raise ConfigError(f"'control' must name a control ({', '.join(control_names())})")
+    cls = spec_of(name)
+    known = {spec.name for spec in cls.ARGS}
+    unknown = sorted(set(data) - known - {"control"})
+    if unknown:
+        fields_ = ", ".join(sorted(known)) or "none"
+        raise ConfigError(f"{cls.NAME} has no field {', '.join(map(repr, unknown))} ({fields_})")
+    values: dict[str, Any] = {}
+    for spec in cls.ARGS:
+        if spec.name not in data:
+            if spec.required:
+                raise ConfigError(f"{cls.NAME} needs '{spec.name}': {spec.help}")
+            continue
+        value = data[spec.name]
+        if value is None and _default(cls, spec.name) is None:
+            values[spec.name] = None
+            continue
+        try:
+            values[spec.name] = _from_json(spec, value, names)
+        except ConfigError as error:
+            if isinstance(error, UnknownBackend):
+                raise
+            raise ConfigError(f"{cls.NAME}: '{spec.name}': {error}") from None
+    return _build(cls, values)
+
+
+def _json_value(spec: Arg, value: Any) -> Any:
+    if spec.kind == "rules":
+        return [rule.describe() for rule in value]
+    if spec.kind == "sticky":
+        return value.describe()
+    if spec.kind == "options":
+        return dict(value)
+    return value
+
+
+def _text_value(spec: Arg, value: Any) -> str:
+    if value is None:
+        return "none"
+    if spec.kind == "switch":
+        return "on" if value else "off"
+    if spec.kind == "sticky":
+        return str(value.describe())
+    return _show(value)
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return f"{value:g}" if abs(value) < 1e15 else repr(value)
+    return str(value)
+
+
+def _default(cls: type[Control], name: str) -> Any:
+    f = next(f for f in dataclasses.fields(cls) if f.name == name)
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return dataclasses.MISSING
+
+
+# -- what applying one did ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What ``Lab.apply`` did: the control, the announcement it made, and any result
+    (the name of a backend it added, the results of a burst)."""
+
+    control: Control
+    event: ControlAction
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def text(self) -> str:
+        """``s2 killed: it refuses connections now`` (without the watch line)."""
+        detail = f": {self.event.detail}" if self.event.detail else ""
+        return f"{self.event.action}{detail}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "control": self.control.text(),
+            "action": self.event.action,
+            "detail": self.event.detail,
+            "watch": self.event.watch,
+            "result": dict(self.data),
+        }

@@ -1,0 +1,177 @@
+"""What lbplay tells the learner about a change: what it did and what to watch next.
+
+Every control the Lab applies is announced as a ``ControlAction`` with a detail and a
+"watch" line ("the health checker needs 3 failed checks, about 3.5 s, before it
+stops sending traffic there"). The words live here, in one place, as functions of
+the facts they depend on (the health settings, the algorithm, the mode), so the
+Lab only supplies facts, and the dashboard, ``ctl`` and lessons all read the same
+sentences. The classic session set-ups and their descriptions are here too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from lbplay.core import registry
+from lbplay.core.health import HealthCheckConfig
+
+
+@dataclass(frozen=True)
+class SessionMode:
+    """A classic session set-up: the affinity, where sessions live, and its story."""
+
+    #: Session affinity (``AffinityConfig.parse`` form).
+    sticky: str
+    #: "local" (each backend's memory) or "shared" (a shared store).
+    store: str
+    #: One line for the chooser: what it is, as real balancers call it.
+    summary: str
+    #: What is configured, in words.
+    detail: str
+    #: What the learner should see happen.
+    watch: str
+
+
+SESSION_MODES: dict[str, SessionMode] = {
+    "none": SessionMode(
+        "none",
+        "local",
+        "every request is balanced on its own; sessions in memory get lost",
+        "no affinity; sessions in each backend's memory",
+        "requests spread, so most land where their session is not: 401s, losses climb",
+    ),
+    "cookie": SessionMode(
+        "cookie",
+        "local",
+        "a signed cookie names the backend (HAProxy cookie insert, ALB AWSALB)",
+        "signed affinity cookie; sessions in each backend's memory",
+        "users stick to one backend; kill it and its users lose their sessions",
+    ),
+    "ip": SessionMode(
+        "ip",
+        "local",
+        "each client address is pinned to the backend it first reached (stick table)",
+        "affinity by client address; sessions in each backend's memory",
+        "each client address sticks to one backend (everyone behind one NAT would too)",
+    ),
+    "header": SessionMode(
+        "header:X-User",
+        "local",
+        "each X-User header value is pinned to one backend (stick table)",
+        "affinity by the X-User header; sessions in each backend's memory",
+        "each user sends X-User, so each user sticks to one backend",
+    ),
+    "shared": SessionMode(
+        "none",
+        "shared",
+        "sessions live in a shared store: any backend can serve anyone",
+        "no affinity; sessions in the shared store",
+        "any backend can serve any user: kill one, no session is lost",
+    ),
+}
+
+
+def session_mode(sticky: str, shared: bool) -> str:
+    """The classic set-up that ``sticky`` and the store make, or "custom"."""
+    store = "shared" if shared else "local"
+    return next(
+        (name for name, m in SESSION_MODES.items() if (m.sticky, m.store) == (sticky, store)),
+        "custom",
+    )
+
+
+def sticky_watch(mode: str, name: str, l4: bool) -> str:
+    """What to watch after choosing an affinity mode."""
+    if l4 and mode != "none":
+        return "L4 cannot see cookies or headers: this applies once you switch to L7"
+    return {
+        "none": "requests spread again: sessions kept in one backend's memory get lost",
+        "cookie": "each client is pinned by a signed cookie: watch its requests stay put",
+        "ip": "each client address is pinned to one backend",
+        "header": f"requests with the same {name} header stick together",
+        "query": f"requests with the same {name} parameter stick together",
+    }[mode]
+
+
+def algorithm_watch(name: str) -> str:
+    """What changes when the balancer switches to algorithm ``name``."""
+    info = registry.get(name)
+    if info.uses_key:
+        return "requests with the same key (client address) now stick to one backend"
+    if info.uses_load:
+        return "slow or busy backends now get less traffic"
+    if info.uses_weights:
+        return "shares now follow the weights"
+    return "every backend gets an equal share of requests, fast or slow"
+
+
+def added_watch(name: str, algorithm: str) -> str:
+    """What to watch when backend ``name`` joins a pool running ``algorithm``."""
+    info = registry.get(algorithm)
+    if info.uses_key:
+        return f"watch how many keys move to {name}: only about 1/N should"
+    if info.uses_load:
+        return f"{name} starts with nothing in flight, so {info.name} favours it at first"
+    return f"{name} gets its turn in the rotation at once"
+
+
+def kill_watch(health: HealthCheckConfig | None) -> str:
+    """What happens after a kill: how long until the checker notices, and retries."""
+    if health is not None:
+        return (
+            f"the health checker needs {health.fall} failed checks, about"
+            f" {health.detection_time:.3g} s, before it stops sending traffic there;"
+            " until then retries carry its requests to another backend"
+        )
+    return (
+        "without health checks the balancer keeps picking it; retries send each"
+        " request on to another backend (X-Lbplay-Backend lists both)"
+    )
+
+
+def slow_watch(ms: float) -> str:
+    if not ms:
+        return "its latency returns to normal"
+    return (
+        "least_connections and least_response_time shift traffic away from it;"
+        " round robin keeps sending it a full share"
+    )
+
+
+def weight_watch(name: str, algorithm: str) -> str:
+    info = registry.get(algorithm)
+    if info.uses_weights:
+        return f"{name}'s share moves toward its weight"
+    return f"{info.name} ignores weights: nothing changes"
+
+
+def enable_watch(slow_start: float) -> str:
+    if slow_start:
+        return f"slow start ramps its share from 10% over {slow_start:g} s"
+    return "it takes its full share at once"
+
+
+def health_watch(health: HealthCheckConfig) -> str:
+    return f"a dead backend is noticed within about {health.detection_time:.3g} s"
+
+
+def hang_watch(read_timeout: float) -> str:
+    return f"requests to it time out after {read_timeout:g} s (504)"
+
+
+def l4_ignored(rules: int, sticky: str) -> str:
+    """What L4 mode cannot apply of the current settings."""
+    ignored = []
+    if rules:
+        ignored.append(f"{rules} routing rule(s)")
+    if sticky not in ("none", "ip"):
+        ignored.append(f"{sticky} stickiness")
+    return f" Ignored until you switch back: {', '.join(ignored)}." if ignored else ""
+
+
+#: Said once L7 is back.
+L7_WATCH = "keep-alive connections now spread across backends"
+WELCOME_EMPTY_TIMELINE = (
+    "Nothing has happened yet. Select a backend and press k to kill it:"
+    " the health checker needs a few failed checks before it notices."
+)
