@@ -42,8 +42,9 @@ from lbplay.core.events import BackendStateChanged, Event, RequestCompleted
 from lbplay.core.health import HealthCheckConfig, preset
 from lbplay.model import controls
 from lbplay.model.config import LabConfig, RetryPolicy
+from lbplay.net.clients import TrafficResult
 from lbplay.net.lab import Lab
-from lbplay.net.traffic import TrafficGenerator, TrafficResult
+from lbplay.net.traffic import TrafficGenerator
 
 BACKENDS = 3
 #: Every LONG_EVERY-th kill outlasts the health checker's detection time.

@@ -161,7 +161,7 @@ def pick(
     table = Table(title=f"{info.name} over {backends}", title_justify="left")
     table.add_column("#", justify="right")
     if info.uses_key:
-        table.add_column("key")
+        table.add_column("client" if info.hashes_address else "key")
     table.add_column("backend", style="bold")
     table.add_column("why", overflow="fold")
     for row in rows:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from rich.console import Console
@@ -140,7 +140,7 @@ def main(args: Sequence[str]) -> None:
             usage, text = READS[name]
             out.print(f"usage: lbplay ctl {usage}\n\n{text}")
             return
-        read(name, words[1:], connect(admin, token))
+        read(name, words[1:], lambda: connect(admin, token))
         return
     if wanted:
         cls, _ = controls.lookup(words)
@@ -154,11 +154,12 @@ def main(args: Sequence[str]) -> None:
         out.print(f"[dim]watch: {outcome['watch']}[/]", soft_wrap=True)
 
 
-def read(name: str, words: list[str], client: AdminClient) -> None:
+def read(name: str, words: list[str], client: Callable[[], AdminClient]) -> None:
+    """``state`` or ``events``: the arguments are checked before the lab is asked."""
     if name == "state":
         if words:
             raise ConfigError(f"state takes no arguments, not {words[0]!r}")
-        show_state(client.call("GET", "/state"))
+        show_state(client().call("GET", "/state"))
         return
     limit = 20
     while words:
@@ -171,7 +172,7 @@ def read(name: str, words: list[str], client: AdminClient) -> None:
                 raise ConfigError("--limit needs a value")
             value = words.pop(0)
         limit = parse_whole(value, "limit", 1, 1000, "events")
-    result = client.call("GET", f"/events?limit={limit}")
+    result = client().call("GET", f"/events?limit={limit}")
     for event in result["events"]:
         out.print(f"[dim]{event['type']:<20}[/] {event['text']}", soft_wrap=True)
 
@@ -231,7 +232,7 @@ def show_help() -> None:
         for name in controls.control_names():
             cls = controls.CONTROLS[name]
             if group == cls.GROUP:
-                table.add_row(f"  {controls.usage(cls)}", cls.HELP)
+                table.add_row(f"  {controls.usage(cls, short=True)}", cls.HELP)
     out.print(table)
     out.print(f"\noptions:\n{GLOBAL_HELP}")
 

@@ -1,4 +1,5 @@
-"""ruff (lint and format) is clean everywhere; mypy --strict is clean on the core."""
+"""ruff (lint and format) is clean everywhere; mypy --strict is clean on the pure
+layers (the core and the lab model)."""
 
 from __future__ import annotations
 
@@ -25,6 +26,6 @@ def test_ruff_format() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_mypy_strict_core() -> None:
-    result = run("mypy", "lbplay/core", "lbplay/errors.py")
+def test_mypy_strict_core_and_model() -> None:
+    result = run("mypy", "lbplay/core", "lbplay/model", "lbplay/errors.py")
     assert result.returncode == 0, result.stdout + result.stderr

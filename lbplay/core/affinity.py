@@ -126,7 +126,12 @@ class CookieSigner:
     def check(self, value: str, *, wall_now: float) -> tuple[str | None, str]:
         """(backend, "") when valid; (None, what is wrong) otherwise."""
         parts = value.rsplit(".", 2)
-        if len(parts) != 3 or not parts[1].isdigit() or not NAME_RE.fullmatch(parts[0]):
+        if (
+            len(parts) != 3
+            or not value.isascii()  # also what compare_digest needs: ASCII only
+            or not parts[1].isdigit()
+            or not NAME_RE.fullmatch(parts[0])
+        ):
             return None, "malformed"
         backend, expiry, mac = parts
         if not hmac.compare_digest(mac, self._mac(f"{backend}.{expiry}")):

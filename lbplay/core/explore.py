@@ -7,6 +7,7 @@ consistent hashing is about: how many keys change backend when the fleet changes
 
 from __future__ import annotations
 
+import ipaddress
 import random
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -31,6 +32,17 @@ class VirtualClock:
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
+
+
+def check_address(text: str) -> str:
+    """``text`` if it is an IPv4 or IPv6 address, else one clear ``ConfigError``."""
+    try:
+        ipaddress.ip_address(text.strip("[]"))
+    except ValueError:
+        raise ConfigError(
+            f"bad client address {text!r}: use an IPv4 or IPv6 address, e.g. 10.0.0.7"
+        ) from None
+    return text
 
 
 @dataclass(frozen=True)
@@ -62,11 +74,16 @@ def pick_sequence(
 ) -> list[PickRow]:
     """``count`` picks in a row, each request taking ``latency`` seconds.
 
-    Hash algorithms without ``key`` or ``client_ip`` get keys user1, user2, ... so
-    the sequence shows how keys spread. With ``hold`` every request stays in flight
-    (long downloads), which is what makes least-* algorithms differ.
+    Hash algorithms without ``key`` or ``client_ip`` get keys user1, user2, ... (and
+    an algorithm that hashes addresses, client addresses 10.0.1.7, 10.0.2.7, ...: one
+    per /24) so the sequence shows how keys spread. With ``hold`` every request stays
+    in flight (long downloads), which is what makes least-* algorithms differ.
     """
     info = registry.get(algorithm)
+    if client_ip is not None:
+        client_ip = check_address(client_ip)
+    if info.hashes_address and key is not None:
+        raise ConfigError(f"{info.name} hashes the client address, not a key: use a client IP")
     clock = VirtualClock()
     balancer = Balancer(
         fresh_backends(backends), info.name, options=options, rng=random.Random(seed), clock=clock
@@ -74,11 +91,13 @@ def pick_sequence(
     rows: list[PickRow] = []
     held: list[Ticket] = []
     for number in range(1, count + 1):
-        hash_key = key
-        if info.uses_key and key is None and client_ip is None:
+        hash_key, address = key, client_ip
+        if info.hashes_address and client_ip is None:
+            address = f"10.0.{number % 256}.7"
+        elif info.uses_key and key is None and client_ip is None:
             hash_key = f"user{number}"
-        pick = balancer.pick(PickContext(client_ip=client_ip, hash_key=hash_key))
-        shown = hash_key if hash_key is not None else client_ip
+        pick = balancer.pick(PickContext(client_ip=address, hash_key=hash_key))
+        shown = hash_key if hash_key is not None else address
         rows.append(PickRow(number, shown, pick.backend.name, pick.reason))
         ticket = balancer.begin(pick)
         clock.advance(latency)

@@ -61,6 +61,8 @@ class AlgorithmInfo:
     aws: str = "—"
     #: True when picks depend on a hash key or client address.
     uses_key: bool = False
+    #: True when it hashes the client's address only, never a key (nginx ip_hash).
+    hashes_address: bool = False
     #: True when picks depend on live load, so sequences need real requests.
     uses_load: bool = False
     #: True when backend weights change the picks.

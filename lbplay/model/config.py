@@ -18,7 +18,8 @@ descriptions of one fleet.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Mapping
 from dataclasses import InitVar, dataclass, field
 from typing import Any, Literal, get_args
 from urllib.parse import urlsplit
@@ -41,6 +42,8 @@ DEFAULT_LATENCY = LatencyModel.lognormal(20.0, 0.5)
 MAX_BACKENDS = 64
 MAX_RATE = 5000.0
 MAX_CONNS = 100_000
+#: A header name lbplay accepts from users: RFC 9110 token characters, 1-64 of them.
+HEADER_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}")
 
 
 @dataclass(frozen=True)
@@ -100,6 +103,11 @@ class ProxyConfig:
         for limit in ("max_head", "max_uri", "max_headers", "max_body", "replay_limit"):
             whole(getattr(self, limit), limit.replace("_", " "), 1, 1 << 40)
         self.trusted_networks()  # validate early
+        if self.hash_header is not None and not HEADER_NAME.fullmatch(self.hash_header):
+            raise ConfigError(
+                f"bad header name {self.hash_header!r}: use letters, digits and '-',"
+                " e.g. X-User"
+            )
 
     def trusted_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
         try:
@@ -164,12 +172,12 @@ def parse_backend_url(url: str) -> tuple[str, int]:
 def _backends(value: object, what: str) -> tuple[BackendSpec, ...]:
     if isinstance(value, int | str):
         return fleet(value)
-    backends = tuple(value)  # type: ignore[call-overload]
+    backends: tuple[object, ...] = tuple(value) if isinstance(value, Iterable) else ()
     if not backends or not all(isinstance(b, BackendSpec) for b in backends):
         raise ConfigError(f"{what} needs at least one backend")
     if len(backends) > MAX_BACKENDS:
         raise ConfigError(f"{what} has {len(backends)} backends; at most {MAX_BACKENDS}")
-    return backends
+    return backends  # type: ignore[return-value]  # every item was checked above
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ import math
 import shlex
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, TypeVar
 
 from lbplay.core import registry
 from lbplay.core.affinity import AffinityConfig
@@ -98,6 +98,8 @@ class Arg:
     #: A one-letter alias (``-o`` for options).
     short: str = ""
     required: bool = False
+    #: How usage lines write the value (default: the name in capitals).
+    meta: str = ""
 
     @property
     def option(self) -> str:
@@ -106,7 +108,7 @@ class Arg:
     @property
     def label(self) -> str:
         """How the usage line writes it: ``BACKEND``, ``[MS]``, ``[--pool POOL]``."""
-        meta = self.name.upper()
+        meta = self.meta or self.name.upper()
         if self.kind == "flag":
             return f"[{self.option}]"
         if self.kind == "rules":
@@ -135,10 +137,11 @@ def arg(
     choices: tuple[str, ...] = (),
     what: str = "",
     short: str = "",
+    meta: str = "",
 ) -> Any:
     """A dataclass field that is also an argument (its name is the field's)."""
     required = default is dataclasses.MISSING and default_factory is dataclasses.MISSING
-    spec = Arg("", kind, help, positional, low, high, unit, choices, what, short, required)
+    spec = Arg("", kind, help, positional, low, high, unit, choices, what, short, required, meta)
     return field(default=default, default_factory=default_factory, metadata={"arg": spec})
 
 
@@ -192,17 +195,17 @@ class Control:
         return self.text()
 
 
+C = TypeVar("C", bound="Control")
 #: Every control by name (aliases included), in help order.
 CONTROLS: dict[str, type[Control]] = {}
 
 
 def control(
     name: str, group: str, *, aliases: tuple[str, ...] = ()
-) -> Callable[[type[Control]], type[Control]]:
+) -> Callable[[type[C]], type[C]]:
     """Register a control class under ``name`` (one or two words)."""
 
-    def register(cls: type[Control]) -> type[Control]:
-        cls = dataclass(frozen=True)(cls)
+    def register(cls: type[C]) -> type[C]:
         cls.NAME = name
         cls.GROUP = group
         cls.ALIASES = aliases
@@ -240,9 +243,14 @@ def control_names() -> list[str]:
     return [name for name, cls in CONTROLS.items() if name == cls.NAME]
 
 
-def usage(cls: type[Control]) -> str:
-    """``slow BACKEND MS``, ``algorithm ALGORITHM [-o NAME=VALUE]... [--pool POOL]``."""
-    return " ".join([cls.NAME, *(spec.label for spec in cls.ARGS)])
+def usage(cls: type[Control], *, short: bool = False) -> str:
+    """``slow BACKEND MS``, ``algorithm ALGORITHM [-o NAME=VALUE]... [--pool POOL]``;
+    ``short`` writes the named options as one ``[OPTIONS]``."""
+    if not short:
+        return " ".join([cls.NAME, *(spec.label for spec in cls.ARGS)])
+    shown = [s.label for s in cls.ARGS if s.positional and s.kind not in ("flag", "options")]
+    named = any(not s.positional or s.kind in ("flag", "options") for s in cls.ARGS)
+    return " ".join([cls.NAME, *shown, *(["[OPTIONS]"] if named else [])])
 
 
 # -- the controls ---------------------------------------------------------------------
@@ -251,6 +259,7 @@ _BACKEND = "the backend's name, e.g. s2"
 
 
 @control("kill", "fleet")
+@dataclass(frozen=True)
 class Kill(Control):
     """Kill a backend: it stops listening and resets its open connections."""
 
@@ -258,6 +267,7 @@ class Kill(Control):
 
 
 @control("revive", "fleet")
+@dataclass(frozen=True)
 class Revive(Control):
     """Bring a killed backend back on the same port."""
 
@@ -265,6 +275,7 @@ class Revive(Control):
 
 
 @control("slow", "fleet")
+@dataclass(frozen=True)
 class Slow(Control):
     """Add a delay to every response of a backend (0 undoes)."""
 
@@ -276,6 +287,7 @@ class Slow(Control):
 
 
 @control("errors", "fleet")
+@dataclass(frozen=True)
 class Errors(Control):
     """Answer a share of a backend's requests with 500 (0 undoes)."""
 
@@ -284,6 +296,7 @@ class Errors(Control):
 
 
 @control("latency", "fleet")
+@dataclass(frozen=True)
 class Latency(Control):
     """Set a backend's latency model: fixed, uniform or lognormal."""
 
@@ -317,6 +330,7 @@ class Latency(Control):
 
 
 @control("capacity", "fleet")
+@dataclass(frozen=True)
 class Capacity(Control):
     """Limit how many requests a backend serves at once; the rest queue inside it."""
 
@@ -325,6 +339,7 @@ class Capacity(Control):
 
 
 @control("hang", "fleet")
+@dataclass(frozen=True)
 class Hang(Control):
     """Make a backend accept requests and never answer (--off: answer again)."""
 
@@ -333,14 +348,16 @@ class Hang(Control):
 
 
 @control("brownout", "fleet")
+@dataclass(frozen=True)
 class Brownout(Control):
-    """/health stays 200 while real requests fail (--off: end it)."""
+    """Brownout: /health stays 200 while real requests fail (--off: end it)."""
 
     backend: str = arg("backend", _BACKEND)
     off: bool = arg("flag", "end the brownout", default=False)
 
 
 @control("weight", "fleet")
+@dataclass(frozen=True)
 class Weight(Control):
     """Change a backend's weight."""
 
@@ -349,6 +366,7 @@ class Weight(Control):
 
 
 @control("add", "fleet")
+@dataclass(frozen=True)
 class Add(Control):
     """Start a new fake backend and add it to a pool."""
 
@@ -359,6 +377,7 @@ class Add(Control):
 
 
 @control("remove", "fleet")
+@dataclass(frozen=True)
 class Remove(Control):
     """Take a backend out of its pool and stop it."""
 
@@ -366,6 +385,7 @@ class Remove(Control):
 
 
 @control("drain", "failure")
+@dataclass(frozen=True)
 class Drain(Control):
     """No new requests to a backend; in-flight ones finish (the ALB's deregistration)."""
 
@@ -377,6 +397,7 @@ class Drain(Control):
 
 
 @control("disable", "failure")
+@dataclass(frozen=True)
 class Disable(Control):
     """Maintenance: take a backend out of rotation now."""
 
@@ -384,6 +405,7 @@ class Disable(Control):
 
 
 @control("enable", "failure")
+@dataclass(frozen=True)
 class Enable(Control):
     """Put a drained or disabled backend back into rotation."""
 
@@ -391,6 +413,7 @@ class Enable(Control):
 
 
 @control("backup", "failure")
+@dataclass(frozen=True)
 class Backup(Control):
     """Make a backend a backup, used only when no primary is (--off: a primary)."""
 
@@ -399,6 +422,7 @@ class Backup(Control):
 
 
 @control("max-conns", "failure")
+@dataclass(frozen=True)
 class MaxConns(Control):
     """Limit a backend's requests in flight; beyond it requests queue (HAProxy maxconn)."""
 
@@ -407,6 +431,7 @@ class MaxConns(Control):
 
 
 @control("health", "failure")
+@dataclass(frozen=True)
 class Health(Control):
     """Active health checks: a preset, on or off, and any setting changed."""
 
@@ -443,6 +468,7 @@ class Health(Control):
 
 
 @control("passive", "failure")
+@dataclass(frozen=True)
 class Passive(Control):
     """Passive health from real requests: nginx max_fails, Envoy outlier ejection."""
 
@@ -465,6 +491,7 @@ class Passive(Control):
 
 
 @control("panic", "failure")
+@dataclass(frozen=True)
 class Panic(Control):
     """Envoy's panic threshold: below it, balance across unhealthy backends too (0: off)."""
 
@@ -472,6 +499,7 @@ class Panic(Control):
 
 
 @control("slow-start", "failure")
+@dataclass(frozen=True)
 class SlowStart(Control):
     """Ramp a returning backend from 10% to its full share over this long (0: off)."""
 
@@ -479,6 +507,7 @@ class SlowStart(Control):
 
 
 @control("algorithm", "balancer")
+@dataclass(frozen=True)
 class Algorithm(Control):
     """Switch a pool's balancing algorithm, live."""
 
@@ -490,13 +519,15 @@ class Algorithm(Control):
 
 
 @control("mode", "balancer")
+@dataclass(frozen=True)
 class Mode(Control):
     """Switch between L7 (per request) and L4 (per connection) on the same port."""
 
-    mode: str = arg("choice", "l7 or l4", choices=MODES)
+    mode: str = arg("choice", "l7 or l4", choices=MODES, meta="l7|l4")
 
 
 @control("pool add", "routing")
+@dataclass(frozen=True)
 class PoolAdd(Control):
     """Add a pool of fake backends with its own algorithm (for routes)."""
 
@@ -506,6 +537,7 @@ class PoolAdd(Control):
 
 
 @control("pool remove", "routing")
+@dataclass(frozen=True)
 class PoolRemove(Control):
     """Stop a pool's backends and drop it (no route may point at it)."""
 
@@ -513,6 +545,7 @@ class PoolRemove(Control):
 
 
 @control("routes", "routing", aliases=("route",))
+@dataclass(frozen=True)
 class Routes(Control):
     """Replace the content-routing rules, first match wins (none: clear them)."""
 
@@ -523,6 +556,7 @@ class Routes(Control):
 
 
 @control("sessions", "sessions")
+@dataclass(frozen=True)
 class Sessions(Control):
     """Choose a classic session set-up; generated users log in so its effect shows."""
 
@@ -530,13 +564,15 @@ class Sessions(Control):
 
 
 @control("sticky", "sessions")
+@dataclass(frozen=True)
 class Sticky(Control):
     """Session affinity alone: none, cookie, ip, ip/24, header:NAME or query:NAME."""
 
-    sticky: AffinityConfig = arg("sticky", "the affinity, e.g. cookie or header:X-User")
+    sticky: AffinityConfig = arg("sticky", "the affinity, e.g. cookie or header:X-User")  # noqa: RUF009
 
 
 @control("store", "sessions")
+@dataclass(frozen=True)
 class Store(Control):
     """Where shared sessions live: memory (in process) or redis://host:port/db."""
 
@@ -544,13 +580,15 @@ class Store(Control):
 
 
 @control("logins", "sessions")
+@dataclass(frozen=True)
 class Logins(Control):
     """Generated users log in and browse pages that need their session (or not)."""
 
-    on: bool = arg("switch", "on or off")
+    on: bool = arg("switch", "on or off", meta="on|off", what="logins")
 
 
 @control("rate", "traffic")
+@dataclass(frozen=True)
 class Rate(Control):
     """Generated requests per second (Poisson arrivals)."""
 
@@ -561,23 +599,30 @@ class Rate(Control):
 
 
 @control("pause", "traffic")
+@dataclass(frozen=True)
 class Pause(Control):
     """Pause generated traffic (your own curl still works)."""
 
 
 @control("resume", "traffic")
+@dataclass(frozen=True)
 class Resume(Control):
     """Resume generated traffic."""
 
 
 @control("burst", "traffic")
+@dataclass(frozen=True)
 class Burst(Control):
     """Fire this many requests at once."""
 
-    count: int = arg("whole", "how many requests", default=300, low=1, high=5000, unit="requests")
+    count: int = arg(
+        "whole", "how many requests", default=300, low=1, high=5000, unit="requests",
+        what="burst size",
+    )  # fmt: skip
 
 
 @control("reset", "traffic")
+@dataclass(frozen=True)
 class Reset(Control):
     """Back to how the lab started: its fleet, settings and traffic."""
 

@@ -210,7 +210,8 @@ def from_dict(data: Mapping[str, Any], where: str = "") -> LabConfig:
         values["routes"] = _rules(data["routes"], _path(where, "routes"))
     if "pools" in data:
         values["pools"] = _read_pools(data["pools"], _path(where, "pools"))
-    return _build(LabConfig, values, where or "the lab")
+    config: LabConfig = _build(LabConfig, values, where or "the lab")
+    return config
 
 
 def _path(where: str, key: str) -> str:
@@ -258,9 +259,8 @@ def _value(value: Any, hint: Any, where: str) -> Any:
             raise ConfigError(f"{where} must be a whole number, not {value!r}")
         return value
     if hint is float:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ConfigError(f"{where} must be a number, not {value!r}")
-        if not math.isfinite(value):
+        finite = isinstance(value, int | float) and math.isfinite(value)
+        if isinstance(value, bool) or not finite:
             raise ConfigError(f"{where} must be a number, not {value!r}")
         return float(value)
     if hint is str:

@@ -36,6 +36,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from aiohttp import hdrs, web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from lbplay.core import registry
 from lbplay.core.events import Event
@@ -45,6 +46,20 @@ from lbplay.net.lab import Lab
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 log = logging.getLogger(__name__)
+
+
+class _ClientErrors(logging.Filter):
+    """Drop aiohttp's tracebacks for requests a client got wrong (a head too long, a
+    bad method): they are answered 400 and are not lbplay's errors to print."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        return not (isinstance(error, HttpProcessingError) and (error.code or 400) < 500)
+
+
+#: The admin server's own log: aiohttp's, without the client errors.
+server_log = logging.getLogger("lbplay.net.admin.server")
+server_log.addFilter(_ClientErrors())
 #: Bodies larger than this are refused (413): a control is a few hundred bytes.
 MAX_BODY = 64 * 1024
 
@@ -108,7 +123,9 @@ class AdminApi:
                 web.post("/backends/{name}/{control}", self._backend_control),
             ]
         )
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        self._runner = web.AppRunner(
+            app, access_log=None, handle_signals=False, logger=server_log
+        )
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
         try:

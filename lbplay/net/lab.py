@@ -28,7 +28,6 @@ import random
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import replace
 
 from lbplay.core.affinity import Affinity
 from lbplay.core.balancer import Balancer
@@ -48,13 +47,14 @@ from lbplay.model.config import LabConfig, Mode
 from lbplay.model.controls import Control, Names, Outcome, parse
 from lbplay.model.snapshot import BackendView, LabSnapshot
 from lbplay.net import lab_controls
+from lbplay.net.clients import browse_mix, log_in_then_browse
 from lbplay.net.fleet import Fleet
 from lbplay.net.proxy_http import HttpProxy
 from lbplay.net.proxy_tcp import L4_LIMITS, TcpProxy
 from lbplay.net.service import Service
 from lbplay.net.session_store import SessionStore, open_store
 from lbplay.net.sessions import SessionApp
-from lbplay.net.traffic import TrafficGenerator, browse_mix, log_in_then_browse
+from lbplay.net.traffic import TrafficGenerator
 from lbplay.net.views import build_snapshot, pool_views
 
 #: How often time-based balancer changes are applied when no request triggers them.
@@ -288,7 +288,3 @@ class Lab(Service):
         """Generated users log in and browse their pages (True) or just fetch / (False)."""
         self.running_traffic().set_script(log_in_then_browse if on else browse_mix)
         self.logins = on
-
-    def replace_config(self, **changes: object) -> None:
-        """Record a change of how the lab should reset (``reset`` reads ``config``)."""
-        self.config = replace(self.config, **changes)  # type: ignore[arg-type]

@@ -18,7 +18,7 @@ from lbplay.model.status import Level, StatePart, state_parts, worst
 
 #: Shown where a number does not exist yet (no requests in the window).
 NONE = "—"
-#: Generated clients never use 127.0.0.0/24 (``traffic.client_address``), so a request
+#: Generated clients never use 127.0.0.0/24 (``model.workload.client_address``), so a request
 #: from there came from outside the generator: most likely the learner's own curl.
 OUTSIDE_PREFIX = "127.0.0."
 #: The Metrics.count name the sessions feature records losses under.

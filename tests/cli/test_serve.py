@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import socket
 import subprocess
@@ -14,53 +13,18 @@ from pathlib import Path
 import pytest
 
 from lbplay.serve import is_loopback
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.cli.processes import environment, lbplay, serving
 
 
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
-    return {
-        **os.environ,
-        "LBPLAY_RUNFILE": str(tmp_path / "serve.json"),
-        "PYTHONPATH": str(ROOT),
-        "COLUMNS": "200",
-    }
-
-
-def lbplay(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "lbplay", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return environment(tmp_path)
 
 
 @pytest.fixture
 def served(env: dict[str, str]) -> Iterator[tuple[subprocess.Popen[str], dict[str, str]]]:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "lbplay", "serve", "--backends", "3", "--no-live"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert process.stdout is not None
-    urls: dict[str, str] = {}
-    for line in process.stdout:
-        key, _, value = line.partition(":")
-        if key in ("proxy", "admin"):
-            urls[key] = value.strip()
-        if len(urls) == 2:
-            break
-    assert len(urls) == 2, process.stderr.read() if process.stderr else ""
-    yield process, urls
-    if process.poll() is None:
-        process.kill()
-        process.wait(timeout=10)
+    with serving(env, "--backends", "3") as running:
+        yield running
 
 
 def curl(*args: str) -> str:

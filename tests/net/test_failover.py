@@ -40,9 +40,10 @@ from lbplay.model.controls import (
 from lbplay.model.faults import LatencyModel
 from lbplay.model.snapshot import BackendView
 from lbplay.model.status import balancer_label
+from lbplay.net.clients import TrafficResult
 from lbplay.net.lab import TICK, Lab
 from lbplay.net.proxy_http import HttpProxy
-from lbplay.net.traffic import TrafficGenerator, TrafficResult
+from lbplay.net.traffic import TrafficGenerator
 from tests.labs import quiet
 from tests.net.waiting import EventWaiter
 

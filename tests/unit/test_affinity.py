@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lbplay.core.affinity import (
     COOKIE,
@@ -50,6 +52,9 @@ def test_cookie_round_trip() -> None:
         (lambda v: v[:-1] + ("0" if v[-1] != "0" else "1"), "bad signature"),
         (lambda v: "garbage", "malformed"),
         (lambda v: "s2.notanumber.abc", "malformed"),
+        (lambda v: "s1.1.\u00e9", "malformed"),  # found: a TypeError from compare_digest
+        (lambda v: v[:-2] + "\u00e9", "malformed"),
+        (lambda v: "s1.\u0663.abc", "malformed"),  # an Arabic-Indic digit is a digit to isdigit()
     ],
 )
 def test_tampered_cookies_are_re_picked(mangle: object, problem: str) -> None:
@@ -62,6 +67,15 @@ def test_tampered_cookies_are_re_picked(mangle: object, problem: str) -> None:
     assert lookup.pinned is None
     assert problem in lookup.note
     assert lookup.note.endswith("re-picked")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=80))
+def test_any_cookie_value_is_a_pin_or_a_re_pick_never_an_error(value: str) -> None:
+    affinity, _, _ = make("cookie")
+    lookup = affinity.lookup("c", headers(Cookie=f"{COOKIE}={value}"), None)  # type: ignore[arg-type]
+    assert lookup.pinned is None
+    assert lookup.note.endswith("re-picked") or lookup.note == "no affinity cookie yet"
 
 
 def test_expired_and_foreign_cookies() -> None:

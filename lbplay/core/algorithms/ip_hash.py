@@ -104,5 +104,6 @@ INFO = AlgorithmInfo(
     haproxy="balance source",
     aws="NLB flow hash (5-tuple)",
     uses_key=True,
+    hashes_address=True,
     uses_weights=True,
 )
