@@ -46,14 +46,15 @@ def root(
         typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
     ] = False,
     backends: Annotated[
-        int, typer.Option("--backends", "-n", min=1, max=9, help="Fake backends to start.")
-    ] = 4,
+        str,
+        typer.Option(
+            "--backends", "-n", help="Fake backends: a count, or NAME[:WEIGHT],... (a:5,b:3,c:2)."
+        ),
+    ] = "4",
     algorithm: Annotated[str, typer.Option("--algorithm", "-a", help="Starting algorithm.")] = (
         "round_robin"
     ),
-    rate: Annotated[
-        float, typer.Option(min=0, max=2000, help="Generated requests per second.")
-    ] = 50.0,
+    rate: Annotated[float, typer.Option(help="Generated requests per second.")] = 50.0,
     seed: Annotated[int, typer.Option(help="Seed for random algorithms and traffic.")] = 0,
 ) -> None:
     """A terminal playground for learning load balancing by breaking things.
@@ -61,11 +62,10 @@ def root(
     With no command, opens the live dashboard (press ? in it for every key)."""
     if ctx.invoked_subcommand is not None:
         return
-    from lbplay.model.config import LabConfig
+    from lbplay.model.config import LabConfig, fleet
     from lbplay.tui.app import run
 
-    registry.get(algorithm)
-    run(LabConfig(backends=backends, algorithm=algorithm, rate=rate, seed=seed))
+    run(LabConfig(backends=fleet(backends), algorithm=algorithm, rate=rate, seed=seed))
 
 
 @app.command()
@@ -222,14 +222,17 @@ def _is_usage_error(error: Exception) -> bool:
 @app.command()
 def serve(
     backends: Annotated[
-        int, typer.Option("--backends", "-n", min=1, max=64, help="How many fake backends.")
-    ] = 4,
+        str,
+        typer.Option(
+            "--backends", "-n", help="Fake backends: a count, or NAME[:WEIGHT],... e.g. a:5,b:3."
+        ),
+    ] = "4",
     backend: Annotated[
         list[str] | None,
         typer.Option("--backend", help="Balance a real server http://host:port (repeat)."),
     ] = None,
     backups: Annotated[
-        int, typer.Option(min=0, max=16, help="Extra fake backends used only as backups.")
+        int, typer.Option(help="Extra fake backends used only as backups (0-16).")
     ] = 0,
     algorithm: Annotated[str, typer.Option("--algorithm", "-a", help="Algorithm name.")] = (
         "round_robin"
@@ -243,16 +246,10 @@ def serve(
     host: Annotated[
         str, typer.Option(help="Address to listen on (loopback unless you mean it).")
     ] = "127.0.0.1",
-    port: Annotated[int, typer.Option(min=0, max=65535, help="Proxy port (0: any free).")] = 0,
-    admin_port: Annotated[
-        int, typer.Option(min=0, max=65535, help="Admin API port (0: any free).")
-    ] = 0,
-    rate: Annotated[
-        float, typer.Option(min=0, max=5000, help="Generated requests per second.")
-    ] = 0.0,
-    retries: Annotated[
-        int, typer.Option(min=1, max=20, help="Attempts per request (1: no retries).")
-    ] = 3,
+    port: Annotated[int, typer.Option(help="Proxy port (0: any free).")] = 0,
+    admin_port: Annotated[int, typer.Option(help="Admin API port (0: any free).")] = 0,
+    rate: Annotated[float, typer.Option(help="Generated requests per second (0-5000).")] = 0.0,
+    retries: Annotated[int, typer.Option(help="Attempts per request, 1-20 (1: no retries).")] = 3,
     trust: Annotated[
         list[str] | None,
         typer.Option("--trust", help="Believe X-Forwarded-For from this address/network."),
@@ -261,11 +258,10 @@ def serve(
         str | None, typer.Option(help="Header that hash algorithms hash (default: client IP).")
     ] = None,
     read_timeout: Annotated[
-        float, typer.Option(min=0.01, help="Seconds to wait for a backend's answer (504).")
+        float, typer.Option(help="Seconds to wait for a backend's answer (504).")
     ] = 5.0,
-    max_body: Annotated[
-        int, typer.Option(min=1, help="Largest request body in bytes (413 beyond).")
-    ] = 10 * 1024 * 1024,
+    max_body: Annotated[int, typer.Option(help="Largest request body in bytes (413 beyond).")] = 10
+    << 20,
     health: Annotated[
         str, typer.Option(help="Health check preset: playground, haproxy, aws-alb, nginx-plus.")
     ] = "playground",
@@ -281,16 +277,16 @@ def serve(
         int | None, typer.Option(help="Envoy outlier ejection after N consecutive failures.")
     ] = None,
     ejection_time: Annotated[float, typer.Option(help="Envoy: base ejection time, s.")] = 30.0,
-    panic: Annotated[float, typer.Option(min=0, max=1, help="Panic threshold (0 = off).")] = 0.5,
+    panic: Annotated[float, typer.Option(help="Panic threshold, 0-1 (0 = off).")] = 0.5,
     slow_start: Annotated[
-        float, typer.Option(min=0, help="Seconds of slow start for a returning backend.")
+        float, typer.Option(help="Seconds of slow start for a returning backend.")
     ] = 0.0,
-    drain_timeout: Annotated[float, typer.Option(min=0, help="Longest drain, s.")] = 30.0,
+    drain_timeout: Annotated[float, typer.Option(help="Longest drain, s.")] = 30.0,
     max_conns: Annotated[
-        int | None, typer.Option(min=1, help="Requests in flight per backend; more queue.")
+        int | None, typer.Option(help="Requests in flight per backend; more queue.")
     ] = None,
     queue_timeout: Annotated[
-        float, typer.Option(min=0.001, help="Longest wait in the queue before 503, s.")
+        float, typer.Option(help="Longest wait in the queue before 503, s.")
     ] = 5.0,
     sticky: Annotated[
         str,
@@ -325,6 +321,7 @@ def serve(
     from lbplay.core.passive import NginxPassive, OutlierDetection
     from lbplay.core.routing import Rule
     from lbplay.model.config import LabConfig, PoolSpec, ProxyConfig, RetryPolicy
+    from lbplay.model.numbers import whole
     from lbplay.serve import run
 
     registry.get(algorithm)
@@ -366,6 +363,8 @@ def serve(
         pools=tuple(PoolSpec.parse(p) for p in pool or ()),
         routes=tuple(Rule.parse(r) for r in route or ()),
     )
+    whole(port, "port", 0, 65535)
+    whole(admin_port, "admin port", 0, 65535)
     live = live and out.is_terminal
     asyncio.run(run(config, out, err, live=live, host=host, port=port, admin_port=admin_port))
 

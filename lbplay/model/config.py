@@ -100,13 +100,13 @@ class ProxyConfig:
             number(getattr(self, name), name.replace("_", " "), 0.001, 3600, "seconds")
         number(self.queue_timeout, "queue timeout", 0, 3600, "seconds")
         whole(self.max_queue, "max queue", 1, 1_000_000, "requests")
-        for limit in ("max_head", "max_uri", "max_headers", "max_body", "replay_limit"):
-            whole(getattr(self, limit), limit.replace("_", " "), 1, 1 << 40)
+        for limit in ("max_head", "max_uri", "max_body", "replay_limit"):
+            whole(getattr(self, limit), limit.replace("_", " "), 1, 1 << 40, "bytes")
+        whole(self.max_headers, "max headers", 1, 10_000)
         self.trusted_networks()  # validate early
         if self.hash_header is not None and not HEADER_NAME.fullmatch(self.hash_header):
             raise ConfigError(
-                f"bad header name {self.hash_header!r}: use letters, digits and '-',"
-                " e.g. X-User"
+                f"bad header name {self.hash_header!r}: use letters, digits and '-', e.g. X-User"
             )
 
     def trusted_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:

@@ -15,9 +15,13 @@ import math
 from lbplay.errors import ConfigError
 
 
+def _show(limit: float) -> str:
+    return f"{limit:g}" if abs(limit) < 1e6 else f"{limit:,.0f}"
+
+
 def _range(kind: str, unit: str, low: float, high: float) -> str:
     of = f" of {unit}" if unit else ""
-    return f"use {kind}{of} from {low:g} to {high:g}"
+    return f"use {kind}{of} from {_show(low)} to {_show(high)}"
 
 
 def number(value: object, what: str, low: float, high: float, unit: str = "") -> float:

@@ -90,7 +90,7 @@ def test_ctl_without_a_running_lab(env: dict[str, str]) -> None:
         (["serve", "--backend", "http://127.0.0.1:1"], "cannot reach backend http://127.0.0.1:1"),
         (["serve", "--backend", "ftp://x:1"], "bad backend URL"),
         (["serve", "--algorithm", "nope"], "unknown algorithm 'nope'"),
-        (["serve", "--backends", "0"], "--backends"),
+        (["serve", "--backends", "0"], "bad backends 0: use a whole number from 1 to 64"),
         (["serve", "--trust", "not-an-ip"], "bad trusted proxy address"),
         (["serve", "--sessions", "redis://127.0.0.1:1/0"], "cannot reach Redis"),
         (["serve", "--sessions", "memcached://x"], "bad sessions"),
