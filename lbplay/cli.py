@@ -29,6 +29,8 @@ app = typer.Typer(
     rich_markup_mode="rich",
 )
 out = Console(highlight=False)
+#: ``serve --max-body``'s default: 10 MiB.
+MAX_BODY = 10 << 20
 err = Console(stderr=True, highlight=False)
 
 
@@ -260,8 +262,9 @@ def serve(
     read_timeout: Annotated[
         float, typer.Option(help="Seconds to wait for a backend's answer (504).")
     ] = 5.0,
-    max_body: Annotated[int, typer.Option(help="Largest request body in bytes (413 beyond).")] = 10
-    << 20,
+    max_body: Annotated[
+        int, typer.Option(help="Largest request body in bytes (413 beyond).")
+    ] = MAX_BODY,
     health: Annotated[
         str, typer.Option(help="Health check preset: playground, haproxy, aws-alb, nginx-plus.")
     ] = "playground",

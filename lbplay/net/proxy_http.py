@@ -10,49 +10,21 @@ still sends is read and dropped for a moment (nginx's lingering close): closing 
 socket with unread bytes sends a reset, which can destroy the answer before the
 client reads it.
 
-Back side: one pooled ``aiohttp.ClientSession`` for the whole process, told to leave
-requests alone: the raw path and query are forwarded byte for byte
-(``yarl.URL(..., encoded=True)``), bodies are not decompressed, no headers are added
-that the client did not send, redirects are not followed, and cookies are not kept.
-Header rewriting (hop-by-hop, X-Forwarded-*) lives in ``net.forwarding``. A
-Content-Length body is sent on with its length, a chunked one chunked. What aiohttp
-still does on its own: it sends ``Content-Length: 0`` on a POST, PUT, PATCH or DELETE
-without a body, and it cannot send an empty query (``/p?`` arrives as ``/p``) nor
-``OPTIONS *`` (answered 501 here).
-
 Every decision goes through ``core.Balancer``; every request ends in exactly one
 ``RequestCompleted`` event carrying each attempt and the balancer's reason, and one
-``Metrics.record``. Retries follow nginx's ``proxy_next_upstream`` rules:
+``Metrics.record``. This module holds the proxy's life, its connections, and the way
+of one request: content routing, session affinity, then the forward flow, which ties
+the other parts together:
 
-* a connection that could not be made (refused, connect timeout) is retried on
-  another backend for every method: nothing was sent;
-* a timeout or a failure after the request was sent is retried only for methods
-  other than POST, PATCH and LOCK, and only when the request body can be replayed
-  (bodies up to ``replay_limit`` bytes are read before the first attempt, as nginx's
-  ``proxy_request_buffering`` does);
-* chosen 5xx statuses are retried only when listed in ``RetryPolicy.on_status``, and
-  only if another backend can be tried — otherwise the last answer is passed on;
-* never once a byte of the response reached the client;
-* at most ``tries`` attempts and ``timeout`` seconds, each avoiding the backends
-  already tried.
-
-A pooled keep-alive connection that the backend closed just as a request went out is
-not the backend's failure: such a request is sent again on a fresh connection to the
-same backend, if it may be retried at all — so a GET succeeds and a POST is answered
-502, never sent twice. aiohttp's own silent retry of idempotent requests is turned off
-so that every retry is the proxy's, visible in the attempts.
-
-When every eligible backend is at its ``max_conns``, a request waits in a FIFO queue
-of at most ``max_queue`` requests for a free slot, at most ``queue_timeout`` seconds,
-then gets a 503 (HAProxy's ``maxconn``, ``maxqueue`` and ``timeout queue``); with the
-queue full it gets the 503 at once. Each failed attempt is reported to the balancer
-with its kind ("connect", "timeout", "reset", "5xx") for passive health; the client's
-own faults (a body too large, too slow or cut off) are not held against a backend.
+* ``net.pool_queue``: waiting for room when every backend is at its ``max_conns``;
+* ``net.attempt``: one try on one backend, begun when picked and ended exactly once;
+* ``net.upstream``: the client to the backends (aiohttp lives there, and only there);
+* ``net.retry``: whether and where to try again (nginx's ``proxy_next_upstream``);
+* ``net.relay``: the request body on its way out, the response on its way back.
 
 Answers of the proxy itself are short plain text that say what happened: 502 (the
 backend failed), 503 (no backend is eligible, or all are full), 504 (the backend timed
-out). A backend that fails in the middle of a response body makes the proxy abort the
-client connection, so the client never mistakes a truncated body for a complete one.
+out).
 """
 
 from __future__ import annotations
@@ -61,143 +33,45 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import deque
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from types import SimpleNamespace
 
-import aiohttp
-from aiohttp import hdrs
 from multidict import CIMultiDict
-from yarl import URL
 
 from lbplay.core.affinity import COOKIE as AFFINITY_COOKIE
 from lbplay.core.affinity import Affinity, Lookup, without_cookie
-from lbplay.core.balancer import Balancer, Ticket
+from lbplay.core.balancer import Balancer
 from lbplay.core.events import Attempt, EventBus, RequestCompleted
 from lbplay.core.metrics import Metrics
 from lbplay.core.picker import Pick, PickContext
 from lbplay.core.routing import DEFAULT_POOL, PathError, Router
 from lbplay.errors import AllBackendsFull, ConfigError, NoBackendAvailable
 from lbplay.model.config import ProxyConfig
-from lbplay.net.forwarding import TrustedProxies, request_headers, response_headers
+from lbplay.net.attempt import ClientFailed, Failure, Try
+from lbplay.net.forwarding import TrustedProxies, request_headers
 from lbplay.net.http1 import (
-    CONTINUE_RESPONSE,
-    LAST_CHUNK,
     NO_BODY,
-    BodyFraming,
     HttpError,
     IncompleteRequest,
     RequestHead,
     RequestTimeout,
-    encode_chunk,
-    iter_body,
     read_head,
     simple_response,
 )
+from lbplay.net.pool_queue import PoolQueues
+from lbplay.net.relay import BACKEND_HEADER, Body, read_body, relay
+from lbplay.net.retry import may_retry, next_pick
 from lbplay.net.service import Service, cancel_all, host_port
+from lbplay.net.upstream import Upstream
 
 log = logging.getLogger(__name__)
 
-#: nginx never retries these once the request was sent (since 1.9.13).
-NON_IDEMPOTENT = frozenset({"POST", "PATCH", "LOCK"})
 #: Pending connections the listener accepts (Python's default of 100 overflows in bursts).
 BACKLOG = 1024
-#: The response header naming every backend tried, like nginx's $upstream_addr.
-BACKEND_HEADER = "X-Lbplay-Backend"
 #: After refusing a request or closing, how long and how much to read and drop.
 LINGER_SECONDS = 1.0
 LINGER_BYTES = 1 << 20
-#: Fresh connections tried after pooled ones that turned out closed, per attempt.
-STALE_RETRIES = 2
-_NO_BODY_STATUS = frozenset({204, 304})
-
-
-class _Failure(Exception):
-    """An attempt that failed before any response byte reached the client."""
-
-    def __init__(
-        self, outcome: str, status: int, message: str, *, sent: bool, kind: str | None
-    ) -> None:
-        super().__init__(message)
-        self.outcome = outcome
-        self.status = status
-        self.message = message
-        #: True when the request may have reached the backend.
-        self.sent = sent
-        #: What passive health counts it as ("connect", "timeout", "reset"); None: no
-        #: fault of a backend.
-        self.kind = kind
-
-
-class _ClientFailed(Exception):
-    """The client's body failed (too large, stalled, cut off) while being forwarded."""
-
-    def __init__(self, error: HttpError) -> None:
-        super().__init__(error.reason)
-        self.error = error
-
-
-class _Body:
-    """A request body: bytes that can be resent, or bytes then a one-shot stream."""
-
-    def __init__(
-        self, framing: BodyFraming, data: bytes, stream: AsyncIterator[bytes] | None
-    ) -> None:
-        self.framing = framing
-        self.data = data
-        self._stream = stream
-        self.started = False
-        #: Every byte of it was read from the client (the connection can be reused).
-        self.finished = stream is None
-        #: What went wrong on the client's side while it was being forwarded.
-        self.error: HttpError | None = None
-        # Held while the client library's upload task reads from the client.
-        self._reading = asyncio.Lock()
-
-    @property
-    def replayable(self) -> bool:
-        return self._stream is None or not self.started
-
-    def payload(self) -> bytes | AsyncIterator[bytes] | None:
-        """What to hand aiohttp: None, bytes (sent with their length) or a stream
-        (sent chunked, unless the headers carry a Content-Length)."""
-        if self.framing.kind == "none":
-            return None
-        if self.framing.kind == "length" and self._stream is None:
-            return self.data
-        return self._pump()
-
-    async def _pump(self) -> AsyncIterator[bytes]:
-        if self.data:
-            self.started = True
-            yield self.data
-        if self._stream is None:
-            return
-        while True:
-            async with self._reading:
-                try:
-                    chunk = await anext(self._stream)
-                except StopAsyncIteration:
-                    break
-                except HttpError as error:
-                    self.error = error
-                    raise
-            self.started = True
-            yield chunk
-        self.finished = True
-
-    async def settle(self) -> None:
-        """Wait until nothing reads the client's body any more.
-
-        A response can be complete before the upload is (the backend answered early):
-        releasing the response cancels the upload task, but only when it next runs, so
-        it may still be inside a read of the client's stream. Nobody else may read
-        that stream before it has left.
-        """
-        async with self._reading:
-            pass
 
 
 class HttpProxy(Service):
@@ -229,19 +103,13 @@ class HttpProxy(Service):
         self.metrics = metrics
         self.clock = clock
         self._trusted = TrustedProxies(self.config.trusted_networks())
-        self._timeout = aiohttp.ClientTimeout(
-            total=None,
-            sock_connect=self.config.connect_timeout,
-            sock_read=self.config.read_timeout,
-        )
         self._server: asyncio.Server | None = None
-        self._session: aiohttp.ClientSession | None = None
+        self._upstream = Upstream(self.config)
         self._connections: set[asyncio.StreamWriter] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._closing = False
-        # Requests waiting for a backend below its max_conns, first come first served.
-        # One queue per pool: capacity freed in one pool wakes that pool's waiters only.
-        self._queues: dict[int, deque[asyncio.Future[None]]] = {}
+        # Requests waiting for a backend below its max_conns (all are full).
+        self._queues = PoolQueues()
         #: The port asked for (0: any free one), then the port listened on.
         self.port = port
 
@@ -254,12 +122,12 @@ class HttpProxy(Service):
     @property
     def queued(self) -> int:
         """Requests waiting in the queue because every backend is full."""
-        return sum(not w.done() for queue in self._queues.values() for w in queue)
+        return self._queues.waiting
 
     def set_pools(self, pools: Mapping[str, Balancer], router: Router | None) -> None:
         """Replace the routing pools (besides "default") and the rules, live."""
         for name, pool in pools.items():
-            pool.on_capacity = self._waker(pool)
+            self._queues.attach(pool)
             if name == DEFAULT_POOL and pool is not self.balancer:
                 raise ConfigError("the default pool is the proxy's own balancer")
         self.pools = {DEFAULT_POOL: self.balancer, **pools}
@@ -268,26 +136,7 @@ class HttpProxy(Service):
     async def start(self) -> None:
         """Open the backend connection pool and start listening."""
         self._closing = False
-        reuse = aiohttp.TraceConfig()
-        reuse.on_connection_reuseconn.append(_mark_reused)
-        connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=30, ttl_dns_cache=None)
-        self._session = aiohttp.ClientSession(
-            connector=connector,
-            auto_decompress=False,
-            cookie_jar=aiohttp.DummyCookieJar(),
-            skip_auto_headers=(
-                hdrs.USER_AGENT,
-                hdrs.ACCEPT,
-                hdrs.ACCEPT_ENCODING,
-                hdrs.CONTENT_TYPE,  # else "application/octet-stream" on every body
-            ),
-            timeout=aiohttp.ClientTimeout(total=None),
-            trace_configs=[reuse],
-        )
-        # aiohttp resends an idempotent request once, silently, when its connection
-        # fails; the proxy makes that decision itself (see the module docstring). There
-        # is no public switch; aiohttp's own test client turns it off the same way.
-        self._session._retry_connection = False
+        await self._upstream.open()
         try:
             self._server = await asyncio.start_server(
                 self._accept,
@@ -298,19 +147,19 @@ class HttpProxy(Service):
                 backlog=BACKLOG,
             )
         except OSError as error:
-            await self._session.close()
+            await self._upstream.close()
             raise ConfigError(
                 f"cannot listen on {self.host}:{self.port}: {error.strerror}"
             ) from None
         self.port = self._server.sockets[0].getsockname()[1]
         for pool in self.pools.values():
-            pool.on_capacity = self._waker(pool)
+            self._queues.attach(pool)
 
     async def stop(self) -> None:
         """Stop listening, close every client connection and the backend pool."""
         self._closing = True
         for pool in self.pools.values():
-            pool.on_capacity = None
+            self._queues.detach(pool)
         server, self._server = self._server, None
         if server is not None:
             server.close()
@@ -319,9 +168,7 @@ class HttpProxy(Service):
         await cancel_all(self._tasks)
         if server is not None:
             await server.wait_closed()
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self._upstream.close()
 
     # -- connections ---------------------------------------------------------------
 
@@ -420,7 +267,7 @@ class HttpProxy(Service):
             req.lookup = self.affinity.lookup(client_ip, head.get_all, head.query)
             if self.affinity.mode == "cookie":
                 _strip_affinity_cookie(headers)
-            req.body = await self._read_body(head, reader, writer)
+            req.body = await read_body(head, reader, writer, self.config)
         except HttpError as error:
             self._finish(req, error.status, None, "", 0, error.reason)
             await self._refuse(reader, writer, error)
@@ -448,81 +295,56 @@ class HttpProxy(Service):
         req.balancer = pool
         req.route = route.reason
 
-    async def _read_body(
-        self, head: RequestHead, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> _Body:
-        """Read a small body now (so retries can resend it); stream a large one."""
-        framing = head.body
-        if framing.kind == "none":
-            return _Body(framing, b"", None)
-        config = self.config
-        if framing.kind == "length" and framing.length > config.max_body:
-            raise HttpError(
-                413,
-                f"request body of {framing.length} bytes is over the limit of {config.max_body}",
-            )
-        if head.expect_continue:
-            writer.write(CONTINUE_RESPONSE)
-            await writer.drain()
-        stream = iter_body(reader, framing, max_body=config.max_body, timeout=config.body_timeout)
-        buffered = bytearray()
-        async for chunk in stream:
-            buffered += chunk
-            if len(buffered) > config.replay_limit:
-                return _Body(framing, bytes(buffered), stream)
-        return _Body(framing, bytes(buffered), None)
-
     async def _forward(self, req: _Request, headers: CIMultiDict[str]) -> bool:
         """Try backends until one answers or the retry rules say stop; reply to the client."""
         try:
             pick = await self._first_pick(req)
         except NoBackendAvailable as error:
-            failure = _Failure("no backend", 503, str(error), sent=False, kind=None)
+            failure = Failure("no backend", 503, str(error), sent=False, kind=None)
             return await self._fail(req, failure)
+        retry_policy = self.config.retry
         while True:
-            name = pick.backend.name
-            req.tried.append(name)
-            ticket = req.balancer.begin(pick)
-            attempt_started = self.clock()
+            req.tried.append(pick.backend.name)
+            attempt = Try(req.balancer, pick, self.clock)
             try:
-                response = await self._send(pick, req, headers)
-            except _Failure as failed:
-                latency = self.clock() - attempt_started
-                req.balancer.end(ticket, ok=False, latency=latency, failure=failed.kind)
-                req.attempts.append(Attempt(name, pick.reason, failed.outcome, None, latency))
+                response = await self._upstream.send(pick.backend, req.head, headers, req.body)
+            except Failure as failed:
+                req.attempts.append(attempt.failed(failed.outcome, failed.kind))
                 retry = self._may_retry(req, sent=failed.sent) and self._next_pick(req, 0)
                 if not retry:
                     return await self._fail(req, failed)
                 pick = retry
                 continue
-            except _ClientFailed as failed:
+            except ClientFailed as failed:
                 # The client's fault, not the backend's; the backend saw a cut-off request.
-                latency = self.clock() - attempt_started
-                req.balancer.end(ticket, ok=True, latency=latency)
                 bad = failed.error
-                outcome = f"client failed ({bad.status})"
-                req.attempts.append(Attempt(name, pick.reason, outcome, None, latency))
-                self._finish(req, bad.status, name, pick.reason, 0, bad.reason)
+                record = attempt.ok(f"client failed ({bad.status})")
+                req.attempts.append(record)
+                self._finish(req, bad.status, record.backend, record.reason, 0, bad.reason)
                 await req.body.settle()
                 await self._refuse(req.reader, req.writer, bad)
                 return False
             except BaseException:  # cancelled by stop(): the ticket must still be closed
-                req.balancer.end(ticket, ok=False)
+                attempt.abandon()
                 raise
             status = response.status
-            if status in self.config.retry.on_status and self._may_retry(req, sent=True):
+            if status in retry_policy.on_status and self._may_retry(req, sent=True):
                 retry = self._next_pick(req, 1)
                 if retry:
                     response.release()
-                    latency = self.clock() - attempt_started
                     kind = "5xx" if status >= 500 else None
-                    req.balancer.end(ticket, ok=False, latency=latency, failure=kind)
-                    outcome = f"http {status}"
-                    req.attempts.append(Attempt(name, pick.reason, outcome, status, latency))
+                    req.attempts.append(attempt.failed(f"http {status}", kind, status))
                     pick = retry
                     continue
-            req.attempts.append(Attempt(name, pick.reason, "ok", status, 0.0))
-            return await self._relay(req, response, ticket, pick, attempt_started)
+            req.session, cookie = self.affinity.bind(
+                req.lookup, pick.backend.name, repinned=req.repinned
+            )
+            keep_alive, record, sent, error, counted = await relay(
+                req.head, req.writer, req.body, response, attempt, req.tried, cookie
+            )
+            req.attempts.append(record)
+            self._finish(req, status, record.backend, record.reason, sent, error, counted=counted)
+            return keep_alive
 
     async def _first_pick(self, req: _Request) -> Pick:
         """The first backend; when all are full, wait in the queue (then 503).
@@ -543,216 +365,31 @@ class HttpProxy(Service):
             if not self.config.queue_timeout:
                 raise
             why = str(full)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.config.queue_timeout
-        queue = self._queues.setdefault(id(req.balancer), deque())
-        if sum(not w.done() for w in queue) >= self.config.max_queue:
-            raise NoBackendAvailable(f"{why}; the queue is full ({self.config.max_queue} waiting)")
-        waiter = loop.create_future()
-        queue.append(waiter)
-        pick = None
-        try:
-            while True:
-                try:
-                    async with asyncio.timeout_at(deadline):
-                        await waiter
-                except TimeoutError:
-                    raise NoBackendAvailable(
-                        f"{why}; waited {self.config.queue_timeout:g} s in the proxy's queue"
-                    ) from None
-                try:
-                    pick = req.balancer.pick(context)
-                    # More room may have appeared than one request fills (a limit was
-                    # lifted, a backend came back): let the next waiter try as well.
-                    self._wake(queue)
-                    return pick
-                except AllBackendsFull:
-                    # The slot went to somebody else: wait again, at the front.
-                    waiter = loop.create_future()
-                    queue.appendleft(waiter)
-        finally:
-            if not waiter.done():
-                waiter.cancel()  # a cancelled waiter is skipped when waking
-            elif pick is None and not waiter.cancelled():
-                self._wake(queue)  # woken but gave up: the slot is the next one's
-
-    def _waker(self, pool: Balancer) -> Callable[[], None]:
-        """The callback ``pool`` calls when it has room again: wake its first waiter."""
-        queue = self._queues.setdefault(id(pool), deque())
-        return lambda: self._wake(queue)
-
-    @staticmethod
-    def _wake(queue: deque[asyncio.Future[None]]) -> None:
-        """Wake the first request still waiting in ``queue``."""
-        while queue:
-            waiter = queue.popleft()
-            if not waiter.done():
-                waiter.set_result(None)
-                return
+        config = self.config
+        return await self._queues.pick(
+            req.balancer, context, why, timeout=config.queue_timeout, limit=config.max_queue
+        )
 
     def _may_retry(self, req: _Request, *, sent: bool) -> bool:
-        if req.body.error is not None:
-            return False
-        if not sent:
-            return True  # nothing reached the backend: always safe
-        if req.head.method in NON_IDEMPOTENT and not self.config.retry.non_idempotent:
-            return False
-        return req.body.replayable
+        return may_retry(req.head.method, req.body, self.config.retry, sent=sent)
 
     def _next_pick(self, req: _Request, pending: int) -> Pick | None:
-        """The backend for another attempt, or None when the retry budget is spent.
+        """The backend for another try, or None when the retry budget is spent.
 
-        ``pending``: attempts made but not yet in ``req.attempts``.
+        ``pending``: tries made but not yet in ``req.attempts``.
         """
-        policy = self.config.retry
-        if len(req.attempts) + pending >= policy.tries:
-            return None
-        if self.clock() - req.started > policy.timeout:
-            return None
-        context = PickContext(
-            client_ip=req.client_ip, hash_key=req.hash_key, avoid=frozenset(req.tried)
+        return next_pick(
+            req.balancer,
+            self.config.retry,
+            made=len(req.attempts) + pending,
+            started=req.started,
+            clock=self.clock,
+            tried=req.tried,
+            client_ip=req.client_ip,
+            hash_key=req.hash_key,
         )
-        try:
-            pick = req.balancer.pick(context)
-        except NoBackendAvailable:
-            return None
-        return None if pick.backend.name in req.tried else pick  # every eligible one tried
 
-    async def _send(
-        self, pick: Pick, req: _Request, headers: CIMultiDict[str]
-    ) -> aiohttp.ClientResponse:
-        """One attempt: send the request, return the response once its head arrived."""
-        assert self._session is not None
-        name = pick.backend.name
-        address = pick.backend.address
-        if address is None:
-            message = f"backend {name} has no address"
-            raise _Failure("no address", 502, message, sent=False, kind=None)
-        config = self.config
-        head = req.head
-        target = head.path if head.query is None else f"{head.path}?{head.query}"
-        url = URL(f"http://{address}{target}", encoded=True)
-        timeout = self._timeout
-        use = SimpleNamespace(reused=False)
-        for stale in range(STALE_RETRIES + 1):
-            use.reused = False
-            try:
-                response = await self._session.request(
-                    head.method,
-                    url,
-                    headers=headers,
-                    data=req.body.payload(),
-                    allow_redirects=False,
-                    timeout=timeout,
-                    compress=None,
-                    chunked=None,
-                    trace_request_ctx=use,
-                )
-            except aiohttp.ClientError as error:
-                if req.body.error is not None:
-                    raise _ClientFailed(req.body.error) from None
-                failure = _failure(error, name, config)
-                if (
-                    use.reused
-                    and stale < STALE_RETRIES
-                    and failure.outcome in ("closed", "reset")
-                    and self._may_retry(req, sent=True)
-                ):
-                    continue  # a pooled connection the backend had closed: not its fault
-                raise failure from None
-            if response.status < 200:  # 101: the client never asked to switch protocols
-                response.close()
-                raise _Failure(
-                    "bad response",
-                    502,
-                    f"{name} answered {response.status}, switching protocols unasked",
-                    sent=True,
-                    kind="reset",
-                )
-            return response
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    async def _relay(
-        self,
-        req: _Request,
-        response: aiohttp.ClientResponse,
-        ticket: Ticket,
-        pick: Pick,
-        attempt_started: float,
-    ) -> bool:
-        """Stream the backend's response to the client."""
-        head, writer = req.head, req.writer
-        status = response.status
-        no_body = head.method == "HEAD" or status in _NO_BODY_STATUS
-        length = response.content_length
-        chunked = not no_body and length is None and head.version == "HTTP/1.1"
-        keep_alive = (
-            head.keep_alive and req.body.finished and (no_body or length is not None or chunked)
-        )
-        lines = [f"HTTP/1.1 {status} {_reason(response)}\r\n"]
-        for name, value in response_headers(response.raw_headers, drop=[BACKEND_HEADER]):
-            lines.append(f"{name}: {value}\r\n")
-        lines.append(f"{BACKEND_HEADER}: {', '.join(req.tried)}\r\n")
-        req.session, cookie = self.affinity.bind(
-            req.lookup, pick.backend.name, repinned=req.repinned
-        )
-        if cookie is not None:
-            lines.append(f"Set-Cookie: {cookie}\r\n")
-        if length is not None and (not no_body or head.method == "HEAD"):
-            lines.append(f"Content-Length: {length}\r\n")
-        elif chunked:
-            lines.append("Transfer-Encoding: chunked\r\n")
-        lines.append(
-            "Connection: keep-alive\r\n\r\n" if keep_alive else "Connection: close\r\n\r\n"
-        )
-        sent = 0
-        backend_ok = status < 500
-        kind = None if backend_ok else "5xx"
-        error = ""
-        try:
-            head_bytes = "".join(lines).encode("latin-1")
-            # What the backend already sent goes out with the head: one write, one
-            # packet, for the many small responses (nothing waits for it).
-            first = b"" if no_body else response.content.read_nowait()
-            if first:
-                sent += len(first)
-                req.balancer.transferred(ticket, len(first))
-                head_bytes += encode_chunk(first) if chunked else first
-            writer.write(head_bytes)
-            if not no_body:
-                async for chunk in response.content.iter_any():
-                    sent += len(chunk)
-                    req.balancer.transferred(ticket, len(chunk))
-                    writer.write(encode_chunk(chunk) if chunked else chunk)
-                    await writer.drain()
-                if chunked:
-                    writer.write(LAST_CHUNK)
-            await writer.drain()
-        except (TimeoutError, aiohttp.ClientError, ConnectionError) as failed:
-            # The head is out: the only honest signal left is to cut the connection.
-            if req.body.error is not None:
-                error = f"the client's body failed mid-response: {req.body.error.reason}"
-            elif isinstance(failed, ConnectionError):
-                error = "client went away mid-response"
-            else:
-                backend_ok = False
-                stalled = isinstance(failed, TimeoutError)
-                kind = "timeout" if stalled else "reset"
-                error = f"{pick.backend.name} {'stalled' if stalled else 'failed'} mid-response"
-            writer.transport.abort()
-            keep_alive = False
-        finally:
-            response.release()
-            latency = self.clock() - attempt_started
-            req.balancer.end(ticket, ok=backend_ok, latency=latency, failure=kind)
-        name = pick.backend.name
-        req.attempts[-1] = Attempt(name, pick.reason, error or "ok", status, latency)
-        # A body the backend broke off counts as "failed" (0) in metrics, not as a 200.
-        counted = 0 if error and not backend_ok else status
-        self._finish(req, status, name, pick.reason, sent, error, counted=counted)
-        return keep_alive
-
-    async def _fail(self, req: _Request, failure: _Failure) -> bool:
+    async def _fail(self, req: _Request, failure: Failure) -> bool:
         """Answer on the proxy's behalf: 502, 503 or 504 with an explanation."""
         title = f"{failure.status} {HTTPStatus(failure.status).phrase}"
         text = f"{title}: {failure.message}"
@@ -830,7 +467,7 @@ class _Request:
     client_ip: str
     #: The balancer of the pool the request was routed to.
     balancer: Balancer
-    body: _Body = field(default_factory=lambda: _Body(NO_BODY, b"", None))
+    body: Body = field(default_factory=lambda: Body(NO_BODY, b"", None))
     #: What hash algorithms hash: the client address or ``ProxyConfig.hash_header``.
     hash_key: str = ""
     #: Backends tried so far, in order (the X-Lbplay-Backend header).
@@ -847,58 +484,13 @@ class _Request:
         self.hash_key = self.hash_key or self.client_ip
 
 
-async def _mark_reused(
-    session: aiohttp.ClientSession,
-    context: SimpleNamespace,
-    params: aiohttp.TraceConnectionReuseconnParams,
-) -> None:
-    """aiohttp trace hook: the attempt went out on a pooled keep-alive connection."""
-    use = context.trace_request_ctx
-    if isinstance(use, SimpleNamespace):
-        use.reused = True
-
-
 def _strip_affinity_cookie(headers: CIMultiDict[str]) -> None:
     """Remove the balancer's own affinity cookie before forwarding (HAProxy "indirect")."""
-    values = headers.getall(hdrs.COOKIE, [])
+    values = headers.getall("Cookie", [])
     if not values:
         return
-    del headers[hdrs.COOKIE]
+    del headers["Cookie"]
     for value in values:
         kept = without_cookie(value, AFFINITY_COOKIE)
         if kept:
-            headers.add(hdrs.COOKIE, kept)
-
-
-def _failure(error: aiohttp.ClientError, name: str, config: ProxyConfig) -> _Failure:
-    """What a client-library error means for the attempt (order matters: subclasses)."""
-    if isinstance(error, aiohttp.ClientConnectorError):
-        why = "refused" if isinstance(error.os_error, ConnectionRefusedError) else "unreachable"
-        message = f"could not connect to {name} ({why})"
-        return _Failure(why, 502, message, sent=False, kind="connect")
-    if isinstance(error, aiohttp.ConnectionTimeoutError):
-        message = f"{name} did not accept a connection within {config.connect_timeout:g} s"
-        return _Failure("connect timeout", 504, message, sent=False, kind="connect")
-    if isinstance(error, aiohttp.ServerTimeoutError):
-        message = f"{name} did not answer within {config.read_timeout:g} s"
-        return _Failure("timeout", 504, message, sent=True, kind="timeout")
-    if isinstance(error, aiohttp.ServerDisconnectedError):
-        message = f"{name} closed the connection before answering"
-        return _Failure("closed", 502, message, sent=True, kind="reset")
-    if isinstance(error, aiohttp.ClientResponseError):
-        first_line = str(error.message).strip().split("\n")[0].rstrip(":")
-        message = f"{name} sent an invalid response ({first_line})"
-        return _Failure("bad response", 502, message, sent=True, kind="reset")
-    message = f"{name} reset the connection before answering"
-    return _Failure("reset", 502, message, sent=True, kind="reset")
-
-
-def _reason(response: aiohttp.ClientResponse) -> str:
-    """The backend's reason phrase if it can be written back as is, else the standard one."""
-    reason = response.reason or ""
-    if reason.isascii() and reason.isprintable():
-        return reason
-    try:
-        return HTTPStatus(response.status).phrase
-    except ValueError:
-        return ""
+            headers.add("Cookie", kept)

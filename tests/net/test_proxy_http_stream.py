@@ -14,7 +14,7 @@ import pytest
 
 from lbplay.model.config import ProxyConfig
 from lbplay.net.fake_backend import FakeBackend
-from lbplay.net.proxy_http import BACKEND_HEADER
+from lbplay.net.relay import BACKEND_HEADER
 from tests.net.proxy_http_support import (
     RawBackend,
     RawConnection,
