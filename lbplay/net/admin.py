@@ -123,9 +123,7 @@ class AdminApi:
                 web.post("/backends/{name}/{control}", self._backend_control),
             ]
         )
-        self._runner = web.AppRunner(
-            app, access_log=None, handle_signals=False, logger=server_log
-        )
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False, logger=server_log)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
         try:

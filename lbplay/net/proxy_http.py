@@ -339,11 +339,11 @@ class HttpProxy(Service):
             req.session, cookie = self.affinity.bind(
                 req.lookup, pick.backend.name, repinned=req.repinned
             )
-            keep_alive, record, sent, error, counted = await relay(
+            keep_alive, record, sent, trouble, counted = await relay(
                 req.head, req.writer, req.body, response, attempt, req.tried, cookie
             )
             req.attempts.append(record)
-            self._finish(req, status, record.backend, record.reason, sent, error, counted=counted)
+            self._finish(req, status, record.backend, record.reason, sent, trouble, counted=counted)
             return keep_alive
 
     async def _first_pick(self, req: _Request) -> Pick:

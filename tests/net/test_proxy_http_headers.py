@@ -289,7 +289,7 @@ async def test_absolute_form_is_forwarded_in_origin_form_with_its_host() -> None
 
 
 async def test_empty_query_is_lost_by_the_client_library() -> None:
-    # A known limit (see proxy_http's docstring): yarl cannot express "?" with nothing
+    # A known limit (see lbplay.net.upstream's docstring): yarl cannot express "?" with nothing
     # after it, so "/p?" is forwarded as "/p".
     async with rig() as the_rig:
         echo = await seen(the_rig, [("Host", "test")], target="/p?")

@@ -1,0 +1,220 @@
+"""A request's bytes through the L7 proxy: its body on to a backend, the answer back.
+
+The request body: a small one (up to ``replay_limit`` bytes) is read before the first
+try, as nginx's ``proxy_request_buffering`` does, so that a retry can send it again; a
+larger one is forwarded as it arrives and cannot be replayed once it has started.
+The client's own faults (a body too large, too slow or cut off) are noted on the body
+and are not held against a backend.
+
+The response: its head goes to the client together with what the backend already sent
+of the body, in one write (one packet for the many small responses); a body of unknown
+length is re-framed chunked for an HTTP/1.1 client. A backend that fails in the middle
+of a response body makes the proxy abort the client connection, so the client never
+mistakes a truncated body for a complete one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from http import HTTPStatus
+
+from lbplay.core.events import Attempt
+from lbplay.model.config import ProxyConfig
+from lbplay.net.attempt import Try
+from lbplay.net.forwarding import response_headers
+from lbplay.net.http1 import (
+    CONTINUE_RESPONSE,
+    LAST_CHUNK,
+    BodyFraming,
+    HttpError,
+    RequestHead,
+    encode_chunk,
+    iter_body,
+)
+from lbplay.net.upstream import Response, ResponseError
+
+#: The response header naming every backend tried, like nginx's $upstream_addr.
+BACKEND_HEADER = "X-Lbplay-Backend"
+_DROP = (BACKEND_HEADER,)  # a backend's own is replaced, never passed on
+_NO_BODY_STATUS = frozenset({204, 304})
+
+
+class Body:
+    """A request body: bytes that can be resent, or bytes then a one-shot stream."""
+
+    def __init__(
+        self, framing: BodyFraming, data: bytes, stream: AsyncIterator[bytes] | None
+    ) -> None:
+        self.framing = framing
+        self.data = data
+        self._stream = stream
+        self.started = False
+        #: Every byte of it was read from the client (the connection can be reused).
+        self.finished = stream is None
+        #: What went wrong on the client's side while it was being forwarded.
+        self.error: HttpError | None = None
+        # Held while the client library's upload task reads from the client.
+        self._reading = asyncio.Lock()
+
+    @property
+    def replayable(self) -> bool:
+        return self._stream is None or not self.started
+
+    def payload(self) -> bytes | AsyncIterator[bytes] | None:
+        """What to hand the upstream client: None, bytes (sent with their length) or a
+        stream (sent chunked, unless the headers carry a Content-Length)."""
+        if self.framing.kind == "none":
+            return None
+        if self.framing.kind == "length" and self._stream is None:
+            return self.data
+        return self._pump()
+
+    async def _pump(self) -> AsyncIterator[bytes]:
+        if self.data:
+            self.started = True
+            yield self.data
+        if self._stream is None:
+            return
+        while True:
+            async with self._reading:
+                try:
+                    chunk = await anext(self._stream)
+                except StopAsyncIteration:
+                    break
+                except HttpError as error:
+                    self.error = error
+                    raise
+            self.started = True
+            yield chunk
+        self.finished = True
+
+    async def settle(self) -> None:
+        """Wait until nothing reads the client's body any more.
+
+        A response can be complete before the upload is (the backend answered early):
+        releasing the response cancels the upload task, but only when it next runs, so
+        it may still be inside a read of the client's stream. Nobody else may read
+        that stream before it has left.
+        """
+        async with self._reading:
+            pass
+
+
+async def read_body(
+    head: RequestHead,
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    config: ProxyConfig,
+) -> Body:
+    """Read a small body now (so retries can resend it); stream a large one."""
+    framing = head.body
+    if framing.kind == "none":
+        return Body(framing, b"", None)
+    if framing.kind == "length" and framing.length > config.max_body:
+        raise HttpError(
+            413,
+            f"request body of {framing.length} bytes is over the limit of {config.max_body}",
+        )
+    if head.expect_continue:
+        writer.write(CONTINUE_RESPONSE)
+        await writer.drain()
+    stream = iter_body(reader, framing, max_body=config.max_body, timeout=config.body_timeout)
+    buffered = bytearray()
+    async for chunk in stream:
+        buffered += chunk
+        if len(buffered) > config.replay_limit:
+            return Body(framing, bytes(buffered), stream)
+    return Body(framing, bytes(buffered), None)
+
+
+async def relay(
+    head: RequestHead,
+    writer: asyncio.StreamWriter,
+    body: Body,
+    response: Response,
+    attempt: Try,
+    tried: list[str],
+    cookie: str | None,
+) -> tuple[bool, Attempt, int, str, int]:
+    """Stream the backend's response to the client, then end ``attempt``.
+
+    ``tried``: every backend tried (the X-Lbplay-Backend header); ``cookie``: a
+    Set-Cookie value to add (session affinity). Returns whether the client connection
+    can be reused, the attempt's record, the body bytes sent, what went wrong ("" if
+    nothing) and the status to count in metrics (0 for a body the backend broke off).
+    """
+    status = response.status
+    no_body = head.method == "HEAD" or status in _NO_BODY_STATUS
+    length = response.content_length
+    chunked = not no_body and length is None and head.version == "HTTP/1.1"
+    keep_alive = head.keep_alive and body.finished and (no_body or length is not None or chunked)
+    lines = [f"HTTP/1.1 {status} {_reason(response)}\r\n"]
+    for name, value in response_headers(response.raw_headers, drop=_DROP):
+        lines.append(f"{name}: {value}\r\n")
+    lines.append(f"{BACKEND_HEADER}: {', '.join(tried)}\r\n")
+    if cookie is not None:
+        lines.append(f"Set-Cookie: {cookie}\r\n")
+    if length is not None and (not no_body or head.method == "HEAD"):
+        lines.append(f"Content-Length: {length}\r\n")
+    elif chunked:
+        lines.append("Transfer-Encoding: chunked\r\n")
+    lines.append("Connection: keep-alive\r\n\r\n" if keep_alive else "Connection: close\r\n\r\n")
+    sent = 0
+    backend_ok = status < 500
+    kind = None if backend_ok else "5xx"
+    error = ""
+    try:
+        head_bytes = "".join(lines).encode("latin-1")
+        # What the backend already sent goes out with the head: one write, one
+        # packet, for the many small responses (nothing waits for it).
+        first = b"" if no_body else response.content.read_nowait()
+        if first:
+            sent += len(first)
+            attempt.transferred(len(first))
+            head_bytes += encode_chunk(first) if chunked else first
+        writer.write(head_bytes)
+        if not no_body:
+            async for chunk in response.content.iter_any():
+                sent += len(chunk)
+                attempt.transferred(len(chunk))
+                writer.write(encode_chunk(chunk) if chunked else chunk)
+                await writer.drain()
+            if chunked:
+                writer.write(LAST_CHUNK)
+        await writer.drain()
+    except (TimeoutError, ResponseError, ConnectionError) as failed:
+        # The head is out: the only honest signal left is to cut the connection.
+        if body.error is not None:
+            error = f"the client's body failed mid-response: {body.error.reason}"
+        elif isinstance(failed, ConnectionError):
+            error = "client went away mid-response"
+        else:
+            backend_ok = False
+            stalled = isinstance(failed, TimeoutError)
+            kind = "timeout" if stalled else "reset"
+            name = attempt.pick.backend.name
+            error = f"{name} {'stalled' if stalled else 'failed'} mid-response"
+        writer.transport.abort()
+        keep_alive = False
+    finally:
+        response.release()
+        outcome = error or "ok"
+        if backend_ok:
+            record = attempt.ok(outcome, status)
+        else:
+            record = attempt.failed(outcome, kind, status)
+    # A body the backend broke off counts as "failed" (0) in metrics, not as a 200.
+    counted = 0 if error and not backend_ok else status
+    return keep_alive, record, sent, error, counted
+
+
+def _reason(response: Response) -> str:
+    """The backend's reason phrase if it can be written back as is, else the standard one."""
+    reason = response.reason or ""
+    if reason.isascii() and reason.isprintable():
+        return reason
+    try:
+        return HTTPStatus(response.status).phrase
+    except ValueError:
+        return ""
