@@ -316,7 +316,7 @@ async def test_no_headers_added_that_the_client_did_not_send() -> None:
 
 
 async def test_bodyless_post_gets_content_length_zero_from_the_client_library() -> None:
-    # aiohttp's doing, documented in proxy_http: harmless, the message is the same.
+    # aiohttp's doing, documented in lbplay.net.upstream: harmless, the message is the same.
     async with rig() as the_rig:
         echo = await seen(the_rig, [("Host", "test")], method="POST")
         assert echo["headers"] == {"host": "test", "content-length": "0", **ADDED}
