@@ -51,10 +51,9 @@ from aiohttp import hdrs
 from yarl import URL
 
 from lbplay import __version__
+from lbplay.model.wire import BACKEND_HEADER
 from lbplay.model.workload import USER_PAGES, RequestMix, RequestSpec, status_class
 
-#: The response header that names the backend which answered (set by lbplay's proxy).
-BACKEND_HEADER = "X-Lbplay-Backend"
 USER_AGENT = f"lbplay-traffic/{__version__}"
 
 DEFAULT_TIMEOUT = 5.0

@@ -70,6 +70,7 @@ from aiohttp.typedefs import Handler
 from lbplay.core.backends import check_name
 from lbplay.errors import ConfigError, LbplayError
 from lbplay.model.faults import LatencyModel, check_ms
+from lbplay.model.wire import FAKE_BACKEND_HEADER
 from lbplay.net.service import Service, host_port
 
 BackendState = Literal["stopped", "alive", "killed"]
@@ -81,7 +82,6 @@ Installer = Callable[[web.Application, "FakeBackend"], None]
 MAX_BYTES = 1 << 30
 CHUNK_SIZE = 64 * 1024
 _SHUTDOWN_TIMEOUT = 1.0
-X_BACKEND = "X-Backend"
 #: The route name that marks the shallow health check (exempt from latency and errors).
 HEALTH_ROUTE = "health"
 
@@ -489,7 +489,7 @@ class FakeBackend(Service):
     async def _stamp(self, request: web.Request, response: web.StreamResponse) -> None:
         # A signal, not the middleware: streamed responses are prepared inside the
         # handler, too late for a middleware to add headers.
-        response.headers[X_BACKEND] = self.name
+        response.headers[FAKE_BACKEND_HEADER] = self.name
 
     def _error(self, status: int, reason: str) -> web.Response:
         return web.json_response({"backend": self.name, "error": reason}, status=status)

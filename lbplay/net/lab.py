@@ -46,6 +46,7 @@ from lbplay.model import narration
 from lbplay.model.config import LabConfig, Mode
 from lbplay.model.controls import Control, Names, Outcome, parse
 from lbplay.model.snapshot import BackendView, LabSnapshot
+from lbplay.model.wire import BACKEND_HEADER, FAKE_BACKEND_HEADER
 from lbplay.net import lab_controls
 from lbplay.net.clients import browse_mix, log_in_then_browse
 from lbplay.net.fleet import Fleet
@@ -139,7 +140,7 @@ class Lab(Service):
                 script_factory=log_in_then_browse if self.logins else browse_mix,
                 # Fake backends name themselves in X-Backend, in L4 mode too, where the
                 # proxy cannot add X-Lbplay-Backend.
-                backend_header="X-Lbplay-Backend" if self.config.real else "X-Backend",
+                backend_header=BACKEND_HEADER if self.config.real else FAKE_BACKEND_HEADER,
                 timeout=self.config.proxy.read_timeout + 5.0,
             )
             await self.traffic.start()

@@ -21,6 +21,7 @@ from http import HTTPStatus
 
 from lbplay.core.events import Attempt
 from lbplay.model.config import ProxyConfig
+from lbplay.model.wire import BACKEND_HEADER
 from lbplay.net.attempt import Try
 from lbplay.net.forwarding import response_headers
 from lbplay.net.http1 import (
@@ -34,8 +35,6 @@ from lbplay.net.http1 import (
 )
 from lbplay.net.upstream import Response, ResponseError
 
-#: The response header naming every backend tried, like nginx's $upstream_addr.
-BACKEND_HEADER = "X-Lbplay-Backend"
 _DROP = (BACKEND_HEADER,)  # a backend's own is replaced, never passed on
 _NO_BODY_STATUS = frozenset({204, 304})
 

@@ -64,9 +64,9 @@ from yarl import URL
 from lbplay.core.metrics import STATUS_CLASSES, Metrics
 from lbplay.errors import ConfigError
 from lbplay.model.snapshot import TrafficStats
+from lbplay.model.wire import BACKEND_HEADER
 from lbplay.model.workload import DEFAULT_MIX, RequestMix, RequestSpec, client_address, next_gap
 from lbplay.net.clients import (
-    BACKEND_HEADER,
     DEFAULT_TIMEOUT,
     ScriptFactory,
     TrafficResult,

@@ -22,7 +22,8 @@ from aiohttp import hdrs, web
 
 from lbplay.errors import ConfigError, LbplayError
 from lbplay.model.faults import MAX_DELAY_MS, LatencyModel
-from lbplay.net.fake_backend import BACKEND_KEY, MAX_BYTES, X_BACKEND, FakeBackend
+from lbplay.model.wire import FAKE_BACKEND_HEADER as X_BACKEND
+from lbplay.net.fake_backend import BACKEND_KEY, MAX_BYTES, FakeBackend
 
 N_SAMPLES = 20_000
 

@@ -19,8 +19,8 @@ import pytest
 
 from lbplay.core.passive import NginxPassive, PassiveHealth
 from lbplay.model.config import ProxyConfig, RetryPolicy
+from lbplay.model.wire import BACKEND_HEADER
 from lbplay.net.fake_backend import FakeBackend
-from lbplay.net.relay import BACKEND_HEADER
 from tests.net.proxy_http_support import (
     PROMPT,
     RawBackend,

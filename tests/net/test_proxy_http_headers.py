@@ -17,8 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lbplay.model.config import ProxyConfig
+from lbplay.model.wire import BACKEND_HEADER
 from lbplay.net.fake_backend import FakeBackend
-from lbplay.net.relay import BACKEND_HEADER
 from tests.net.proxy_http_support import (
     RawBackend,
     RawConnection,

@@ -25,7 +25,8 @@ from lbplay.core.backends import Backend
 from lbplay.core.balancer import Balancer
 from lbplay.core.events import ConnectionCompleted, Event, EventBus
 from lbplay.errors import ConfigError
-from lbplay.net.fake_backend import X_BACKEND, FakeBackend
+from lbplay.model.wire import FAKE_BACKEND_HEADER as X_BACKEND
+from lbplay.net.fake_backend import FakeBackend
 from lbplay.net.proxy_tcp import L4_LIMITS, L7_ONLY, TcpProxy
 
 #: Generous bound on anything that should happen "at once"; a hang fails, not blocks.

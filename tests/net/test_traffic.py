@@ -26,9 +26,10 @@ from aiohttp import hdrs, web
 
 from lbplay.core.metrics import STATUS_CLASSES, Metrics
 from lbplay.errors import ConfigError
+from lbplay.model.wire import BACKEND_HEADER
 from lbplay.model.workload import RequestMix, RequestSpec, client_address, next_gap
 from lbplay.net import traffic
-from lbplay.net.clients import BACKEND_HEADER, TrafficResult, VirtualClient
+from lbplay.net.clients import TrafficResult, VirtualClient
 from lbplay.net.traffic import TrafficGenerator
 
 N_SAMPLES = 20_000
