@@ -73,8 +73,14 @@ class ProxyConfig:
 
     #: The whole request head (and an idle keep-alive wait) must arrive within this.
     header_timeout: float = 10.0
-    #: Longest pause while a request body is arriving.
+    #: Longest pause while a request body is arriving (nginx ``client_body_timeout``).
     body_timeout: float = 10.0
+    #: The whole body must arrive within this many seconds of its head (HAProxy's
+    #: ``timeout http-request`` covers head and body the same way), else 408. 60 s is
+    #: nginx's ``client_body_timeout`` default, applied to the whole body so that a
+    #: client trickling a byte every few seconds cannot hold a connection forever; at
+    #: the default 10 MiB ``max_body`` it still allows a client of ~175 kB/s.
+    body_deadline: float = 60.0
     connect_timeout: float = 1.0
     #: Longest wait for the backend's response head, and between body reads (504).
     read_timeout: float = 5.0
@@ -96,7 +102,13 @@ class ProxyConfig:
     hash_header: str | None = None
 
     def __post_init__(self) -> None:
-        for name in ("header_timeout", "body_timeout", "connect_timeout", "read_timeout"):
+        for name in (
+            "header_timeout",
+            "body_timeout",
+            "body_deadline",
+            "connect_timeout",
+            "read_timeout",
+        ):
             number(getattr(self, name), name.replace("_", " "), 0.001, 3600, "seconds")
         number(self.queue_timeout, "queue timeout", 0, 3600, "seconds")
         whole(self.max_queue, "max queue", 1, 1_000_000, "requests")

@@ -15,9 +15,11 @@ smuggling. So every ambiguous input is answered 400 and the connection is closed
 Errors are ``LbplayError``s; ``str(error)`` is the reason, written for a learner::
 
     HttpError                  status + reason: answer ``status`` and close
-    ├── RequestTimeout         408: the client was too slow; just close
-    │   ├── HeaderTimeout      the whole head did not arrive within ``timeout``
-    │   └── BodyTimeout        the body stalled for longer than ``timeout``
+    ├── RequestTimeout         408: the client was too slow
+    │   ├── HeaderTimeout      the whole head did not arrive within ``timeout``: close
+    │   │                      (slowloris, or an idle keep-alive connection)
+    │   └── BodyTimeout        the body stalled for ``timeout``, or all of it did not
+    │                          arrive by its deadline: answer 408 (the client waits)
     └── IncompleteRequest      400: the client closed mid-request; just close
         ├── HeadIncomplete     EOF inside the head
         └── BodyIncomplete     EOF inside the body
@@ -48,7 +50,9 @@ Choices where the RFCs leave room (RFC 9112 unless noted):
 * Up to ``MAX_EMPTY_LINES`` empty lines before the request line are skipped (RFC 9112
   §2.2 asks for at least one); a connection that closes after only empty lines is a
   clean close.
-* CONNECT is 501: this proxy does not tunnel. Other unknown methods are forwarded.
+* CONNECT is 501: this proxy does not tunnel. TRACE and TRACK are 405 (with an
+  ``Allow`` header), as nginx answers: a backend would echo the request back, cookies
+  included. Other unknown methods are forwarded.
 * Absolute-form targets must agree with Host, compared case-insensitively with the
   scheme's default port filled in (``http://a/`` matches ``Host: a:80``). HTTP/1.0
   without Host takes the host from an absolute-form target.
@@ -66,6 +70,7 @@ chunk boundaries and extensions are not preserved, only the bytes.
 from __future__ import annotations
 
 import asyncio
+import math
 import re
 from collections.abc import AsyncIterator, Awaitable, Iterable, Sequence
 from dataclasses import dataclass
@@ -93,13 +98,20 @@ _T = TypeVar("_T")
 # -- errors ------------------------------------------------------------------------
 
 
-class HttpError(LbplayError):
-    """A request the proxy must refuse: answer ``status`` with ``reason``, then close."""
+#: Methods refused with 405, and what the 405's ``Allow`` header offers instead.
+REFUSED_METHODS = frozenset({b"TRACE", b"TRACK"})
+ALLOWED_METHODS = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"
 
-    def __init__(self, status: int, reason: str) -> None:
+
+class HttpError(LbplayError):
+    """A request the proxy must refuse: answer ``status`` with ``reason`` (and any
+    ``headers``, such as a 405's Allow), then close."""
+
+    def __init__(self, status: int, reason: str, headers: Sequence[tuple[str, str]] = ()) -> None:
         super().__init__(reason)
         self.status = status
         self.reason = reason
+        self.headers = tuple(headers)
 
 
 class RequestTimeout(HttpError):
@@ -114,7 +126,8 @@ class HeaderTimeout(RequestTimeout):
 
 
 class BodyTimeout(RequestTimeout):
-    """The client stopped sending its body for longer than the timeout."""
+    """The client stopped sending its body, or sent it too slowly: it is still waiting
+    for an answer, so the proxy answers 408 (HAProxy and nginx do too)."""
 
 
 class IncompleteRequest(HttpError):
@@ -271,6 +284,13 @@ def _parse_request_line(line: bytes, max_uri: int) -> _RequestLine:
         raise _bad(f"method {_show(method)} is not an uppercase token")
     if method == b"CONNECT":
         raise HttpError(501, "CONNECT (tunnelling) is not supported by this proxy")
+    if method in REFUSED_METHODS:
+        raise HttpError(
+            405,
+            f"{method.decode()} is refused: it would echo the request back, cookies and"
+            " credentials included (cross-site tracing); nginx refuses it too",
+            [("Allow", ALLOWED_METHODS)],
+        )
     if _TARGET_BAD.search(target):
         raise _bad(
             "the target contains a control character, a space, a non-ASCII byte or a '#': "
@@ -547,13 +567,35 @@ async def read_head(
 # -- reading the body ----------------------------------------------------------------
 
 
-async def _within(aw: Awaitable[_T], timeout: float) -> _T:
-    """``await aw`` or raise ``BodyTimeout``; the deadline is per read, not per body."""
+@dataclass(frozen=True, slots=True)
+class _Patience:
+    """How long a body may take: ``timeout`` per read, and all of it by ``deadline``
+    (the event loop's time; ``whole`` seconds after the body began)."""
+
+    timeout: float
+    deadline: float
+    whole: float
+
+    @classmethod
+    def starting_now(cls, timeout: float, whole: float | None) -> _Patience:
+        if whole is None:
+            return cls(timeout, math.inf, math.inf)
+        return cls(timeout, asyncio.get_running_loop().time() + whole, whole)
+
+
+async def _within(aw: Awaitable[_T], patience: _Patience) -> _T:
+    """``await aw`` or raise ``BodyTimeout``: a read may wait ``patience.timeout``
+    seconds, and no read goes past the whole body's deadline."""
+    left = patience.deadline - asyncio.get_running_loop().time()
     try:
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(min(patience.timeout, max(left, 0.0))):
             return await aw
     except TimeoutError:
-        raise BodyTimeout(f"the client sent no body bytes for {timeout:g} s") from None
+        if left <= patience.timeout:
+            raise BodyTimeout(
+                f"the request body did not arrive within {patience.whole:g} s"
+            ) from None
+        raise BodyTimeout(f"the client sent no body bytes for {patience.timeout:g} s") from None
 
 
 def iter_body(
@@ -562,6 +604,7 @@ def iter_body(
     *,
     max_body: int | None,
     timeout: float,
+    deadline: float | None = None,
     chunk_size: int = 65536,
     max_head: int = 16384,
 ) -> AsyncIterator[bytes]:
@@ -572,26 +615,29 @@ def iter_body(
     413 *here, at the call*, before a byte is read, so the proxy can answer at once
     (and skip its ``100 Continue``); a chunked body raises 413 while iterating, when
     the total would pass ``max_body``. Chunked trailers are read and dropped, at most
-    ``max_head`` bytes of them. Each read waits at most ``timeout`` seconds
-    (``BodyTimeout``); EOF before the end raises ``BodyIncomplete``.
+    ``max_head`` bytes of them. Each read waits at most ``timeout`` seconds, and the
+    whole body must arrive within ``deadline`` seconds of this call (``BodyTimeout``
+    either way: a body trickled a byte at a time resets no clock); EOF before the end
+    raises ``BodyIncomplete``.
     """
     if chunk_size < 1:
         raise ValueError("chunk_size must be at least 1")
+    patience = _Patience.starting_now(timeout, deadline)
     if framing.kind == "chunked":
-        return _chunked_body(reader, max_body, timeout, chunk_size, max_head)
+        return _chunked_body(reader, max_body, patience, chunk_size, max_head)
     if max_body is not None and framing.length > max_body:
         raise HttpError(
             413, f"request body of {framing.length} bytes is over the limit of {max_body}"
         )
-    return _length_body(reader, framing.length, timeout, chunk_size)
+    return _length_body(reader, framing.length, patience, chunk_size)
 
 
 async def _length_body(
-    reader: asyncio.StreamReader, length: int, timeout: float, chunk_size: int
+    reader: asyncio.StreamReader, length: int, patience: _Patience, chunk_size: int
 ) -> AsyncIterator[bytes]:
     left = length
     while left:
-        data = await _within(reader.read(min(chunk_size, left)), timeout)
+        data = await _within(reader.read(min(chunk_size, left)), patience)
         if not data:
             raise BodyIncomplete(
                 f"the client closed the connection after {length - left} of {length} body bytes"
@@ -603,14 +649,14 @@ async def _length_body(
 async def _chunked_body(
     reader: asyncio.StreamReader,
     max_body: int | None,
-    timeout: float,
+    patience: _Patience,
     chunk_size: int,
     max_head: int,
 ) -> AsyncIterator[bytes]:
     total = 0
     while True:
         try:
-            line = await _body_line(reader, MAX_CHUNK_LINE, timeout)
+            line = await _body_line(reader, MAX_CHUNK_LINE, patience)
         except _TooLong:
             raise _bad(f"chunk-size line longer than {MAX_CHUNK_LINE} bytes") from None
         size = _chunk_size(line)
@@ -620,7 +666,7 @@ async def _chunked_body(
         if max_body is not None and total > max_body:
             raise HttpError(413, f"chunked request body is over the limit of {max_body} bytes")
         while size:
-            data = await _within(reader.read(min(chunk_size, size)), timeout)
+            data = await _within(reader.read(min(chunk_size, size)), patience)
             if not data:
                 raise BodyIncomplete(
                     f"the client closed the connection inside a chunk ({total - size} body "
@@ -629,7 +675,7 @@ async def _chunked_body(
             size -= len(data)
             yield data
         try:
-            end = await _within(reader.readexactly(2), timeout)
+            end = await _within(reader.readexactly(2), patience)
         except asyncio.IncompleteReadError:
             raise BodyIncomplete("the client closed the connection after chunk data") from None
         if end != b"\r\n":
@@ -639,7 +685,7 @@ async def _chunked_body(
     budget = max_head
     while True:
         try:
-            line = await _body_line(reader, budget, timeout)
+            line = await _body_line(reader, budget, patience)
         except _TooLong:
             raise HttpError(431, f"trailer section larger than {max_head} bytes") from None
         if not line:
@@ -648,9 +694,9 @@ async def _chunked_body(
         budget -= len(line) + 2
 
 
-async def _body_line(reader: asyncio.StreamReader, budget: int, timeout: float) -> bytes:
+async def _body_line(reader: asyncio.StreamReader, budget: int, patience: _Patience) -> bytes:
     """One CRLF-terminated line of chunked framing, without the CRLF."""
-    line = await _within(_read_line(reader, budget), timeout)
+    line = await _within(_read_line(reader, budget), patience)
     if not line.endswith(b"\n"):
         raise BodyIncomplete("the client closed the connection inside a chunked body")
     return _strip_crlf(line)

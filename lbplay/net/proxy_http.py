@@ -52,10 +52,10 @@ from lbplay.net.attempt import ClientFailed, Failure, Try
 from lbplay.net.forwarding import TrustedProxies, request_headers
 from lbplay.net.http1 import (
     NO_BODY,
+    HeaderTimeout,
     HttpError,
     IncompleteRequest,
     RequestHead,
-    RequestTimeout,
     read_head,
     simple_response,
 )
@@ -224,9 +224,13 @@ class HttpProxy(Service):
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, error: HttpError
     ) -> None:
         """Answer a request the proxy will not forward, and close."""
-        if not isinstance(error, RequestTimeout | IncompleteRequest):
-            # (Too slow, or gone: nobody is waiting for an answer to those.)
-            writer.write(simple_response(error.status, error.reason, keep_alive=False))
+        if not isinstance(error, HeaderTimeout | IncompleteRequest):
+            # (A head too slow, or a client gone: nobody waits for an answer to those.)
+            writer.write(
+                simple_response(
+                    error.status, error.reason, keep_alive=False, extra_headers=error.headers
+                )
+            )
             with contextlib.suppress(ConnectionError):
                 await writer.drain()
             await self._linger(reader, writer)

@@ -118,7 +118,13 @@ async def read_body(
     if head.expect_continue:
         writer.write(CONTINUE_RESPONSE)
         await writer.drain()
-    stream = iter_body(reader, framing, max_body=config.max_body, timeout=config.body_timeout)
+    stream = iter_body(
+        reader,
+        framing,
+        max_body=config.max_body,
+        timeout=config.body_timeout,
+        deadline=config.body_deadline,
+    )
     buffered = bytearray()
     async for chunk in stream:
         buffered += chunk

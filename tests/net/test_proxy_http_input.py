@@ -132,6 +132,15 @@ REFUSED = [
     ("bad-version", raw("GET / HTTP/x\r\nHost: a\r\n\r\n"), 400),
     ("http2-version", raw("GET / HTTP/2.0\r\nHost: a\r\n\r\n"), 505),
     ("connect", raw("CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n"), 501),
+    # TRACE would echo the request, cookies included (found forwarded; nginx says 405).
+    ("trace", raw("TRACE / HTTP/1.1\r\nHost: a\r\nCookie: secret=1\r\n\r\n"), 405),
+    ("track", raw("TRACK / HTTP/1.1\r\nHost: a\r\n\r\n"), 405),
+    ("no-version", raw("GET /\r\n\r\n"), 400),
+    (
+        "te-chunked-identity",
+        raw(POST + "Transfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n"),
+        400,
+    ),
     ("options-asterisk", raw("OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n"), 501),
     # A header value whose bytes the client library would re-encode (not UTF-8).
     ("latin1-value", raw("GET / HTTP/1.1\r\nHost: a\r\nX-A: caf\xe9\r\n\r\n"), 400),
@@ -160,6 +169,17 @@ async def test_refused_not_forwarded_and_closed(data: bytes, status: int) -> Non
         assert body.strip(), "the refusal says why"
         assert the_rig.received() == {"b1": 0, "b2": 0}
         await assert_still_serving(the_rig)
+
+
+async def test_trace_is_refused_with_allow_and_other_methods_pass() -> None:
+    async with rig() as the_rig:
+        response = await parse_response(
+            await exchange(the_rig.port, raw("TRACE / HTTP/1.1\r\nHost: a\r\n\r\n"))
+        )
+        assert response.status == 405
+        assert response.header("allow") == "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"
+        status, headers, _ = await get(the_rig.url + "/x", method="PROPFIND")
+        assert status == 200, headers  # an unknown method is the backend's to judge
 
 
 async def test_refusal_reaches_a_client_still_sending() -> None:
@@ -298,16 +318,40 @@ async def test_idle_keep_alive_connection_is_closed_at_the_header_timeout() -> N
         assert 0.45 <= time.monotonic() - started < 1.5
 
 
-async def test_stalled_body_is_closed_at_the_body_timeout() -> None:
+async def test_stalled_body_is_answered_408_at_the_body_timeout() -> None:
     head = request("POST", headers=[("Host", "a"), ("Content-Length", "10")], body=b"12345")
     async with (
         rig(config=ProxyConfig(body_timeout=0.3)) as the_rig,
         connect(the_rig.port) as (reader, writer),
     ):
         writer.write(head)
-        started = time.monotonic()
+        answer = await read_response(reader)
+        assert answer.status == 408
+        assert b"no body bytes for 0.3 s" in answer.body
         assert await at_eof(reader)
-        assert time.monotonic() - started < 0.3 + 1.0
+        [event] = await the_rig.requests_done(1)
+        assert event.status == 408
+        assert the_rig.received() == {"b1": 0, "b2": 0}
+
+
+async def test_a_body_trickled_a_byte_at_a_time_meets_its_deadline() -> None:
+    """Found: each byte reset the per-read timeout, so a body sent at 1 byte/s held
+    its connection open for ever. The whole body has a deadline (HAProxy's
+    ``timeout http-request``): 408, and nothing reaches a backend."""
+    head = request("POST", headers=[("Host", "a"), ("Content-Length", "1000")])
+    config = ProxyConfig(body_timeout=0.5, body_deadline=0.6)
+    async with rig(config=config) as the_rig, connect(the_rig.port) as (reader, writer):
+        writer.write(head)
+        answered = asyncio.ensure_future(read_response(reader))
+        sent = 0
+        while not answered.done() and sent < 100:
+            writer.write(b"x")
+            sent += 1
+            await asyncio.wait([answered], timeout=0.05)  # a byte every 50 ms, forever
+        answer = await answered
+        assert answer.status == 408
+        assert b"did not arrive within 0.6 s" in answer.body
+        assert 5 < sent < 100
         [event] = await the_rig.requests_done(1)
         assert event.status == 408
         assert the_rig.received() == {"b1": 0, "b2": 0}
