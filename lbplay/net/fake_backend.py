@@ -35,7 +35,9 @@ Lifecycle: ``start()`` → ``kill()`` ⇄ ``revive()`` → ``stop()``.
 * ``stop`` is the end: listener closed, in-flight requests cancelled, connections
   closed, no task or socket left behind.
 
-Endpoints: ``/health``; ``/bytes?n=N`` streams N bytes (for least_bandwidth); any other
+Endpoints: ``/health``; ``/bytes?n=N`` streams N bytes (for least_bandwidth); ``/ws``
+is a WebSocket that answers each message with "<name>: <message>" (a long-lived
+connection, for L4 versus L7); any other
 path echoes what the backend saw as JSON (backend, method, raw path, headers, body
 length). Every response carries ``X-Backend: <name>``.
 
@@ -64,7 +66,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from aiohttp import hdrs, web
+from aiohttp import WSMsgType, hdrs, web
 from aiohttp.typedefs import Handler
 
 from lbplay.core.backends import check_name
@@ -481,6 +483,7 @@ class FakeBackend(Service):
         app.on_response_prepare.append(self._stamp)
         app.router.add_get("/health", self._health, name=HEALTH_ROUTE)
         app.router.add_route("*", "/bytes", self._bytes, name="bytes")
+        app.router.add_get("/ws", self._websocket, name="websocket")
         for install in self._installers:
             install(app, self)
         app.router.add_route("*", "/{tail:.*}", self._echo, name="echo")
@@ -560,6 +563,16 @@ class FakeBackend(Service):
             self._notify()
         await response.write_eof()
         return response
+
+    async def _websocket(self, request: web.Request) -> web.StreamResponse:
+        if not request.headers.get(hdrs.UPGRADE, "").lower() == "websocket":
+            return self._error(426, "/ws is a WebSocket: connect with Upgrade: websocket")
+        socket = web.WebSocketResponse()
+        await socket.prepare(request)
+        async for message in socket:
+            if message.type == WSMsgType.TEXT:
+                await socket.send_str(f"{self.name}: {message.data}")
+        return socket
 
     async def _echo(self, request: web.Request) -> web.Response:
         body_bytes = 0

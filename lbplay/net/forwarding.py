@@ -117,6 +117,15 @@ def _as_sent(name: str, value: str) -> str:
         ) from None
 
 
+def upgrade_wanted(head: RequestHead) -> str | None:
+    """The protocol a request asks to switch to (``Upgrade`` named in ``Connection``,
+    e.g. "websocket"), or None."""
+    connection = ",".join(head.get_all("Connection")).lower()
+    if "upgrade" not in (token.strip() for token in connection.split(",")):
+        return None
+    return head.get("Upgrade") or None
+
+
 def request_headers(head: RequestHead, peer_ip: str, trusted: bool) -> CIMultiDict[str]:
     """What the backend gets: the client's end-to-end headers plus X-Forwarded-*.
 

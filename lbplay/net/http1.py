@@ -765,10 +765,13 @@ def simple_response(
     *,
     keep_alive: bool,
     extra_headers: Sequence[tuple[str, str]] = (),
+    head: bool = False,
 ) -> bytes:
     """A complete plain-text response, for the errors and pages the proxy answers itself.
 
-    ``text`` gets a final newline if it lacks one, so it reads well under curl.
+    ``text`` gets a final newline if it lacks one, so it reads well under curl. For a
+    ``head`` request the body is left out (its Content-Length stays): a body after a
+    HEAD answer would be read as the next response.
     ``extra_headers`` may not set the framing (Content-Length, Transfer-Encoding,
     Connection): those follow from ``text`` and ``keep_alive``.
     """
@@ -785,4 +788,4 @@ def simple_response(
     if not keep_alive:
         headers.append(("Connection", "close"))
     headers.extend(extra_headers)
-    return response_head(status, headers) + body
+    return response_head(status, headers) + (b"" if head else body)

@@ -24,7 +24,11 @@ the other parts together:
 
 Answers of the proxy itself are short plain text that say what happened: 502 (the
 backend failed), 503 (no backend is eligible, or all are full), 504 (the backend timed
-out).
+out); to a HEAD request, without the text.
+
+Protocol upgrades (WebSocket) are not relayed in L7: a request that asks for one is
+answered 501 saying so, and L4 mode passes such connections through untouched (the
+NLB's way). Relaying them is a tunnel after the 101, which this proxy does not do yet.
 """
 
 from __future__ import annotations
@@ -49,7 +53,7 @@ from lbplay.core.routing import DEFAULT_POOL, PathError, Router
 from lbplay.errors import AllBackendsFull, ConfigError, NoBackendAvailable
 from lbplay.model.config import ProxyConfig
 from lbplay.net.attempt import ClientFailed, Failure, Try
-from lbplay.net.forwarding import TrustedProxies, request_headers
+from lbplay.net.forwarding import TrustedProxies, request_headers, upgrade_wanted
 from lbplay.net.http1 import (
     NO_BODY,
     HeaderTimeout,
@@ -266,6 +270,14 @@ class HttpProxy(Service):
         try:
             if head.form == "asterisk":
                 raise HttpError(501, "'OPTIONS *' is answered by each server; not forwarded")
+            protocol = upgrade_wanted(head)
+            if protocol is not None:
+                raise HttpError(
+                    501,
+                    f"lbplay's L7 proxy does not relay protocol upgrades ({protocol}):"
+                    " switch to L4 ('lbplay ctl mode l4'), which passes the connection"
+                    " through, as an NLB would",
+                )
             self._route(req)
             headers = request_headers(head, peer_ip, peer_ip in self._trusted)
             req.lookup = self.affinity.lookup(client_ip, head.get_all, head.query)
@@ -406,7 +418,13 @@ class HttpProxy(Service):
         backend, reason = (attempts[-1].backend, attempts[-1].reason) if attempts else (None, "")
         self._finish(req, failure.status, backend, reason, 0, text)
         req.writer.write(
-            simple_response(failure.status, text, keep_alive=keep_alive, extra_headers=extra)
+            simple_response(
+                failure.status,
+                text,
+                keep_alive=keep_alive,
+                extra_headers=extra,
+                head=req.head.method == "HEAD",
+            )
         )
         await req.writer.drain()
         return keep_alive

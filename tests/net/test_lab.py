@@ -59,6 +59,22 @@ async def test_lab_routes_real_requests_and_records_them() -> None:
         assert len(view.recent) == 6
 
 
+async def test_a_websocket_passes_through_l4_and_is_refused_clearly_by_l7() -> None:
+    async with Lab(quiet(backends=2)) as lab, aiohttp.ClientSession() as session:
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+            await session.ws_connect(lab.proxy_url + "/ws")
+        assert refused.value.status == 501
+        await lab.apply(Mode("l4"))
+        async with session.ws_connect(lab.proxy_url + "/ws") as socket:
+            answers = []
+            for word in ("hello", "again"):
+                await socket.send_str(word)
+                answers.append(await socket.receive_str())
+        # One connection, one pick: every message of the conversation went to one backend.
+        backend = answers[0].split(":")[0]
+        assert answers == [f"{backend}: hello", f"{backend}: again"]
+
+
 async def test_keep_alive_pins_to_one_backend_in_l4_and_spreads_in_l7() -> None:
     """The classic lesson: L4 balances connections, L7 balances requests."""
     async with Lab(quiet(backends=2)) as lab:

@@ -129,6 +129,9 @@ BAD_RESPONSES = {
     "bad-length": b"HTTP/1.1 200 OK\r\nContent-Length: -5\r\n\r\nhello",
     "bad-status": b"HTTP/1.1 20x OK\r\nContent-Length: 0\r\n\r\n",
     "unasked-101": b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\nConnection: upgrade\r\n\r\n",
+    # Malformed header lines (the probe's response faults); obs-fold and bare LF below.
+    "bare-cr": b"HTTP/1.1 200 OK\r\nX-A: 1\rContent-Length: 2\r\n\r\nok",
+    "nul-in-value": b"HTTP/1.1 200 OK\r\nX-A: 1\x002\r\nContent-Length: 2\r\n\r\nok",
 }
 
 
@@ -153,6 +156,61 @@ async def test_bytes_after_a_response_make_its_connection_unusable() -> None:
     async with rig(RawBackend("r1", extra)) as the_rig:
         for _ in range(2):
             assert (await get(the_rig.url + "/"))[::2] == (200, b"ok")
+        assert [len(c.requests) for c in the_rig.raws["r1"].connections] == [1, 1]
+
+
+TOLERATED = {
+    # RFC 9112 §5.2: a proxy may replace obs-fold with SP instead of answering 502.
+    "obs-fold": (b"X-A: 1\r\n b\r\n", "1 b"),
+    # RFC 9112 §2.2: a recipient may read a lone LF as the end of a line.
+    "bare-lf": (b"X-A: 1\n", "1"),
+}
+
+
+@pytest.mark.parametrize(("lines", "value"), TOLERATED.values(), ids=TOLERATED.keys())
+async def test_tolerated_header_lines_are_rewritten_clean(lines: bytes, value: str) -> None:
+    """What the client gets is a clean head lbplay wrote itself: no CR, LF or NUL in a
+    value, one framing, whatever the backend's line endings were."""
+    response = b"HTTP/1.1 200 OK\r\n" + lines + b"Content-Length: 2\r\n\r\nok"
+
+    async def sends(conn: RawConnection) -> None:
+        await answer_each(conn, response)
+
+    async with rig(RawBackend("r1", sends)) as the_rig, connect(the_rig.port) as (reader, writer):
+        writer.write(request())
+        head = await reader.readuntil(b"\r\n\r\n")
+        assert f"\r\nX-A: {value}\r\n".encode() in head
+        assert b"\n" not in head.replace(b"\r\n", b"")
+        assert b"\r" not in head.replace(b"\r\n", b"")
+        assert head.count(b"Content-Length: 2\r\n") == 1
+        assert await reader.readexactly(2) == b"ok"
+
+
+@pytest.mark.parametrize("method", ["HEAD", "GET"])
+async def test_a_response_injected_after_a_bodyless_one_is_never_relayed(method: str) -> None:
+    """A HEAD answer (or a 204) has no body by definition; bytes after it are not the
+    next response, whatever they look like (response splitting)."""
+    injected = b"HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nINJECTED"
+    status = 200 if method == "HEAD" else 204
+    head = (
+        f"HTTP/1.1 {status} OK\r\nContent-Length: 5\r\n\r\n"
+        if method == "HEAD"
+        else ("HTTP/1.1 204 No Content\r\n\r\n")
+    )
+
+    async def splits(conn: RawConnection) -> None:
+        await answer_each(conn, head.encode() + injected)
+
+    async with rig(RawBackend("r1", splits)) as the_rig, connect(the_rig.port) as (reader, writer):
+        for _ in range(2):
+            writer.write(request(method, "/"))
+            response = await read_response(reader, head_request=method == "HEAD")
+            # The answer itself, or a 502 when the client library chokes on what
+            # follows it: never the injected response.
+            assert response.status in (status, 502)
+            assert b"INJECTED" not in response.body
+            assert response.header("content-length") != "8"
+        # Each request went out on a fresh connection: the tainted one was not reused.
         assert [len(c.requests) for c in the_rig.raws["r1"].connections] == [1, 1]
 
 
@@ -199,6 +257,19 @@ async def test_killed_backend_mid_download_aborts_the_client() -> None:
             with pytest.raises((asyncio.IncompleteReadError, ConnectionError)):
                 await asyncio.wait_for(reader.readexactly(length), PROMPT)
         await the_rig.requests_done(1)
+
+
+async def test_the_proxys_own_answer_to_head_has_no_body() -> None:
+    """Found: a 503 (or 502) answered by the proxy to a HEAD carried a body, which a
+    client reads as the start of the next response."""
+    async with rig(FakeBackend("b1")) as the_rig, connect(the_rig.port) as (reader, writer):
+        the_rig.balancer.set_available("b1", False)
+        the_rig.balancer.set_panic_threshold(0)
+        writer.write(request("HEAD", "/") + request("HEAD", "/again"))
+        for _ in range(2):
+            response = await read_response(reader, head_request=True)
+            assert response.status == 503
+            assert int(response.header("content-length") or 0) > 0
 
 
 async def test_no_eligible_backend_is_503() -> None:

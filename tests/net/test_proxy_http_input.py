@@ -182,6 +182,27 @@ async def test_trace_is_refused_with_allow_and_other_methods_pass() -> None:
         assert status == 200, headers  # an unknown method is the backend's to judge
 
 
+async def test_a_websocket_upgrade_is_refused_clearly_in_l7() -> None:
+    upgrade = request(
+        headers=[
+            ("Host", "a"),
+            ("Connection", "keep-alive, Upgrade"),
+            ("Upgrade", "websocket"),
+            ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
+            ("Sec-WebSocket-Version", "13"),
+        ]
+    )
+    async with rig() as the_rig:
+        response = await parse_response(await exchange(the_rig.port, upgrade))
+        assert response.status == 501
+        assert b"does not relay protocol upgrades (websocket)" in response.body
+        assert b"mode l4" in response.body
+        assert the_rig.received() == {"b1": 0, "b2": 0}
+        # Upgrade alone, not named in Connection, is just a header (stripped as hop-by-hop).
+        status, _, _ = await get(the_rig.url + "/", headers={"Upgrade": "websocket"})
+        assert status == 200
+
+
 async def test_refusal_reaches_a_client_still_sending() -> None:
     # The proxy refuses after the head while a large body is still arriving: it must
     # not reset the connection (that can destroy the 400 before the client reads it).
