@@ -565,7 +565,7 @@ class FakeBackend(Service):
         return response
 
     async def _websocket(self, request: web.Request) -> web.StreamResponse:
-        if not request.headers.get(hdrs.UPGRADE, "").lower() == "websocket":
+        if request.headers.get(hdrs.UPGRADE, "").lower() != "websocket":
             return self._error(426, "/ws is a WebSocket: connect with Upgrade: websocket")
         socket = web.WebSocketResponse()
         await socket.prepare(request)
