@@ -18,6 +18,7 @@ from lbplay.core import registry
 from lbplay.core.backends import Backend, parse_backends
 from lbplay.core.explore import key_movement, pick_sequence
 from lbplay.errors import LbplayError
+from lbplay.model import controls
 from lbplay.model.controls import parse_options
 from lbplay.resources import assets_dir, lessons_dir
 
@@ -295,6 +296,9 @@ def serve(
         str,
         typer.Option(help="Session affinity: none, cookie, ip, ip/24, header:NAME, query:NAME."),
     ] = "none",
+    cookie_ttl: Annotated[
+        float, typer.Option(help="Seconds an affinity cookie lasts (the ALB's: 86400).")
+    ] = 86_400.0,
     sessions: Annotated[
         str, typer.Option(help="Where sessions live: local, shared or redis://host:port/db.")
     ] = "local",
@@ -360,7 +364,7 @@ def serve(
         slow_start=slow_start,
         drain_timeout=drain_timeout,
         max_conns=max_conns,
-        sticky=AffinityConfig.parse(sticky),
+        sticky=controls.Sticky(AffinityConfig.parse(sticky), cookie_ttl).config(),
         sessions=sessions,
         logins=logins,
         pools=tuple(PoolSpec.parse(p) for p in pool or ()),

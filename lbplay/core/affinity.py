@@ -47,6 +47,7 @@ DEFAULT_COOKIE_TTL = 86_400.0
 #: HAProxy stick tables are typically set to expire after 30 minutes.
 DEFAULT_TABLE_TTL = 1_800.0
 MAX_TABLE = 100_000
+YEAR = 365 * 86_400
 _MAC_BYTES = 16
 
 
@@ -69,8 +70,12 @@ class AffinityConfig:
             raise ConfigError(f"{self.mode} affinity needs a name, e.g. {self.mode}:X-User")
         if self.name and not all(c.isalnum() or c in "-_." for c in self.name):
             raise ConfigError(f"bad {self.mode} name {self.name!r}")
-        if not 1 <= self.cookie_ttl <= 365 * 86_400 or not 1 <= self.table_ttl <= 365 * 86_400:
-            raise ConfigError("affinity lifetimes must be from 1 s to a year")
+        for what, ttl in (
+            ("cookie lifetime", self.cookie_ttl),
+            ("stick table lifetime", self.table_ttl),
+        ):
+            if isinstance(ttl, bool) or not 1 <= ttl <= YEAR:  # also refuses NaN
+                raise ConfigError(f"bad {what} {ttl!r}: use a number of seconds from 1 to {YEAR}")
 
     @classmethod
     def parse(cls, text: str) -> AffinityConfig:

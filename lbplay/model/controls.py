@@ -569,6 +569,16 @@ class Sticky(Control):
     """Session affinity alone: none, cookie, ip, ip/24, header:NAME or query:NAME."""
 
     sticky: AffinityConfig = arg("sticky", "the affinity, e.g. cookie or header:X-User")  # noqa: RUF009
+    cookie_ttl: float | None = arg(
+        "number", "seconds an affinity cookie lasts (the ALB's: 1 day)", default=None,
+        positional=False, low=1, high=365 * 86_400, unit="seconds", what="cookie lifetime",
+    )  # fmt: skip
+
+    def config(self) -> AffinityConfig:
+        """The affinity this control sets (with its cookie lifetime, if given)."""
+        if self.cookie_ttl is None:
+            return self.sticky
+        return dataclasses.replace(self.sticky, cookie_ttl=self.cookie_ttl)
 
 
 @control("store", "sessions")

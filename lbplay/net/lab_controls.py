@@ -405,7 +405,7 @@ async def _sessions(lab: Lab, control: c.Sessions) -> Announcement:
 
 @handles(c.Sticky)
 async def _sticky(lab: Lab, control: c.Sticky) -> Announcement:
-    config = control.sticky
+    config = control.config()
     lab.affinity.set_config(config)
     watch = narration.sticky_watch(config.mode, config.name, lab.mode == "l4")
     return Announcement("sticky sessions", config.describe(), watch)

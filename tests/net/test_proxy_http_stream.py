@@ -7,6 +7,7 @@ the proxy and the client: a proxy that buffered a body would grow by its size.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -288,3 +289,27 @@ async def test_close_delimited_backend_response_is_rechunked_for_http11() -> Non
             response = await read_response(reader)
             assert (response.framing, response.body) == ("chunked", b"all of it")
             assert response.header("connection") == "keep-alive"
+
+
+async def test_a_thousand_idle_keep_alive_connections_do_not_slow_a_request() -> None:
+    """Idle connections cost the proxy a timer and a buffer each, not attention: with a
+    thousand of them open, a new client is still served promptly."""
+    async with rig() as the_rig:
+        idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+        try:
+            for _ in range(1000):
+                reader, writer = await asyncio.open_connection("127.0.0.1", the_rig.port)
+                idle.append((reader, writer))
+            for reader, writer in idle[:50]:  # some have had a request, then went quiet
+                writer.write(request())
+                assert (await read_response(reader)).status == 200
+            took = []
+            for _ in range(3):
+                started = time.perf_counter()
+                status, _, _ = await get(the_rig.url + "/now")
+                took.append(time.perf_counter() - started)
+                assert status == 200
+            assert min(took) < 0.050, took
+        finally:
+            for _, writer in idle:
+                writer.transport.abort()
