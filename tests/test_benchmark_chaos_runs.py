@@ -12,7 +12,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
+
+#: A smoke run of a whole benchmark: CI runs it once (``pytest -m slow``), not every
+#: local ``pytest``.
+pytestmark = pytest.mark.slow
 CYCLES = 5
 
 

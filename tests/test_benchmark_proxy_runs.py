@@ -11,7 +11,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
+
+#: A smoke run of a whole benchmark: CI runs it once (``pytest -m slow``), not every
+#: local ``pytest``.
+pytestmark = pytest.mark.slow
 ROWS = ("direct", "lbplay L7", "lbplay L4", "naive aiohttp")
 TARGETS = ("naive aiohttp req/s", "p50 at 500 req/s", "lbplay L7 req/s")
 

@@ -7,7 +7,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
+
+#: A smoke run of a whole benchmark: CI runs it once (``pytest -m slow``), not every
+#: local ``pytest``.
+pytestmark = pytest.mark.slow
 
 
 def test_pick_benchmark_runs_and_covers_every_algorithm() -> None:

@@ -6,6 +6,7 @@ import os
 import site
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -68,14 +69,43 @@ def test_wheel_ships_lessons_and_assets(tmp_path: Path) -> None:
         assert (folder / "README.md").is_file()
 
 
-def test_ci_runs_the_readme_test_command() -> None:
-    """.ci/run spells out the README's test command, with the venv in a temp folder."""
+def ci_test_commands() -> list[str]:
+    """What .ci/run does from making its venv on: its commands, in order."""
+    lines = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()]
+    start = next(i for i, line in enumerate(lines) if line.startswith("python3 -m venv "))
+    return [line for line in lines[start:] if line and not line.startswith("#")]
+
+
+def test_ci_runs_the_readme_test_command_then_the_slow_tests() -> None:
+    """.ci/run spells out the README's test command, with the venv in a temp folder,
+    then runs the slow tests (which that command leaves out) with the same pytest."""
     readme = (ROOT / "README.md").read_text()
     block = readme.split("<!-- test-command -->", 1)[1].split("```sh\n", 1)[1]
     command = block.split("\n```", 1)[0].strip()
     assert command == (
         "python3 -m venv .venv && .venv/bin/pip install '.[test]' && .venv/bin/python -m pytest"
     )
-    ci = (ROOT / ".ci" / "run").read_text()
-    for step in command.split(" && "):
-        assert step.replace(".venv", '"$venv"') in ci, step
+    steps = [step.replace(".venv", '"$venv"') for step in command.split(" && ")]
+    assert ci_test_commands() == [*steps, f"{steps[-1]} -m slow"]
+
+
+def test_a_plain_pytest_leaves_the_slow_tests_to_pytest_m_slow() -> None:
+    """The default run deselects ``slow``; ``-m slow`` (CI's second step) overrides it."""
+    options = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]
+    assert any(marker.startswith("slow:") for marker in options["markers"])
+    assert "--strict-markers" in options["addopts"]
+
+    def collected(*args: str) -> set[str]:
+        pytest = (sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider")
+        files = ("tests/test_benchmarks_run.py", "tests/test_packaging.py")
+        result = subprocess.run(
+            [*pytest, *args, *files],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        return {line.split("::")[0] for line in result.stdout.splitlines() if "::" in line}
+
+    assert collected() == {"tests/test_packaging.py"}
+    assert collected("-m", "slow") == {"tests/test_benchmarks_run.py"}

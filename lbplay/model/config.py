@@ -156,7 +156,7 @@ class BackendSpec:
 def fleet(spec: int | str, *, prefix: str = "s", backups: int = 0) -> tuple[BackendSpec, ...]:
     """Backends from a count (``4`` → s1..s4) or a list (``"a:5,b:3,c:2"``), then
     ``backups`` more named after them and marked backup."""
-    if isinstance(spec, str) and not spec.strip().isdigit():
+    if isinstance(spec, str) and not (spec.strip().isdecimal() and spec.isascii()):
         backends = [BackendSpec(b.name, b.weight, b.backup) for b in parse_backends(spec)]
     else:
         count = whole(int(spec) if isinstance(spec, str) else spec, "backends", 1, MAX_BACKENDS)

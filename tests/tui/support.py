@@ -18,13 +18,13 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+from textual.app import App
 from textual.pilot import Pilot
 
 from lbplay.core.events import Attempt, BackendStateChanged, ControlAction, RequestCompleted
 from lbplay.core.metrics import Metrics, MetricsSnapshot
 from lbplay.model.config import LabConfig
 from lbplay.model.snapshot import BackendView, LabSnapshot, TrafficStats
-from lbplay.tui.app import LbplayApp
 from lbplay.tui.model import LatencyHistory
 from tests import labs
 from tests.labs import FakeClock
@@ -39,21 +39,50 @@ def quiet(**changes: object) -> LabConfig:
     return labs.quiet(**{"backends": 4, "seed": 7, **changes})
 
 
-def screen_text(app: LbplayApp) -> str:
+def screen_text(app: App[Any]) -> str:
     """Everything on screen now, as plain text (one line per terminal row)."""
     # The compositor is private API; tests may read it, the app may not.
     strips = app.screen._compositor.render_strips()
     return "\n".join(strip.text for strip in strips)
 
 
+#: How often ``wait_for`` and ``eventually`` look again while the app runs.
+POLL = 0.02
+
+
 async def wait_for(pilot: Pilot[None], condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    """Let the app run until ``condition()`` holds (or fail after ``timeout``)."""
+    """Let the app run until ``condition()`` holds (or fail after ``timeout``, showing
+    the screen as it was)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while not condition():
         if loop.time() > deadline:
-            raise AssertionError("timed out waiting for the dashboard")
-        await pilot.pause(0.02)
+            raise AssertionError(
+                f"timed out after {timeout:g} s waiting for the dashboard; the screen:\n"
+                + screen_text(pilot.app)
+            )
+        await pilot.pause(POLL)
+
+
+async def eventually(pilot: Pilot[None], check: Callable[[], object], timeout: float = 5.0) -> None:
+    """Let the app run until ``check()`` passes: it asserts what a key press should
+    bring about (the Lab's state and the screen, together). After ``timeout`` its last
+    ``AssertionError`` is raised, so a failure reads as the assertion that never held.
+
+    The app redraws from a timer and after each control: several things that must
+    show up together are checked in one ``check``, never one after another.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        try:
+            check()
+        except AssertionError:
+            if loop.time() > deadline:
+                raise
+        else:
+            return
+        await pilot.pause(POLL)
 
 
 def snapshot(**changes: object) -> LabSnapshot:

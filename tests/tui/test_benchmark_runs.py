@@ -7,7 +7,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
+
+#: A smoke run of a whole benchmark: CI runs it once (``pytest -m slow``), not every
+#: local ``pytest``.
+pytestmark = pytest.mark.slow
 
 
 def test_tui_benchmark_runs_and_reports_both_targets() -> None:

@@ -1,8 +1,10 @@
 """Every key: the action reaches the Lab (its state changes) and the screen shows it.
 
 Each test runs the real app over a real, quiet Lab (4 fast fake backends, no
-generated traffic) in a headless terminal of 120 × 36, presses a key, then checks
-the Lab through its snapshot and the screen through its text.
+generated traffic) in a headless terminal of 120 × 36, presses a key, then waits
+(``eventually``) until the Lab's snapshot and the screen's text both show what the
+key did — never for a fixed time: a key's handler awaits the Lab, and the screen
+redraws after it and on a timer.
 """
 
 from __future__ import annotations
@@ -24,15 +26,22 @@ from lbplay.tui.screens.explain import ExplainScreen
 from lbplay.tui.screens.health import HealthChooser
 from lbplay.tui.screens.help import HelpScreen
 from lbplay.tui.screens.sessions import SessionChooser
-from tests.tui.support import SIZE, quiet, screen_text, wait_for
+from tests.tui.support import SIZE, eventually, quiet, screen_text, wait_for
 
 
 @asynccontextmanager
 async def running(**config: object) -> AsyncIterator[tuple[LbplayApp, Pilot[None]]]:
     app = LbplayApp(quiet(**config))
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: isinstance(app.screen, DashboardScreen))
-        await pilot.pause()
+
+        def ready() -> None:
+            screen = dashboard(app)
+            assert screen.focused is screen.fleet  # where the arrow keys go first
+            text = screen_text(app)
+            assert text.startswith(" lbplay · ")  # the header, laid out at full width
+            assert "■ s4 " in text  # the whole fleet
+
+        await eventually(pilot, ready)
         yield app, pilot
 
 
@@ -58,11 +67,9 @@ def fleet_line(app: LbplayApp, name: str) -> str:
     raise AssertionError(f"{name} is not on screen")
 
 
-async def settle(pilot: Pilot[None]) -> None:
-    """Let workers finish and the screen redraw."""
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
-    await pilot.pause()
+def notified(app: LbplayApp, text: str) -> bool:
+    """Whether a notification (a toast) says ``text``."""
+    return any(text in n.message for n in app._notifications)
 
 
 def test_every_binding_has_a_test() -> None:
@@ -107,24 +114,33 @@ async def test_arrows_select_a_backend() -> None:
     async with running() as (app, pilot):
         screen = dashboard(app)
         await pilot.press("down")  # the fleet table has focus: its cursor moves
-        await pilot.pause()
-        assert screen.fleet.current == "s2"
-        assert "latency · s2" in screen_text(app)
+
+        def on_s2() -> None:
+            assert screen.fleet.current == "s2"
+            assert "latency · s2" in screen_text(app)
+
+        await eventually(pilot, on_s2)
         screen.set_focus(None)  # with nothing focused, the screen's own binding acts
         await pilot.press("down", "down", "up")
-        await pilot.pause()
-        assert screen.fleet.current == "s3"
-        assert "latency · s3" in screen_text(app)
+
+        def on_s3() -> None:
+            assert screen.fleet.current == "s3"
+            assert "latency · s3" in screen_text(app)
+
+        await eventually(pilot, on_s3)
 
 
 async def test_digits_select_a_backend() -> None:
     async with running() as (app, pilot):
         await pilot.press("3")
-        await pilot.pause()
-        assert dashboard(app).fleet.current == "s3"
-        assert "latency · s3" in screen_text(app)
+
+        def on_s3() -> None:
+            assert dashboard(app).fleet.current == "s3"
+            assert "latency · s3" in screen_text(app)
+
+        await eventually(pilot, on_s3)
         await pilot.press("9")  # there is no backend 9: a notice, no crash
-        await pilot.pause()
+        await wait_for(pilot, lambda: notified(app, "There is no backend 9"))
         assert dashboard(app).fleet.current == "s3"
 
 
@@ -134,102 +150,140 @@ async def test_digits_select_a_backend() -> None:
 async def test_kill_then_revive() -> None:
     async with running() as (app, pilot):
         await pilot.press("2", "k")
-        await settle(pilot)
-        assert backend(app, "s2").process == "killed"
-        assert "killed" in fleet_line(app, "s2")
-        # The Lab said what it did and what to watch for; the timeline shows it.
-        text = screen_text(app)
-        assert "s2 killed" in text
-        assert "watch:" in text
+
+        def killed() -> None:
+            assert backend(app, "s2").process == "killed"
+            assert "killed" in fleet_line(app, "s2")
+            # The Lab said what it did and what to watch for; the timeline shows it.
+            text = screen_text(app)
+            assert "s2 killed" in text
+            assert "watch:" in text
+
+        await eventually(pilot, killed)
         await pilot.press("k")
-        await settle(pilot)
-        assert backend(app, "s2").process == "alive"
-        assert "killed" not in fleet_line(app, "s2")
+
+        def revived() -> None:
+            assert backend(app, "s2").process == "alive"
+            assert "killed" not in fleet_line(app, "s2")
+
+        await eventually(pilot, revived)
 
 
 async def test_slow_cycles_latency() -> None:
     async with running() as (app, pilot):
         await pilot.press("s")
-        await settle(pilot)
-        assert backend(app, "s1").slow_ms == 100
-        assert "+100 ms" in fleet_line(app, "s1")
-        await pilot.press("s", "s", "s")
-        await settle(pilot)
-        assert backend(app, "s1").slow_ms == 0
-        assert "+" not in fleet_line(app, "s1")
+
+        def slowed() -> None:
+            assert backend(app, "s1").slow_ms == 100
+            assert "+100 ms" in fleet_line(app, "s1")
+
+        await eventually(pilot, slowed)
+        await pilot.press("s", "s", "s")  # 500, 2000, then back to none
+
+        def back_to_normal() -> None:
+            assert backend(app, "s1").slow_ms == 0
+            assert "+" not in fleet_line(app, "s1")
+
+        await eventually(pilot, back_to_normal)
 
 
 async def test_errors_cycle_the_error_rate() -> None:
     async with running() as (app, pilot):
-        await pilot.press("e")
-        await settle(pilot)
-        assert backend(app, "s1").error_rate == pytest.approx(0.1)
-        assert "10% err" in fleet_line(app, "s1")
-        await pilot.press("e")
-        await settle(pilot)
-        assert backend(app, "s1").error_rate == pytest.approx(0.5)
-        assert "50% err" in fleet_line(app, "s1")
+        for percent in (10, 50):
+            await pilot.press("e")
+
+            def failing(percent: int = percent) -> None:
+                assert backend(app, "s1").error_rate == pytest.approx(percent / 100)
+                assert f"{percent}% err" in fleet_line(app, "s1")
+
+            await eventually(pilot, failing)
 
 
 async def test_brownout_toggles() -> None:
     async with running() as (app, pilot):
         await pilot.press("o")
-        await settle(pilot)
-        assert backend(app, "s1").brownout
-        assert "brownout" in fleet_line(app, "s1")
+
+        def browned_out() -> None:
+            assert backend(app, "s1").brownout
+            assert "brownout" in fleet_line(app, "s1")
+
+        await eventually(pilot, browned_out)
         await pilot.press("o")
-        await settle(pilot)
-        assert not backend(app, "s1").brownout
+
+        def healthy_again() -> None:
+            assert not backend(app, "s1").brownout
+            assert "brownout" not in fleet_line(app, "s1")
+
+        await eventually(pilot, healthy_again)
 
 
 async def test_weight_up_and_down() -> None:
     async with running() as (app, pilot):
         await pilot.press("plus", "plus")
-        await settle(pilot)
-        assert backend(app, "s1").weight == 3
-        assert "s1 weight: now 3" in screen_text(app)
+
+        def three() -> None:
+            assert backend(app, "s1").weight == 3
+            assert "s1 weight: now 3" in screen_text(app)
+
+        await eventually(pilot, three)
         await pilot.press("minus")
-        await settle(pilot)
-        assert backend(app, "s1").weight == 2
-        assert "s1 weight: now 2" in screen_text(app)
+
+        def two() -> None:
+            assert backend(app, "s1").weight == 2
+            # The timeline is newest first: "now 2" (again) above "now 3".
+            text = screen_text(app)
+            assert -1 < text.find("s1 weight: now 2") < text.find("s1 weight: now 3")
+
+        await eventually(pilot, two)
 
 
 async def test_weight_below_one_is_a_notification_not_a_crash() -> None:
     async with running() as (app, pilot):
         await pilot.press("minus")
-        await settle(pilot)
+        await wait_for(pilot, lambda: notified(app, "bad weight 0"))
         assert backend(app, "s1").weight == 1
-        assert any("bad weight 0" in n.message for n in app._notifications)
 
 
 async def test_drain_then_undrain() -> None:
     async with running() as (app, pilot):
         await pilot.press("d")
-        await settle(pilot)
-        assert backend(app, "s1").admin in ("draining", "drained")
-        assert "drain" in fleet_line(app, "s1")
+
+        def drained() -> None:
+            assert backend(app, "s1").admin in ("draining", "drained")
+            assert "drain" in fleet_line(app, "s1")
+
+        await eventually(pilot, drained)
         await pilot.press("d")
-        await settle(pilot)
-        assert backend(app, "s1").admin == "active"
-        assert "UP" in fleet_line(app, "s1")
+
+        def active() -> None:
+            assert backend(app, "s1").admin == "active"
+            assert "UP" in fleet_line(app, "s1")
+
+        await eventually(pilot, active)
 
 
 async def test_add_backend_selects_it() -> None:
     async with running() as (app, pilot):
         await pilot.press("n")
-        await settle(pilot)
-        assert [b.name for b in lab(app).backends] == ["s1", "s2", "s3", "s4", "s5"]
-        assert "UP" in fleet_line(app, "s5")
-        assert dashboard(app).fleet.current == "s5"
+
+        def added() -> None:
+            assert [b.name for b in lab(app).backends] == ["s1", "s2", "s3", "s4", "s5"]
+            assert "UP" in fleet_line(app, "s5")
+            assert dashboard(app).fleet.current == "s5"
+
+        await eventually(pilot, added)
 
 
 async def test_remove_backend() -> None:
     async with running() as (app, pilot):
         await pilot.press("4", "x")
-        await settle(pilot)
-        assert [b.name for b in lab(app).backends] == ["s1", "s2", "s3"]
-        assert "■ s4 " not in screen_text(app)
-        assert dashboard(app).fleet.current == "s3"
+
+        def removed() -> None:
+            assert [b.name for b in lab(app).backends] == ["s1", "s2", "s3"]
+            assert "■ s4 " not in screen_text(app)
+            assert dashboard(app).fleet.current == "s3"
+
+        await eventually(pilot, removed)
 
 
 # -- the balancer ---------------------------------------------------------------------
@@ -238,59 +292,82 @@ async def test_remove_backend() -> None:
 async def test_algorithm_chooser_applies_live() -> None:
     async with running() as (app, pilot):
         await pilot.press("a")
-        await pilot.pause()
-        assert isinstance(app.screen, AlgorithmChooser)
-        text = screen_text(app)
-        assert "least_connections" in text
-        assert "HAProxy leastconn" in text  # real-world names beside the idea
+
+        def chooser() -> None:
+            assert isinstance(app.screen, AlgorithmChooser)
+            text = screen_text(app)
+            assert "least_connections" in text
+            assert "HAProxy leastconn" in text  # real-world names beside the idea
+
+        await eventually(pilot, chooser)
         await pilot.press("down", "down", "enter")
-        await settle(pilot)
-        assert lab(app).algorithm == "least_connections"
-        assert "least_connections" in screen_text(app).splitlines()[0]
+
+        def applied() -> None:
+            assert lab(app).algorithm == "least_connections"
+            assert "least_connections" in screen_text(app).splitlines()[0]
+
+        await eventually(pilot, applied)
 
 
 async def test_algorithm_chooser_escape_changes_nothing() -> None:
     async with running() as (app, pilot):
-        await pilot.press("a", "down", "escape")
-        await settle(pilot)
-        assert isinstance(app.screen, DashboardScreen)
+        await pilot.press("a")
+        await wait_for(pilot, lambda: isinstance(app.screen, AlgorithmChooser))
+        await pilot.press("down", "escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, DashboardScreen))
         assert lab(app).algorithm == "round_robin"
+        assert "round_robin" in screen_text(app).splitlines()[0]
 
 
 async def test_session_chooser() -> None:
     async with running() as (app, pilot):
         await pilot.press("c")
-        await pilot.pause()
-        assert isinstance(app.screen, SessionChooser)
+        await wait_for(pilot, lambda: isinstance(app.screen, SessionChooser))
         await pilot.press("down", "enter")  # none → cookie
-        await settle(pilot)
-        assert lab(app).session_mode == "cookie"
-        assert "sessions cookie" in screen_text(app)
+
+        def cookie() -> None:
+            assert lab(app).session_mode == "cookie"
+            assert "sessions cookie" in screen_text(app)
+
+        await eventually(pilot, cookie)
 
 
 async def test_l4_l7_toggle() -> None:
     async with running() as (app, pilot):
         port = lab(app).proxy_url
         await pilot.press("l")
-        await settle(pilot)
-        assert lab(app).mode == "l4"
+
+        def l4() -> None:
+            assert lab(app).mode == "l4"
+            assert " L4 " in screen_text(app).splitlines()[0]
+
+        await eventually(pilot, l4)
         assert lab(app).proxy_url == port
-        assert " L4 " in screen_text(app).splitlines()[0]
         await pilot.press("l")
-        await settle(pilot)
-        assert lab(app).mode == "l7"
+
+        def l7() -> None:
+            assert lab(app).mode == "l7"
+            assert " L7 " in screen_text(app).splitlines()[0]
+
+        await eventually(pilot, l7)
 
 
 async def test_health_chooser() -> None:
     async with running() as (app, pilot):
         await pilot.press("h")
-        await pilot.pause()
-        assert isinstance(app.screen, HealthChooser)
-        assert "aws-alb ×0.1" in screen_text(app)
+
+        def chooser() -> None:
+            assert isinstance(app.screen, HealthChooser)
+            assert "aws-alb ×0.1" in screen_text(app)
+
+        await eventually(pilot, chooser)
         await pilot.press("down", "down", "enter")  # playground → haproxy → aws-alb ×0.1
-        await settle(pilot)
-        assert lab(app).health_name == "aws-alb ×0.1"
-        assert "health aws-alb ×0.1" in screen_text(app)
+
+        def applied() -> None:
+            assert lab(app).health_name == "aws-alb ×0.1"
+            assert "health aws-alb ×0.1" in screen_text(app)
+
+        await eventually(pilot, applied)
 
 
 # -- traffic --------------------------------------------------------------------------
@@ -299,48 +376,73 @@ async def test_health_chooser() -> None:
 async def test_faster_and_slower() -> None:
     async with running(rate=50.0) as (app, pilot):
         await pilot.press("right_square_bracket")
-        await settle(pilot)
-        assert lab(app).rate == 100
-        assert "traffic 100/s" in screen_text(app)
+
+        def faster() -> None:
+            assert lab(app).rate == 100
+            assert "traffic 100/s" in screen_text(app)
+
+        await eventually(pilot, faster)
         await pilot.press("left_square_bracket", "left_square_bracket")
-        await settle(pilot)
-        assert lab(app).rate == 20
-        assert "traffic 20/s" in screen_text(app)
+
+        def slower() -> None:
+            assert lab(app).rate == 20
+            assert "traffic 20/s" in screen_text(app)
+
+        await eventually(pilot, slower)
 
 
 async def test_pause_and_resume() -> None:
     async with running(rate=5.0) as (app, pilot):
         await pilot.press("p")
-        await settle(pilot)
-        assert lab(app).paused
-        assert "traffic paused" in screen_text(app)
+
+        def paused() -> None:
+            assert lab(app).paused
+            assert "traffic paused" in screen_text(app)
+
+        await eventually(pilot, paused)
         await pilot.press("space")
-        await settle(pilot)
-        assert not lab(app).paused
-        assert "traffic 5/s" in screen_text(app)
+
+        def resumed() -> None:
+            assert not lab(app).paused
+            assert "traffic 5/s" in screen_text(app)
+
+        await eventually(pilot, resumed)
 
 
 async def test_burst_sends_requests_and_the_feed_shows_them() -> None:
     async with running() as (app, pilot):
         await pilot.press("b")
-        await wait_for(pilot, lambda: lab(app).traffic.completed >= 300, timeout=20)
-        await pilot.pause(0.3)
-        assert "burst: 300 requests at once" in screen_text(app)
-        assert "next in rotation" in screen_text(app)  # the feed's reasons
+
+        def sent() -> None:
+            assert lab(app).traffic.completed >= 300
+            text = screen_text(app)
+            assert "burst: 300 requests at once" in text
+            assert "next in rotation" in text  # the feed's reasons
+
+        await eventually(pilot, sent, timeout=20)
 
 
 async def test_reset_brings_the_fleet_back() -> None:
     async with running() as (app, pilot):
         await pilot.press("k", "n", "plus")
-        await settle(pilot)
-        assert len(lab(app).backends) == 5
+
+        def changed() -> None:
+            assert len(lab(app).backends) == 5
+            assert backend(app, "s1").process == "killed"
+            assert backend(app, "s5").weight == 2  # the new backend is selected
+            assert "killed" in fleet_line(app, "s1")
+
+        await eventually(pilot, changed)
         await pilot.press("R")
-        await settle(pilot)
-        snap = lab(app)
-        assert [b.name for b in snap.backends] == ["s1", "s2", "s3", "s4"]
-        assert all(b.process == "alive" and b.weight == 1 for b in snap.backends)
-        assert "reset: back to the starting fleet" in screen_text(app)
-        assert "killed" not in fleet_line(app, "s1")
+
+        def reset() -> None:
+            snap = lab(app)
+            assert [b.name for b in snap.backends] == ["s1", "s2", "s3", "s4"]
+            assert all(b.process == "alive" and b.weight == 1 for b in snap.backends)
+            assert "reset: back to the starting fleet" in screen_text(app)
+            assert "killed" not in fleet_line(app, "s1")
+
+        await eventually(pilot, reset)
 
 
 # -- view -----------------------------------------------------------------------------
@@ -353,53 +455,64 @@ async def test_hold_the_feed_and_explain_a_request() -> None:
             session.get(lab(app).proxy_url + "/hello") as response,
         ):
             assert response.status == 200
-        await pilot.pause(0.3)
-        await pilot.press("f")
-        await pilot.pause()
         screen = dashboard(app)
-        assert screen.feed.held
-        assert "held" in screen_text(app)
-        assert "you 127.0.0.1" in screen_text(app)  # the learner's own request
+        # The feed shows the learner's own request at its next redraw.
+        await wait_for(pilot, lambda: "you 127.0.0.1" in screen_text(app))
+        await pilot.press("f")
+
+        def held() -> None:
+            assert screen.feed.held
+            text = screen_text(app)
+            assert "held" in text
+            assert "you 127.0.0.1" in text
+
+        await eventually(pilot, held)
         await pilot.press("enter")
-        await pilot.pause()
-        assert isinstance(app.screen, ExplainScreen)
-        text = screen_text(app)
-        assert "GET /hello" in text
-        assert "next in rotation" in text  # the core's reason
-        assert "round_robin picks this way" in text
+
+        def explained() -> None:
+            assert isinstance(app.screen, ExplainScreen)
+            text = screen_text(app)
+            assert "GET /hello" in text
+            assert "next in rotation" in text  # the core's reason
+            assert "round_robin picks this way" in text
+
+        await eventually(pilot, explained)
         await pilot.press("escape")
-        await pilot.pause()
+        await wait_for(pilot, lambda: app.screen is screen and screen.feed.held)  # still held
         await pilot.press("escape")  # leave the feed: it goes live again
-        await pilot.pause()
-        assert not screen.feed.held
+        await wait_for(pilot, lambda: not screen.feed.held and "held" not in screen_text(app))
 
 
 async def test_next_view_shows_one_panel_large() -> None:
     async with running() as (app, pilot):
         screen = dashboard(app)
-        seen = [screen.view]
-        for _ in range(4):
+        assert screen.view == "all"
+        shown = {
+            # view: (on screen, not on screen)
+            "feed": ("Requests", "latency · all"),
+            "charts": ("latency · all", "Requests"),
+            "timeline": ("Welcome", "latency · all"),
+            "all": ("latency · all", "v: next panel"),
+        }
+        for view, (present, absent) in shown.items():
             await pilot.press("v")
-            await pilot.pause()
-            seen.append(screen.view)
-            text = screen_text(app)
-            if screen.view == "feed":
-                assert "latency · all" not in text
-            if screen.view == "charts":
-                assert "latency · all" in text
-                assert "client" not in text
-        assert seen == ["all", "feed", "charts", "timeline", "all"]
+
+            def showing(view: str = view, present: str = present, absent: str = absent) -> None:
+                assert screen.view == view
+                text = screen_text(app)
+                assert present in text
+                assert absent not in text
+
+            await eventually(pilot, showing)
 
 
 async def test_theme_toggle() -> None:
     async with running() as (app, pilot):
         assert app.current_theme.dark
         await pilot.press("t")
-        await pilot.pause()
-        assert not app.current_theme.dark
+        await wait_for(pilot, lambda: not app.current_theme.dark)
         await pilot.press("t")
-        await pilot.pause()
-        assert app.current_theme.dark
+        await wait_for(pilot, lambda: app.current_theme.dark)
 
 
 # -- the app --------------------------------------------------------------------------
@@ -408,47 +521,59 @@ async def test_theme_toggle() -> None:
 async def test_help_lists_every_binding() -> None:
     async with running() as (app, pilot):
         await pilot.press("question_mark")
-        await pilot.pause()
-        assert isinstance(app.screen, HelpScreen)
-        text = " ".join(screen_text(app).split())
-        for row in bindings.help_rows()[:8]:  # the rest is below the fold
-            assert " ".join(row.help.split())[:40] in text
+
+        def help_shown() -> None:
+            assert isinstance(app.screen, HelpScreen)
+            text = " ".join(screen_text(app).split())
+            for row in bindings.help_rows()[:8]:  # the rest is below the fold
+                assert " ".join(row.help.split())[:40] in text
+
+        await eventually(pilot, help_shown)
         await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, DashboardScreen))
         await pilot.press("f1")
-        await pilot.pause()
-        assert isinstance(app.screen, HelpScreen)
+        await eventually(pilot, help_shown)
 
 
 async def test_command_palette_runs_a_lab_action() -> None:
     async with running() as (app, pilot):
         await pilot.press("ctrl+p")
-        await pilot.pause()
-        assert isinstance(app.screen, CommandPalette)
+        await wait_for(pilot, lambda: isinstance(app.screen, CommandPalette))
         await pilot.press(*"algorithm maglev")
-        await pilot.pause(0.3)
+        # The palette searches in the background: Enter runs what it has found.
+        await wait_for(pilot, lambda: "run: algorithm maglev" in screen_text(app))
         await pilot.press("enter")
-        await settle(pilot)
-        assert lab(app).algorithm == "maglev"
-        assert "maglev" in screen_text(app).splitlines()[0]
+
+        def applied() -> None:
+            assert lab(app).algorithm == "maglev"
+            assert "maglev" in screen_text(app).splitlines()[0]
+
+        await eventually(pilot, applied)
 
 
 async def test_quit_stops_the_app_and_the_lab() -> None:
     async with running() as (app, pilot):
         await pilot.press("q")
-        await pilot.pause()
-        assert app._exit
+        await wait_for(pilot, lambda: app._exit)
     assert app.lab.proxy is None
 
 
 async def test_clicking_a_request_explains_it_and_a_backend_selects_it() -> None:
     async with running() as (app, pilot):
         await pilot.press("b")
-        await wait_for(pilot, lambda: lab(app).traffic.completed >= 300, timeout=20)
-        await pilot.pause(0.3)
+
+        def sent() -> None:
+            assert lab(app).traffic.completed >= 300
+            assert "burst: 300 requests at once" in screen_text(app)  # and it is over
+
+        await eventually(pilot, sent, timeout=20)
         await pilot.click("#fleet", offset=(3, 3))  # header line, then s1, s2
-        await pilot.pause()
-        assert dashboard(app).fleet.current == "s2"
+        await wait_for(pilot, lambda: dashboard(app).fleet.current == "s2")
+        assert "latency · s2" in screen_text(app)
         await pilot.click("#feed-table", offset=(3, 1))  # the newest request
-        await pilot.pause()
-        assert isinstance(app.screen, ExplainScreen)
-        assert "next in rotation" in screen_text(app)
+
+        def explained() -> None:
+            assert isinstance(app.screen, ExplainScreen)
+            assert "next in rotation" in screen_text(app)
+
+        await eventually(pilot, explained)

@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 
 from lbplay.errors import LbplayError
+from lbplay.model.faults import LatencyModel
 from lbplay.net.lab import Lab
 from lbplay.tui.app import LbplayApp
 from lbplay.tui.screens.dashboard import DashboardScreen
-from tests.tui.support import SIZE, quiet, screen_text, wait_for
+from tests.tui.support import SIZE, eventually, quiet, screen_text, wait_for
 
 
 def listening_ports() -> set[int]:
@@ -40,7 +41,8 @@ def port_of(url_or_address: str) -> int:
 
 async def test_quitting_leaves_no_listening_socket_and_no_task() -> None:
     tasks_before = asyncio.all_tasks()
-    app = LbplayApp(quiet(rate=20.0))
+    # 200 ms backends: the burst below is surely still in flight when q is pressed.
+    app = LbplayApp(quiet(rate=20.0, latency=LatencyModel.fixed(200.0)))
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: isinstance(app.screen, DashboardScreen))
         snap = app.lab.snapshot()
@@ -50,9 +52,8 @@ async def test_quitting_leaves_no_listening_socket_and_no_task() -> None:
         if Path("/proc/net/tcp").exists():
             assert ports <= listening_ports()
         await pilot.press("b")  # a burst still in flight when the learner quits
-        await pilot.pause(0.05)
+        await wait_for(pilot, lambda: app.lab.snapshot().traffic.in_flight > 20)
         await pilot.press("q")
-    await asyncio.sleep(0)
     assert all(refuses(port) for port in ports)
     if Path("/proc/net/tcp").exists():
         assert not ports & listening_ports()
@@ -78,25 +79,30 @@ async def test_80x24_is_compact_and_every_panel_is_reachable() -> None:
         await wait_for(pilot, lambda: isinstance(app.screen, DashboardScreen))
         screen = app.screen
         assert isinstance(screen, DashboardScreen)
-        await pilot.pause(0.3)
-        assert screen.compact
-        text = screen_text(app)
-        assert all(f"■ s{n} " in text for n in range(1, 5))  # the whole fleet
-        assert "client" in text  # the feed is the first lower panel
-        await pilot.press("v")
-        await pilot.pause()
-        assert "latency · all" in screen_text(app)
-        await pilot.press("v")
-        await pilot.pause()
-        assert "Welcome" in screen_text(app)
-        await pilot.press("v")  # and round again to the feed
-        await pilot.pause()
-        assert screen.view == "feed"
+
+        def compact() -> None:
+            assert screen.compact
+            text = screen_text(app)
+            assert all(f"■ s{n} " in text for n in range(1, 5))  # the whole fleet
+            assert "client" in text  # the feed is the first lower panel
+
+        await eventually(pilot, compact)
+        for view, shown in (
+            ("charts", "latency · all"),
+            ("timeline", "Welcome"),
+            ("feed", "client"),
+        ):
+            await pilot.press("v")  # the last one: round again to the feed
+
+            def showing(view: str = view, shown: str = shown) -> None:
+                assert screen.view == view
+                assert shown in screen_text(app)
+
+            await eventually(pilot, showing)
         # With the timeline hidden, what a key did (and what to watch) is a toast.
         await pilot.press("k")
-        await app.workers.wait_for_complete()
-        await pilot.pause()
-        assert any("s1 killed" in n.message for n in app._notifications)
+        await wait_for(pilot, lambda: any("s1 killed" in n.message for n in app._notifications))
+        assert "Watch:" in next(n.message for n in app._notifications if "s1 killed" in n.message)
 
 
 @pytest.mark.parametrize("theme", ["textual-dark", "textual-light"])
@@ -108,9 +114,16 @@ async def test_resizing_never_crashes(theme: str) -> None:
         screen = app.screen
         assert isinstance(screen, DashboardScreen)
         for width, height in [(80, 24), (60, 16), (200, 60), (30, 10), (100, 30), (120, 36)]:
+            frames = screen.frames
             await pilot.resize_terminal(width, height)
-            await pilot.pause(0.1)
+
+            def redrawn(width: int = width, height: int = height, frames: int = frames) -> None:
+                # A live snapshot drawn since the resize, laid out at the new size.
+                assert screen.frames > frames
+                lines = screen_text(app).splitlines()
+                assert (len(lines[0]), len(lines)) == (width, height)
+
+            await eventually(pilot, redrawn)
             assert screen.compact == (width < 100 or height < 30)
-            assert screen_text(app)
         assert screen.view == "all"
         assert "■ s4 " in screen_text(app)

@@ -217,7 +217,8 @@ def any_control(draw: st.DrawFn) -> Control:
             values = {"preset": "off"}
         values["path"] = None
     if cls is controls.Latency:
-        values["high"] = values.get("high", 0.0) if values.get("kind") == "uniform" else 0.0
+        uniform = values.get("kind") == "uniform"
+        values["high"] = max(values.get("high", 0.0), values["ms"]) if uniform else 0.0
     return cls(**values)
 
 
