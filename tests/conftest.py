@@ -1,1 +1,1 @@
-pytest_plugins = ["tests.redis_server"]
+pytest_plugins = ["tests.redis_server", "tests.labs"]

@@ -43,20 +43,20 @@ async def backend_of(session: aiohttp.ClientSession, url: str) -> str:
         return response.headers["X-Lbplay-Backend"]
 
 
-async def test_lab_routes_real_requests_and_records_them() -> None:
-    async with Lab(quiet()) as lab:
-        seen: list[Event] = []
-        lab.subscribe(seen.append)
-        async with aiohttp.ClientSession() as session:
-            names = [await backend_of(session, lab.proxy_url + "/x") for _ in range(6)]
-        assert names == ["s1", "s2", "s3", "s1", "s2", "s3"]
-        completed = [e for e in seen if isinstance(e, RequestCompleted)]
-        assert [e.backend for e in completed] == names
-        assert completed[0].reason == "s1: next in rotation (1 of 3)"
-        view = lab.snapshot()
-        assert view.metrics.total.requests == 6
-        assert [b.completed for b in view.backends] == [2, 2, 2]
-        assert len(view.recent) == 6
+async def test_lab_routes_real_requests_and_records_them(quiet_lab: Lab) -> None:
+    lab = quiet_lab
+    seen: list[Event] = []
+    lab.subscribe(seen.append)
+    async with aiohttp.ClientSession() as session:
+        names = [await backend_of(session, lab.proxy_url + "/x") for _ in range(6)]
+    assert names == ["s1", "s2", "s3", "s1", "s2", "s3"]
+    completed = [e for e in seen if isinstance(e, RequestCompleted)]
+    assert [e.backend for e in completed] == names
+    assert completed[0].reason == "s1: next in rotation (1 of 3)"
+    view = lab.snapshot()
+    assert view.metrics.total.requests == 6
+    assert [b.completed for b in view.backends] == [2, 2, 2]
+    assert len(view.recent) == 6
 
 
 async def test_a_websocket_passes_through_l4_and_is_refused_clearly_by_l7() -> None:
@@ -97,28 +97,28 @@ async def test_keep_alive_pins_to_one_backend_in_l4_and_spreads_in_l7() -> None:
         assert "TCP connections" in lab.snapshot().limits
 
 
-async def test_kill_revive_weight_and_algorithm_controls() -> None:
-    async with Lab(quiet()) as lab:
-        actions: list[ControlAction] = []
-        lab.subscribe(lambda e: actions.append(e) if isinstance(e, ControlAction) else None)
-        await lab.apply(Kill("s2"))
-        assert lab.fleet.fakes["s2"].state == "killed"
-        async with aiohttp.ClientSession() as session:
-            served = [await backend_of(session, lab.proxy_url) for _ in range(3)]
-        assert "s2, s3" in served  # refused, retried on the next backend
-        await lab.apply(Revive("s2"))
-        await lab.apply(Weight("s1", 3))
-        await lab.apply(Algorithm("weighted_round_robin"))
-        async with aiohttp.ClientSession() as session:
-            served = [await backend_of(session, lab.proxy_url) for _ in range(5)]
-        assert sorted(served) == ["s1", "s1", "s1", "s2", "s3"]
-        assert [a.action for a in actions] == [
-            "s2 killed",
-            "s2 revived",
-            "s1 weight",
-            "algorithm weighted_round_robin",
-        ]
-        assert "health checker" in actions[0].watch or "retries" in actions[0].watch
+async def test_kill_revive_weight_and_algorithm_controls(quiet_lab: Lab) -> None:
+    lab = quiet_lab
+    actions: list[ControlAction] = []
+    lab.subscribe(lambda e: actions.append(e) if isinstance(e, ControlAction) else None)
+    await lab.apply(Kill("s2"))
+    assert lab.fleet.fakes["s2"].state == "killed"
+    async with aiohttp.ClientSession() as session:
+        served = [await backend_of(session, lab.proxy_url) for _ in range(3)]
+    assert "s2, s3" in served  # refused, retried on the next backend
+    await lab.apply(Revive("s2"))
+    await lab.apply(Weight("s1", 3))
+    await lab.apply(Algorithm("weighted_round_robin"))
+    async with aiohttp.ClientSession() as session:
+        served = [await backend_of(session, lab.proxy_url) for _ in range(5)]
+    assert sorted(served) == ["s1", "s1", "s1", "s2", "s3"]
+    assert [a.action for a in actions] == [
+        "s2 killed",
+        "s2 revived",
+        "s1 weight",
+        "algorithm weighted_round_robin",
+    ]
+    assert "health checker" in actions[0].watch or "retries" in actions[0].watch
 
 
 async def test_add_and_remove_backends() -> None:
@@ -216,24 +216,24 @@ async def test_a_failed_start_cleans_up() -> None:
         assert asyncio.all_tasks() - before == set()
 
 
-async def test_reset_restores_the_starting_lab() -> None:
-    async with Lab(quiet()) as lab:
-        await lab.apply(Kill("s1"))
-        await lab.apply(Slow("s2", 100))
-        await lab.apply(Weight("s3", 5))
-        await lab.apply(Drain("s3"))
-        await lab.apply(Add())
-        await lab.apply(Algorithm("maglev"))
-        await lab.apply(Mode("l4"))
-        await lab.apply(Pause())
-        await lab.apply(Reset())
-        view = lab.snapshot()
-        assert [b.name for b in view.backends] == ["s1", "s2", "s3"]
-        assert {b.process for b in view.backends} == {"alive"}
-        assert {balancer_label(b) for b in view.backends} == {"up"}
-        assert [b.weight for b in view.backends] == [1, 1, 1]
-        assert view.backends[1].slow_ms == 0
-        assert (view.algorithm, view.mode, view.paused) == ("round_robin", "l7", False)
+async def test_reset_restores_the_starting_lab(quiet_lab: Lab) -> None:
+    lab = quiet_lab
+    await lab.apply(Kill("s1"))
+    await lab.apply(Slow("s2", 100))
+    await lab.apply(Weight("s3", 5))
+    await lab.apply(Drain("s3"))
+    await lab.apply(Add())
+    await lab.apply(Algorithm("maglev"))
+    await lab.apply(Mode("l4"))
+    await lab.apply(Pause())
+    await lab.apply(Reset())
+    view = lab.snapshot()
+    assert [b.name for b in view.backends] == ["s1", "s2", "s3"]
+    assert {b.process for b in view.backends} == {"alive"}
+    assert {balancer_label(b) for b in view.backends} == {"up"}
+    assert [b.weight for b in view.backends] == [1, 1, 1]
+    assert view.backends[1].slow_ms == 0
+    assert (view.algorithm, view.mode, view.paused) == ("round_robin", "l7", False)
 
 
 async def test_backup_backends_from_the_config() -> None:

@@ -39,76 +39,76 @@ class User:
         await self.session.close()
 
 
-async def test_cookie_mode_keeps_users_on_their_backend_until_it_dies() -> None:
-    async with Lab(quiet()) as lab:
-        await lab.apply(Sessions("cookie"))
-        waiter = EventWaiter()
-        lab.subscribe(waiter.publish)
-        users = [User(lab, f"u{i}") for i in range(4)]
-        try:
-            homes = [await user.login() for user in users]
-            for user, home in zip(users, homes, strict=True):
-                visits = [await user.profile() for _ in range(100)]
-                assert Counter(visits)[(200, home)] >= 99
-            doomed = homes[0]
-            await lab.apply(Kill(doomed))
-            status, landed = await users[0].profile()
-            assert status == 401  # re-pinned to a backend that never saw the session
-            assert landed != doomed
-            lost = await waiter.wait(lambda e: isinstance(e, SessionLost))
-            assert isinstance(lost, SessionLost)
-            assert lost.text.endswith(f"not found on {landed} — it lives on {doomed}")
-            view = lab.snapshot()
-            assert view.session_losses >= 1
-            assert {b.name: b.session_losses for b in view.backends}[landed] >= 1
-            assert view.session_mode == "cookie"
-        finally:
-            for user in users:
-                await user.close()
-
-
-async def test_shared_sessions_survive_a_dead_backend() -> None:
-    async with Lab(quiet()) as lab:
-        await lab.apply(Sessions("shared"))
-        user = User(lab, "ann")
-        try:
-            home = await user.login()
-            await lab.apply(Kill(home))
-            results = [await user.profile() for _ in range(9)]
-        finally:
+async def test_cookie_mode_keeps_users_on_their_backend_until_it_dies(quiet_lab: Lab) -> None:
+    lab = quiet_lab
+    await lab.apply(Sessions("cookie"))
+    waiter = EventWaiter()
+    lab.subscribe(waiter.publish)
+    users = [User(lab, f"u{i}") for i in range(4)]
+    try:
+        homes = [await user.login() for user in users]
+        for user, home in zip(users, homes, strict=True):
+            visits = [await user.profile() for _ in range(100)]
+            assert Counter(visits)[(200, home)] >= 99
+        doomed = homes[0]
+        await lab.apply(Kill(doomed))
+        status, landed = await users[0].profile()
+        assert status == 401  # re-pinned to a backend that never saw the session
+        assert landed != doomed
+        lost = await waiter.wait(lambda e: isinstance(e, SessionLost))
+        assert isinstance(lost, SessionLost)
+        assert lost.text.endswith(f"not found on {landed} — it lives on {doomed}")
+        view = lab.snapshot()
+        assert view.session_losses >= 1
+        assert {b.name: b.session_losses for b in view.backends}[landed] >= 1
+        assert view.session_mode == "cookie"
+    finally:
+        for user in users:
             await user.close()
-        assert all(status == 200 for status, _ in results)
-        assert home not in {backend for _, backend in results}
-        assert lab.snapshot().session_losses == 0
 
 
-async def test_no_affinity_loses_local_sessions() -> None:
-    async with Lab(quiet()) as lab:
-        await lab.apply(Sessions("none"))
-        user = User(lab, "bob")
-        try:
-            await user.login()
-            statuses = [(await user.profile())[0] for _ in range(6)]
-        finally:
-            await user.close()
-        assert statuses.count(401) >= 3  # two of three backends never saw the session
-        assert lab.snapshot().session_losses == statuses.count(401)
+async def test_shared_sessions_survive_a_dead_backend(quiet_lab: Lab) -> None:
+    lab = quiet_lab
+    await lab.apply(Sessions("shared"))
+    user = User(lab, "ann")
+    try:
+        home = await user.login()
+        await lab.apply(Kill(home))
+        results = [await user.profile() for _ in range(9)]
+    finally:
+        await user.close()
+    assert all(status == 200 for status, _ in results)
+    assert home not in {backend for _, backend in results}
+    assert lab.snapshot().session_losses == 0
 
 
-async def test_generated_users_show_each_mode() -> None:
-    async with Lab(quiet()) as lab:
-        await lab.apply(Sessions("none"))
-        await lab.apply(Burst(200))
-        assert lab.snapshot().session_losses > 20
-        await lab.apply(Sessions("shared"))
-        before = lab.snapshot().session_losses
-        await lab.apply(Burst(200))
-        assert lab.snapshot().session_losses == before
-        await lab.apply(Sessions("header"))  # the generated users send X-User
-        before = lab.snapshot().session_losses
-        await lab.apply(Burst(100))  # each user logs in again where its header pins it
-        await lab.apply(Burst(200))
-        assert lab.snapshot().session_losses - before <= 20
+async def test_no_affinity_loses_local_sessions(quiet_lab: Lab) -> None:
+    lab = quiet_lab
+    await lab.apply(Sessions("none"))
+    user = User(lab, "bob")
+    try:
+        await user.login()
+        statuses = [(await user.profile())[0] for _ in range(6)]
+    finally:
+        await user.close()
+    assert statuses.count(401) >= 3  # two of three backends never saw the session
+    assert lab.snapshot().session_losses == statuses.count(401)
+
+
+async def test_generated_users_show_each_mode(quiet_lab: Lab) -> None:
+    lab = quiet_lab
+    await lab.apply(Sessions("none"))
+    await lab.apply(Burst(200))
+    assert lab.snapshot().session_losses > 20
+    await lab.apply(Sessions("shared"))
+    before = lab.snapshot().session_losses
+    await lab.apply(Burst(200))
+    assert lab.snapshot().session_losses == before
+    await lab.apply(Sessions("header"))  # the generated users send X-User
+    before = lab.snapshot().session_losses
+    await lab.apply(Burst(100))  # each user logs in again where its header pins it
+    await lab.apply(Burst(200))
+    assert lab.snapshot().session_losses - before <= 20
 
 
 async def test_redis_backed_sessions(redis_url: str) -> None:

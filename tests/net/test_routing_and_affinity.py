@@ -61,59 +61,59 @@ async def test_routes_send_requests_to_pools() -> None:
         assert lab.snapshot().pools["api"].algorithm == "maglev"
 
 
-async def test_cookie_affinity_keeps_a_client_on_one_backend() -> None:
-    async with Lab(quiet()) as lab:
-        await lab.apply("sticky cookie")
-        jar = aiohttp.CookieJar(unsafe=True)
-        async with aiohttp.ClientSession(cookie_jar=jar) as session:
-            seen = [(await served_by(session, lab.proxy_url + "/x"))[1] for _ in range(30)]
-            assert len(set(seen)) == 1
-            pinned = seen[0]
-            echo = await (await session.get(lab.proxy_url + "/echo")).json()
-            assert COOKIE not in echo["headers"].get("Cookie", "")  # never forwarded
-            await lab.apply(Kill(pinned))
-            after = [(await served_by(session, lab.proxy_url + "/x"))[1] for _ in range(5)]
-        assert pinned not in after
-        assert len(set(after)) == 1  # re-pinned to one other backend
-        events = [e for e in lab.recent if isinstance(e, RequestCompleted)]
-        assert any("re-pinned" in e.session for e in events)
-        cookies = [c.value for c in jar if c.key == COOKIE]
-        assert cookies
-        assert cookies[0].startswith(after[0] + ".")
+async def test_cookie_affinity_keeps_a_client_on_one_backend(quiet_lab: Lab) -> None:
+    lab = quiet_lab
+    await lab.apply("sticky cookie")
+    jar = aiohttp.CookieJar(unsafe=True)
+    async with aiohttp.ClientSession(cookie_jar=jar) as session:
+        seen = [(await served_by(session, lab.proxy_url + "/x"))[1] for _ in range(30)]
+        assert len(set(seen)) == 1
+        pinned = seen[0]
+        echo = await (await session.get(lab.proxy_url + "/echo")).json()
+        assert COOKIE not in echo["headers"].get("Cookie", "")  # never forwarded
+        await lab.apply(Kill(pinned))
+        after = [(await served_by(session, lab.proxy_url + "/x"))[1] for _ in range(5)]
+    assert pinned not in after
+    assert len(set(after)) == 1  # re-pinned to one other backend
+    events = [e for e in lab.recent if isinstance(e, RequestCompleted)]
+    assert any("re-pinned" in e.session for e in events)
+    cookies = [c.value for c in jar if c.key == COOKIE]
+    assert cookies
+    assert cookies[0].startswith(after[0] + ".")
 
 
-async def test_tampered_cookie_is_repicked_not_an_error() -> None:
-    async with Lab(quiet()) as lab:
-        await lab.apply("sticky cookie")
-        async with aiohttp.ClientSession() as session:
-            headers = {"Cookie": f"{COOKIE}=s2.9999999999.0000"}
-            async with session.get(lab.proxy_url, headers=headers) as response:
-                assert response.status == 200
-                assert COOKIE in response.headers["Set-Cookie"]
-        event = [e for e in lab.recent if isinstance(e, RequestCompleted)][-1]
-        assert "bad signature" in event.session
+async def test_tampered_cookie_is_repicked_not_an_error(quiet_lab: Lab) -> None:
+    lab = quiet_lab
+    await lab.apply("sticky cookie")
+    async with aiohttp.ClientSession() as session:
+        headers = {"Cookie": f"{COOKIE}=s2.9999999999.0000"}
+        async with session.get(lab.proxy_url, headers=headers) as response:
+            assert response.status == 200
+            assert COOKIE in response.headers["Set-Cookie"]
+    event = [e for e in lab.recent if isinstance(e, RequestCompleted)][-1]
+    assert "bad signature" in event.session
 
 
-async def test_ip_and_header_affinity() -> None:
-    async with Lab(quiet()) as lab:
-        await lab.apply("sticky ip")
-        homes = set()
-        for address in ("127.0.9.9", "127.0.10.9", "127.0.11.9", "127.0.12.9"):
-            connector = aiohttp.TCPConnector(local_addr=(address, 0), force_close=True)
-            async with aiohttp.ClientSession(connector=connector) as session:
-                seen = {(await served_by(session, lab.proxy_url))[1] for _ in range(10)}
-            assert len(seen) == 1  # each distinct source address sticks to one backend
-            homes |= seen
-        assert len(homes) > 1  # and different addresses are balanced across backends
-        await lab.apply("sticky header:X-User")
-        async with aiohttp.ClientSession() as session:
-            ann = {
-                (await served_by(session, lab.proxy_url, headers={"X-User": "ann"}))[1]
-                for _ in range(10)
-            }
-            spread = Counter([(await served_by(session, lab.proxy_url))[1] for _ in range(9)])
-        assert len(ann) == 1
-        assert len(spread) == 3  # no header: balanced normally
+async def test_ip_and_header_affinity(quiet_lab: Lab) -> None:
+    lab = quiet_lab
+    await lab.apply("sticky ip")
+    homes = set()
+    for address in ("127.0.9.9", "127.0.10.9", "127.0.11.9", "127.0.12.9"):
+        connector = aiohttp.TCPConnector(local_addr=(address, 0), force_close=True)
+        async with aiohttp.ClientSession(connector=connector) as session:
+            seen = {(await served_by(session, lab.proxy_url))[1] for _ in range(10)}
+        assert len(seen) == 1  # each distinct source address sticks to one backend
+        homes |= seen
+    assert len(homes) > 1  # and different addresses are balanced across backends
+    await lab.apply("sticky header:X-User")
+    async with aiohttp.ClientSession() as session:
+        ann = {
+            (await served_by(session, lab.proxy_url, headers={"X-User": "ann"}))[1]
+            for _ in range(10)
+        }
+        spread = Counter([(await served_by(session, lab.proxy_url))[1] for _ in range(9)])
+    assert len(ann) == 1
+    assert len(spread) == 3  # no header: balanced normally
 
 
 async def test_l4_says_rules_and_cookies_cannot_apply() -> None:
