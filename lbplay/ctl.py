@@ -194,23 +194,27 @@ def show_state(view: dict[str, Any]) -> None:
         f" · lost {view.get('session_losses', 0)}"
     )
     table = Table()
-    columns = ["backend", "address", "state", "weight", "in flight", "req/s", "p99 ms"]
+    wide = out.width >= 100  # an 80-column terminal gets the state, not the address
+    columns = ["backend", "state", "weight", "in flight", "req/s", "p99 ms"]
+    if wide:
+        columns.insert(1, "address")
     if len(pools) > 1:
         columns.insert(1, "pool")
     for column in columns:
-        table.add_column(column, no_wrap=column in ("backend", "address"))
+        table.add_column(column, no_wrap=column != "state")
     for backend in view["backends"]:
         stats = metrics["backends"].get(backend["name"]) or {}
         p99 = stats.get("p99")
         cells = [
             backend["name"],
-            backend["address"] or "",
             state_text(BackendView.from_json(backend)),
             str(backend["weight"]),
             str(backend["in_flight"]),
             f"{stats.get('rps') or 0:.1f}",
             "—" if p99 is None else f"{p99 * 1000:.1f}",
         ]
+        if wide:
+            cells.insert(1, backend["address"] or "")
         if len(pools) > 1:
             cells.insert(1, backend["pool"])
         table.add_row(*cells)
