@@ -19,7 +19,7 @@ from lbplay.core.backends import Backend, parse_backends
 from lbplay.core.explore import key_movement, pick_sequence
 from lbplay.errors import LbplayError
 from lbplay.model import controls
-from lbplay.model.controls import parse_options
+from lbplay.model.control_args import parse_options
 from lbplay.resources import assets_dir, lessons_dir
 
 app = typer.Typer(

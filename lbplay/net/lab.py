@@ -44,7 +44,8 @@ from lbplay.core.routing import DEFAULT_POOL, Router
 from lbplay.errors import ConfigError
 from lbplay.model import narration
 from lbplay.model.config import LabConfig, Mode
-from lbplay.model.controls import Control, Names, Outcome, parse
+from lbplay.model.control_args import Names
+from lbplay.model.controls import Control, Outcome, parse
 from lbplay.model.snapshot import BackendView, LabSnapshot
 from lbplay.model.wire import BACKEND_HEADER, FAKE_BACKEND_HEADER
 from lbplay.net import lab_controls

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 
 import pytest
@@ -147,7 +148,7 @@ def test_every_control_works_against_a_live_serve(
         info = json.loads(Path(env["LBPLAY_RUNFILE"]).read_text())
         admin = AdminClient(urls["admin"], info["token"])
         for step in SCRIPT:
-            code, out, err = run(capsys, "ctl", *controls.shlex.split(step.format(redis=redis_url)))
+            code, out, err = run(capsys, "ctl", *shlex.split(step.format(redis=redis_url)))
             assert (code, err) == (0, ""), step
             assert out.strip(), step
             state = admin.call("GET", "/state")

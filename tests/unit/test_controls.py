@@ -14,15 +14,14 @@ from lbplay.core.affinity import AffinityConfig
 from lbplay.core.routing import Rule
 from lbplay.errors import ConfigError, UnknownBackend
 from lbplay.model import controls
+from lbplay.model.control_args import Arg, Names
 from lbplay.model.controls import (
     CONTROLS,
     EXAMPLES,
     Algorithm,
-    Arg,
     Control,
     Health,
     Kill,
-    Names,
     Slow,
     from_json,
     parse,
