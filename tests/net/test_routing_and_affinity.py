@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections import Counter
+from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from yarl import URL
 
-from lbplay.core.affinity import COOKIE
+from lbplay.core.affinity import COOKIE, AffinityConfig
 from lbplay.core.events import RequestCompleted
 from lbplay.errors import ConfigError
 from lbplay.model.config import PoolSpec
@@ -134,3 +138,54 @@ def test_pool_specs() -> None:
     with pytest.raises(ConfigError, match="default pool"):
         PoolSpec("default")
     assert json.dumps({"ok": True})
+
+
+@pytest.fixture
+async def sticky_lab() -> AsyncIterator[Lab]:
+    async with Lab(quiet(sticky=AffinityConfig.parse("cookie"))) as lab:
+        yield lab
+
+
+def one_line(data: bytes) -> bytes:
+    return data.replace(b"\r", b"").replace(b"\n", b"")
+
+
+#: Any bytes, and bytes shaped like an affinity cookie (backend.expiry.signature).
+LINE_BYTES = st.one_of(
+    st.binary(max_size=120),
+    st.builds(
+        lambda name, expiry, mac: b".".join((name, expiry, mac)),
+        st.sampled_from([b"s1", b"s2", b"s9", b""]),
+        st.sampled_from([b"1", b"99999999999", b"-1", b""]) | st.binary(max_size=6),
+        st.binary(max_size=40) | st.text(max_size=20).map(str.encode),  # UTF-8 is forwarded
+    ),
+).map(one_line)
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    value=LINE_BYTES,
+    header=st.sampled_from([b"Cookie: LBPLAY_AFFINITY=", b"Cookie: ", b"X-User: "]),
+)
+async def test_any_cookie_or_header_bytes_get_an_answer(
+    sticky_lab: Lab, value: bytes, header: bytes
+) -> None:
+    """Found: a cookie with a non-ASCII signature killed the connection with a
+    traceback. Whatever the bytes, the client gets a 4xx (the head is refused) or a
+    fresh pick with a new cookie — never a connection dropped without an answer."""
+    port = int(sticky_lab.proxy_url.rsplit(":", 1)[1])
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(
+            b"GET / HTTP/1.1\r\nHost: lab\r\nConnection: close\r\n" + header + value + b"\r\n\r\n"
+        )
+        answer = await asyncio.wait_for(reader.read(65536), 5)
+    finally:
+        writer.close()
+    assert answer.startswith(b"HTTP/1.1 "), answer
+    status = int(answer.split(b" ", 2)[1])
+    assert status == 200 or 400 <= status < 500, answer
+    if status == 200:
+        assert b"Set-Cookie: LBPLAY_AFFINITY=" in answer
