@@ -197,14 +197,14 @@ def _show_movement(
         )
         if part
     )
-    ideal = movement.forced + movement.to_added
+    ideal = movement.minimum
     out.print(
         f"{algorithm}: {change} moves [bold]{movement.moved:,}[/] of {movement.keys:,} keys"
         f" ({100 * movement.moved_share:.1f}%) to another backend."
     )
     out.print(
         f"  {movement.forced:,} had to move (their backend left),"
-        f" {movement.to_added:,} moved to the new backend(s),"
+        f" {movement.to_added:,} moved from a remaining backend to the new one(s),"
         f" {movement.needless:,} moved between backends that stayed."
     )
     out.print(f"  Minimum possible here: {ideal:,} ({100 * ideal / movement.keys:.1f}%).")

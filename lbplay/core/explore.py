@@ -116,10 +116,14 @@ class Movement:
     moved: int
     #: Keys whose backend was removed: they had to move.
     forced: int
-    #: Keys now on an added backend.
+    #: Keys that left a backend that stayed for an added one.
     to_added: int
     before: Counter[str]
     after: Counter[str]
+    #: The fewest keys any mapping must move: those whose backend left, or the added
+    #: backends' fair share (by weight) if that is more — they can take the keys that
+    #: had to move.
+    minimum: int = 0
 
     @property
     def moved_share(self) -> float:
@@ -174,5 +178,10 @@ def key_movement(
     added = {b.name for b in add}
     moved = sum(1 for x, y in zip(before, after, strict=True) if x != y)
     forced = sum(1 for x in before if x in removed)
-    to_added = sum(1 for x, y in zip(before, after, strict=True) if y in added and x != y)
-    return Movement(keys, moved, forced, to_added, Counter(before), Counter(after))
+    to_added = sum(
+        1 for x, y in zip(before, after, strict=True) if y in added and x not in removed
+    )
+    fair = round(keys * sum(b.weight for b in add) / sum(b.weight for b in after_fleet))
+    return Movement(
+        keys, moved, forced, to_added, Counter(before), Counter(after), max(forced, fair)
+    )

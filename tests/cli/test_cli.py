@@ -84,7 +84,7 @@ def test_add_and_jump_hash_note(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "pick", "jump_hash", "--add", "d")
     assert code == 0
     flat = " ".join(out.split())
-    assert "moved to the new backend" in flat
+    assert "moved from a remaining backend to the new one(s)" in flat
     assert "only grow or shrink at the end" in flat
 
 

@@ -49,3 +49,21 @@ def test_adding_moves_keys_only_to_the_new_backend() -> None:
     assert movement.needless == 0
     assert movement.moved == movement.to_added
     assert 0.04 <= movement.moved_share <= 0.15
+
+
+def test_removing_and_adding_at_once_counts_each_key_once() -> None:
+    """Found: a key whose backend left and which landed on the new one was counted as
+    both forced and moved-to-new, so "moved between backends that stayed" read -1,723
+    and the "minimum possible" was above what the ring really moved."""
+    three = [Backend(name) for name in "abc"]
+    movement = key_movement("ring_hash", three, remove=["a"], add=[Backend("d")])
+    assert movement.forced + movement.to_added + movement.needless == movement.moved
+    assert movement.needless >= 0
+    assert movement.needless == 0  # a ring moves keys only off a and onto d
+    assert movement.minimum == movement.forced  # d can take exactly a's keys
+    assert movement.minimum <= movement.moved
+
+
+def test_the_minimum_is_the_new_backends_fair_share_when_only_adding() -> None:
+    movement = key_movement("ring_hash", TEN, add=[Backend("s10", 2)])
+    assert movement.minimum == round(10_000 * 2 / 12)
