@@ -145,7 +145,8 @@ def key_movement(
     options: Mapping[str, Any] | None = None,
     seed: int = 0,
 ) -> Movement:
-    """Map ``keys`` keys (key0, key1, ...) before and after removing/adding backends."""
+    """Map ``keys`` keys (key0, key1, ... or, for an algorithm that hashes client
+    addresses, one address per /24) before and after removing/adding backends."""
     info = registry.get(algorithm)
     if not info.uses_key:
         hashing = ", ".join(n for n in registry.names() if registry.get(n).uses_key)
@@ -166,11 +167,20 @@ def key_movement(
     if not after_fleet:
         raise ConfigError("removing every backend leaves nothing to map keys to")
 
+    # An algorithm that hashes addresses gets one client per /24 (nginx ip_hash hashes
+    # only the first three octets), the others key0, key1, ...
+    contexts = [
+        PickContext(client_ip=f"10.{i // 256 % 256}.{i % 256}.1")
+        if info.hashes_address
+        else PickContext(hash_key=f"key{i}")
+        for i in range(keys)
+    ]
+
     def mapping(fleet: Sequence[Backend]) -> list[str]:
         balancer = Balancer(
             fresh_backends(fleet), info.name, options=options, rng=random.Random(seed)
         )
-        return [balancer.pick(PickContext(hash_key=f"key{i}")).backend.name for i in range(keys)]
+        return [balancer.pick(context).backend.name for context in contexts]
 
     before = mapping(backends)
     after = mapping(after_fleet)
@@ -178,9 +188,7 @@ def key_movement(
     added = {b.name for b in add}
     moved = sum(1 for x, y in zip(before, after, strict=True) if x != y)
     forced = sum(1 for x in before if x in removed)
-    to_added = sum(
-        1 for x, y in zip(before, after, strict=True) if y in added and x not in removed
-    )
+    to_added = sum(1 for x, y in zip(before, after, strict=True) if y in added and x not in removed)
     fair = round(keys * sum(b.weight for b in add) / sum(b.weight for b in after_fleet))
     return Movement(
         keys, moved, forced, to_added, Counter(before), Counter(after), max(forced, fair)

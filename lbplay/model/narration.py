@@ -10,10 +10,17 @@ sentences. The classic session set-ups and their descriptions are here too.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from lbplay.core import registry
+from lbplay.core.backends import Backend
+from lbplay.core.explore import key_movement
 from lbplay.core.health import HealthCheckConfig
+
+#: Keys hashed to say how many move when a backend is added (a few ms per thousand).
+MOVEMENT_KEYS = 5_000
 
 
 @dataclass(frozen=True)
@@ -105,11 +112,33 @@ def algorithm_watch(name: str) -> str:
     return "every backend gets an equal share of requests, fast or slow"
 
 
-def added_watch(name: str, algorithm: str) -> str:
-    """What to watch when backend ``name`` joins a pool running ``algorithm``."""
+def added_watch(
+    name: str,
+    algorithm: str,
+    fleet: Sequence[tuple[str, int]] = (),
+    weight: int = 1,
+    options: Mapping[str, Any] | None = None,
+) -> str:
+    """What to watch when backend ``name`` (``weight``) joins a pool of ``fleet``
+    (name, weight) running ``algorithm``: for a hashing algorithm, how many keys the
+    engine computes will move — a ring moves about 1/N, modulo hashing most."""
     info = registry.get(algorithm)
+    if info.uses_key and fleet:
+        movement = key_movement(
+            info.name,
+            [Backend(n, w) for n, w in fleet],
+            add=[Backend(name, weight)],
+            keys=MOVEMENT_KEYS,
+            options=options,
+        )
+        keys = "client networks (/24s)" if info.hashes_address else "keys"
+        return (
+            f"{info.name} moves {movement.moved_share:.0%} of {keys} to another backend"
+            f" (computed for {MOVEMENT_KEYS:,}); the fewest possible is"
+            f" {movement.minimum / movement.keys:.0%}, the new backend's share"
+        )
     if info.uses_key:
-        return f"watch how many keys move to {name}: only about 1/N should"
+        return f"watch which keys move to {name}"
     if info.uses_load:
         return f"{name} starts with nothing in flight, so {info.name} favours it at first"
     return f"{name} gets its turn in the rotation at once"

@@ -157,6 +157,8 @@ async def _weight(lab: Lab, control: c.Weight) -> Announcement:
 async def _add(lab: Lab, control: c.Add) -> Announcement:
     pool = lab.fleet.pool(control.pool)
     name = control.name or lab.fleet.new_name(control.pool)
+    fleet = [(b.name, b.weight) for b in pool.eligible if not b.backup]
+    watch = narration.added_watch(name, pool.algorithm, fleet, control.weight, pool.options)
     await lab.fleet.add(BackendSpec(name, control.weight, control.backup), pool=control.pool)
     lab.metrics.track(name)
     backup = ", backup" if control.backup else ""
@@ -164,7 +166,7 @@ async def _add(lab: Lab, control: c.Add) -> Announcement:
     return Announcement(
         f"{name} added",
         f"weight {control.weight}{backup}{where}",
-        narration.added_watch(name, pool.algorithm),
+        watch,
         {"added": name},
     )
 

@@ -226,3 +226,15 @@ def any_control(draw: st.DrawFn) -> Control:
 def test_any_control_round_trips_through_text_and_json(control: Control) -> None:
     assert parse(control.text()) == control
     assert from_json(control.to_json()) == control
+
+
+def test_adding_a_backend_says_how_many_keys_the_engine_moves() -> None:
+    """Found: the hint promised 1/N movement for every hashing algorithm, including
+    ip_hash and modulo hashing, which move most keys."""
+    from lbplay.model.narration import added_watch
+
+    four = [("s1", 1), ("s2", 1), ("s3", 1), ("s4", 1)]
+    assert added_watch("s5", "hash_modulo", four).startswith("hash_modulo moves 8")
+    assert "client networks" in added_watch("s5", "ip_hash", four)
+    assert added_watch("s5", "maglev", four).startswith("maglev moves 2")
+    assert "fewest possible is 20%" in added_watch("s5", "jump_hash", four)
