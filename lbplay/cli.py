@@ -253,6 +253,9 @@ def serve(
     admin_port: Annotated[int, typer.Option(help="Admin API port (0: any free).")] = 0,
     rate: Annotated[float, typer.Option(help="Generated requests per second (0-5000).")] = 0.0,
     retries: Annotated[int, typer.Option(help="Attempts per request, 1-20 (1: no retries).")] = 3,
+    retry_on: Annotated[
+        str, typer.Option(help="Answers also retried on another backend, e.g. 502,503.")
+    ] = "none",
     trust: Annotated[
         list[str] | None,
         typer.Option("--trust", help="Believe X-Forwarded-For from this address/network."),
@@ -325,7 +328,7 @@ def serve(
 
     from lbplay.core.affinity import AffinityConfig
     from lbplay.core.health import preset
-    from lbplay.core.passive import NginxPassive, OutlierDetection
+    from lbplay.core.passive import NginxPassive, OutlierDetection, nginx_failures
     from lbplay.core.routing import Rule
     from lbplay.model.config import LabConfig, PoolSpec, ProxyConfig, RetryPolicy
     from lbplay.model.numbers import whole
@@ -333,7 +336,10 @@ def serve(
 
     registry.get(algorithm)
     checks = None if no_health else preset(health, health_scale)
-    nginx = NginxPassive(max_fails, fail_timeout) if max_fails is not None else None
+    retry = controls.parse(["retries", str(retries), "--on", retry_on])
+    assert isinstance(retry, controls.Retries)
+    counts = nginx_failures(retry.on)  # what nginx max_fails counts: what is retried
+    nginx = NginxPassive(max_fails, fail_timeout, counts) if max_fails is not None else None
     envoy = (
         OutlierDetection(outlier, ejection_time, max(300.0, ejection_time))
         if outlier is not None
@@ -342,7 +348,7 @@ def serve(
     proxy = ProxyConfig(
         read_timeout=read_timeout,
         max_body=max_body,
-        retry=RetryPolicy(tries=retries),
+        retry=RetryPolicy(tries=retry.tries, on_status=retry.on),
         trusted_proxies=tuple(trust or ()),
         hash_header=hash_header,
         queue_timeout=queue_timeout,

@@ -27,12 +27,29 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from lbplay.errors import ConfigError
 
 #: Every kind of failure the proxy reports.
 FAILURE_KINDS = frozenset({"connect", "timeout", "reset", "5xx"})
+
+
+#: nginx's default ``proxy_next_upstream error timeout``: what ``max_fails`` counts.
+NGINX_DEFAULT = frozenset({"connect", "timeout", "reset"})
+
+
+def nginx_failures(retried_statuses: Iterable[int]) -> frozenset[str]:
+    """What nginx's ``max_fails`` counts: the conditions ``proxy_next_upstream`` names.
+
+    By default (``error timeout``) a connection that fails, breaks or times out; a 5xx
+    answer only when retries are on for it (``http_500``, ``http_502``, ...). lbplay
+    counts every 5xx once any 5xx status is retried, a simplification it states.
+    """
+    if any(500 <= status <= 599 for status in retried_statuses):
+        return NGINX_DEFAULT | {"5xx"}
+    return NGINX_DEFAULT
 
 
 def _check_kinds(kinds: frozenset[str]) -> None:
@@ -50,7 +67,7 @@ class NginxPassive:
 
     max_fails: int = 1
     fail_timeout: float = 10.0
-    counts: frozenset[str] = frozenset({"connect", "timeout", "reset"})
+    counts: frozenset[str] = NGINX_DEFAULT
 
     def __post_init__(self) -> None:
         if not 1 <= self.max_fails <= 1000:

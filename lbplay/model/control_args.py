@@ -43,6 +43,7 @@ Kind = Literal[
     "sticky",
     "store",
     "text",
+    "statuses",
 ]
 
 
@@ -148,6 +149,8 @@ def from_text(spec: Arg, text: str, names: Names | None) -> Any:
         return _store(text)
     if kind == "text":
         return _plain(text, spec)
+    if kind == "statuses":
+        return _statuses(text, spec)
     raise AssertionError(kind)  # rules, options and flags are read by ``parse``
 
 
@@ -184,7 +187,35 @@ def from_json(spec: Arg, value: Any, names: Names | None) -> Any:
         if not isinstance(value, list) or not all(isinstance(r, str) for r in value):
             raise ConfigError(f"'{spec.name}' must be a list of rules like 'path=/api->api'")
         return tuple(Rule.parse(r) for r in value)
+    if kind == "statuses":
+        if not isinstance(value, list):
+            raise ConfigError(f"'{spec.name}' must be a list of statuses like [500, 503]")
+        return frozenset(_status(item, spec) for item in value)
     raise AssertionError(kind)
+
+
+#: Statuses a proxy may retry on (nginx: http_500, http_502, http_503, http_504, http_429).
+RETRYABLE = (429, *range(500, 600))
+
+
+def _status(value: object, spec: Arg) -> int:
+    status = whole(value, f"{spec.words} status", 429, 599)
+    if status not in RETRYABLE:
+        raise ConfigError(f"bad {spec.words} status {status}: use 429 or 500 to 599")
+    return status
+
+
+def _statuses(text: str, spec: Arg) -> frozenset[int]:
+    """``500,502,503`` (or ``none``): statuses 429 and 500-599."""
+    if text.strip().lower() in ("none", ""):
+        return frozenset()
+    found = set()
+    for part in text.split(","):
+        status = parse_whole(part, f"{spec.words} status", 429, 599)
+        if status not in RETRYABLE:
+            raise ConfigError(f"bad {spec.words} status {status}: use 429 or 500 to 599")
+        found.add(status)
+    return frozenset(found)
 
 
 def _known(name: str, known: Sequence[str] | None, what: str) -> str:
@@ -266,6 +297,8 @@ def json_value(spec: Arg, value: Any) -> Any:
         return value.describe()
     if spec.kind == "options":
         return dict(value)
+    if spec.kind == "statuses":
+        return sorted(value)
     return value
 
 
@@ -276,6 +309,8 @@ def text_value(spec: Arg, value: Any) -> str:
         return "on" if value else "off"
     if spec.kind == "sticky":
         return str(value.describe())
+    if spec.kind == "statuses":
+        return ",".join(map(str, sorted(value))) or "none"
     return show(value)
 
 

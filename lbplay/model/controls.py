@@ -408,6 +408,22 @@ class Passive(Control):
     )  # fmt: skip
 
 
+@control("retries", "failure")
+@dataclass(frozen=True)
+class Retries(Control):
+    """How many tries a request gets, and which answers are tried again (nginx's
+    proxy_next_upstream); a retried 5xx also counts for nginx max_fails."""
+
+    tries: int = arg(
+        "whole", "tries in all, the first included (1: no retries)", low=1, high=20,
+        unit="tries",
+    )  # fmt: skip
+    on: frozenset[int] = arg(
+        "statuses", "answers tried again on another backend, e.g. 500,502,503 (or none)",
+        default=frozenset(), positional=False, what="retry",
+    )  # fmt: skip
+
+
 @control("panic", "failure")
 @dataclass(frozen=True)
 class Panic(Control):
@@ -575,6 +591,7 @@ EXAMPLES: dict[str, str] = {
     "max-conns": "max-conns s1 10",
     "health": "health aws-alb --scale 0.1",
     "passive": "passive --max-fails 3 --fail-timeout 10",
+    "retries": "retries 3 --on 502,503",
     "panic": "panic 50%",
     "slow-start": "slow-start 10",
     "algorithm": "algorithm ring_hash -o vnodes=100",

@@ -18,6 +18,7 @@ from lbplay.core import registry
 from lbplay.core.backends import Backend
 from lbplay.core.explore import key_movement
 from lbplay.core.health import HealthCheckConfig
+from lbplay.core.passive import NginxPassive, OutlierDetection
 
 #: Keys hashed to say how many move when a backend is added (a few ms per thousand).
 MOVEMENT_KEYS = 5_000
@@ -79,11 +80,12 @@ SESSION_MODES: dict[str, SessionMode] = {
 
 
 def session_mode(sticky: str, shared: bool) -> str:
-    """The classic set-up that ``sticky`` and the store make, or "custom"."""
+    """The classic set-up that ``sticky`` and the store make ("cookie", "shared"), or
+    both parts in words when they make none of them ("ip + shared store")."""
     store = "shared" if shared else "local"
     return next(
         (name for name, m in SESSION_MODES.items() if (m.sticky, m.store) == (sticky, store)),
-        "custom",
+        f"{sticky} + {'shared store' if shared else 'local sessions'}",
     )
 
 
@@ -182,6 +184,50 @@ def enable_watch(slow_start: float) -> str:
 
 def health_watch(health: HealthCheckConfig) -> str:
     return f"a dead backend is noticed within about {health.detection_time:.3g} s"
+
+
+def passive(nginx: NginxPassive | None, outlier: OutlierDetection | None) -> tuple[str, str]:
+    """(detail, watch) for passive health: what counts as a failure, and what follows."""
+    parts = []
+    watch = []
+    if nginx:
+        counted = "connection errors, resets and timeouts"
+        if "5xx" in nginx.counts:
+            counted += " and 5xx answers (they are retried)"
+        parts.append(f"nginx max_fails={nginx.max_fails} fail_timeout={nginx.fail_timeout:g}s")
+        watch.append(
+            f"{nginx.max_fails} {counted} within {nginx.fail_timeout:g} s take a backend out"
+            f" for {nginx.fail_timeout:g} s"
+            + (
+                ""
+                if "5xx" in nginx.counts
+                else "; a backend answering 500 stays in, as in nginx, where max_fails counts"
+                " what proxy_next_upstream retries (retries --on 500 to count 500s)"
+            )
+        )
+    if outlier:
+        parts.append(
+            f"Envoy outlier: {outlier.consecutive} consecutive failures,"
+            f" {outlier.base_ejection_time:g} s x ejections"
+        )
+        watch.append(
+            f"{outlier.consecutive} failures in a row (5xx answers or connection errors)"
+            f" eject a backend for {outlier.base_ejection_time:g} s, longer each time"
+        )
+    return "; ".join(parts) or "off", "; ".join(watch)
+
+
+def retries(tries: int, on: frozenset[int]) -> tuple[str, str]:
+    """(detail, watch) for the retry rules."""
+    statuses = ", ".join(map(str, sorted(on)))
+    detail = f"{tries} tries" + (f", also on {statuses}" if on else "") if tries > 1 else "off"
+    if tries == 1:
+        return detail, "a failed attempt is the client's error now: no second backend is tried"
+    return detail, (
+        "connection failures and timeouts go to another backend (never a POST once sent)"
+        + (f"; so do {statuses} answers" if on else "; a 5xx answer is passed on")
+        + " — each retry is one more request for the fleet"
+    )
 
 
 def hang_watch(read_timeout: float) -> str:

@@ -172,7 +172,8 @@ class LabSnapshot:
     routes: tuple[str, ...] = ()
     #: Session affinity: "none", "cookie", "ip", "ip/24", "header:X-User", ...
     sticky: str = "none"
-    #: The classic set-up in use (``model.narration.SESSION_MODES``), or "custom".
+    #: The classic set-up in use (``model.narration.SESSION_MODES``), or its two parts
+    #: in words ("ip + shared store").
     session_mode: str = "none"
     #: Where sessions live: "local" (each backend's memory), "shared" or a Redis URL.
     session_store: str = "local"

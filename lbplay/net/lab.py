@@ -43,7 +43,7 @@ from lbplay.core.metrics import Metrics
 from lbplay.core.routing import DEFAULT_POOL, Router
 from lbplay.errors import ConfigError
 from lbplay.model import narration
-from lbplay.model.config import LabConfig, Mode
+from lbplay.model.config import LabConfig, Mode, ProxyConfig
 from lbplay.model.control_args import Names
 from lbplay.model.controls import Control, Outcome, parse
 from lbplay.model.snapshot import BackendView, LabSnapshot
@@ -95,6 +95,8 @@ class Lab(Service):
             config, clock=clock, publish=self.events.publish, installers=[self.sessions.installer()]
         )
         self.mode: Mode = config.mode
+        #: The L7 proxy's settings now (retries change them while the lab runs).
+        self.proxy_config = config.proxy
         self.proxy: HttpProxy | TcpProxy | None = None
         self.traffic: TrafficGenerator | None = None
         self.recent: deque[Event] = deque(maxlen=config.keep_requests)
@@ -176,7 +178,7 @@ class Lab(Service):
         if mode == "l7":
             return HttpProxy(
                 self.balancer,
-                self.config.proxy,
+                self.proxy_config,
                 host=self.host,
                 port=port,
                 events=self.events,
@@ -193,6 +195,12 @@ class Lab(Service):
     def extra_pools(self) -> dict[str, Balancer]:
         """Every pool but the default one (the L7 proxy's routing targets)."""
         return {n: b for n, b in self.fleet.pools.items() if n != DEFAULT_POOL}
+
+    def set_proxy_config(self, config: ProxyConfig) -> None:
+        """New L7 settings (retries), for the running proxy and any later one."""
+        self.proxy_config = config
+        if isinstance(self.proxy, HttpProxy):
+            self.proxy.set_config(config)
 
     def publish_pools(self) -> None:
         """Hand the L7 proxy the current pools and routing rules."""
@@ -281,7 +289,7 @@ class Lab(Service):
 
     @property
     def session_mode(self) -> str:
-        """The classic set-up in use (``narration.SESSION_MODES``), or "custom"."""
+        """The classic set-up in use (``narration.SESSION_MODES``), or its parts in words."""
         return narration.session_mode(
             self.affinity.config.describe(), self.sessions.mode == "shared"
         )

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from lbplay.core import registry
 from lbplay.core.affinity import AffinityConfig
 from lbplay.core.health import HealthCheckConfig, preset
-from lbplay.core.passive import NginxPassive, OutlierDetection, PassiveHealth
+from lbplay.core.passive import NginxPassive, OutlierDetection, PassiveHealth, nginx_failures
 from lbplay.core.routing import DEFAULT_POOL, Router
 from lbplay.errors import ConfigError
 from lbplay.model import controls as c
@@ -261,8 +261,9 @@ def health_config(current: HealthCheckConfig, control: c.Health) -> HealthCheckC
 
 @handles(c.Passive)
 async def _passive(lab: Lab, control: c.Passive) -> Announcement:
+    counts = nginx_failures(lab.proxy_config.retry.on_status)
     nginx = (
-        NginxPassive(control.max_fails, control.fail_timeout)
+        NginxPassive(control.max_fails, control.fail_timeout, counts)
         if control.max_fails is not None
         else None
     )
@@ -273,19 +274,20 @@ async def _passive(lab: Lab, control: c.Passive) -> Announcement:
     )
     for _, pool in lab.fleet:
         pool.passive = PassiveHealth(nginx, outlier)
-    parts = []
-    if nginx:
-        parts.append(f"nginx max_fails={nginx.max_fails} fail_timeout={nginx.fail_timeout:g}s")
-    if outlier:
-        parts.append(
-            f"Envoy outlier: {outlier.consecutive} consecutive failures,"
-            f" {outlier.base_ejection_time:g} s x ejections"
-        )
-    return Announcement(
-        "passive health",
-        "; ".join(parts) or "off",
-        "failing real requests now take a backend out" if parts else "",
-    )
+    detail, watch = narration.passive(nginx, outlier)
+    return Announcement("passive health", detail, watch)
+
+
+@handles(c.Retries)
+async def _retries(lab: Lab, control: c.Retries) -> Announcement:
+    retry = replace(lab.proxy_config.retry, tries=control.tries, on_status=control.on)
+    lab.set_proxy_config(replace(lab.proxy_config, retry=retry))
+    counts = nginx_failures(control.on)
+    for _, pool in lab.fleet:  # what nginx max_fails counts follows proxy_next_upstream
+        nginx = pool.passive.nginx
+        if nginx is not None and nginx.counts != counts:
+            pool.passive = PassiveHealth(replace(nginx, counts=counts), pool.passive.outlier)
+    return Announcement("retries", *narration.retries(control.tries, control.on))
 
 
 @handles(c.Panic)
@@ -522,6 +524,7 @@ async def reset(lab: Lab) -> None:
         checker.reset_states()
     lab.router = Router(config.routes)
     lab.publish_pools()
+    lab.set_proxy_config(config.proxy)
     lab.affinity.set_config(config.sticky)
     lab.sessions.mode = "local" if config.sessions == "local" else "shared"
     if lab.traffic is not None:

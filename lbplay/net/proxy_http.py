@@ -128,6 +128,12 @@ class HttpProxy(Service):
         """Requests waiting in the queue because every backend is full."""
         return self._queues.waiting
 
+    def set_config(self, config: ProxyConfig) -> None:
+        """New retry rules, live (limits and timeouts are read per request too, but the
+        Lab changes only retries while running)."""
+        self.config = config
+        self._upstream.config = config
+
     def set_pools(self, pools: Mapping[str, Balancer], router: Router | None) -> None:
         """Replace the routing pools (besides "default") and the rules, live."""
         for name, pool in pools.items():

@@ -327,7 +327,9 @@ class SessionApp:
             return _text(503, f"session store unavailable: {exc}")
         record = _parse_record(raw)
         if record is None:
-            return self._lost(request, backend, session, home, mode)
+            local = self._local.get(home)
+            stranded = mode == "shared" and local is not None and await local.get(key) is not None
+            return self._lost(request, backend, session, home, mode, stranded=stranded)
         response = web.json_response(
             {
                 "user": record.get("user"),
@@ -342,9 +344,24 @@ class SessionApp:
         return response
 
     def _lost(
-        self, request: web.Request, backend: str, session: str, home: str, mode: SessionMode
+        self,
+        request: web.Request,
+        backend: str,
+        session: str,
+        home: str,
+        mode: SessionMode,
+        *,
+        stranded: bool = False,
     ) -> web.Response:
-        if mode == "shared":
+        if stranded:
+            home, reason = (
+                SHARED_HOME,
+                (
+                    f"it was made in {home}'s own memory before sessions moved to the shared"
+                    " store; switching stores does not copy sessions, so its user must log in again"
+                ),
+            )
+        elif mode == "shared":
             home, reason = SHARED_HOME, "expired or never created"
         elif home == backend:
             reason = f"it was made here but is gone: expired, or lost when {backend} restarted"

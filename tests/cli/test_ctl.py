@@ -110,6 +110,8 @@ SCRIPT = [
     "health on",
     "passive --max-fails 3 --fail-timeout 10",
     "passive",
+    "retries 3 --on 502,503",
+    "retries 1",
     "panic 50%",
     "slow-start 10",
     "algorithm ring_hash -o vnodes=100",

@@ -573,3 +573,26 @@ async def test_chaos_kill_and_revive_under_load_gives_no_client_visible_error() 
         assert len(results) >= 0.6 * 200 * cycles * (down + up)
         retried = [e for e in requests(waiter.events) if e.retried]
         assert retried, "no request was retried: the kills did not hit the traffic"
+
+
+async def test_max_fails_counts_what_is_retried_as_nginx_does() -> None:
+    """Found: the dashboard said failing requests take a backend out, but --max-fails 3
+    never took out a backend answering 500. As nginx: max_fails counts the failures
+    proxy_next_upstream retries — errors and timeouts by default, a 5xx when retried."""
+    async with Lab(lab_config(health=None)) as lab:
+        await lab.apply(Errors("s2", 1.0))
+        outcome = await lab.apply("passive --max-fails 3 --fail-timeout 60")
+        assert "a backend answering 500 stays in" in outcome.event.watch
+        async with aiohttp.ClientSession() as session:
+            for _ in range(12):
+                async with session.get(lab.proxy_url + "/") as response:
+                    await response.read()
+        assert view(lab, "s2").passive == ""  # 500s are answers, not failures, to nginx
+        outcome = await lab.apply("retries 3 --on 500")
+        assert "so do 500 answers" in outcome.event.watch
+        async with aiohttp.ClientSession() as session:
+            for _ in range(12):
+                async with session.get(lab.proxy_url + "/") as response:
+                    await response.read()
+                    assert response.status == 200  # retried on another backend
+        assert view(lab, "s2").passive == "unavailable"

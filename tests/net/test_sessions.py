@@ -358,6 +358,8 @@ async def test_switching_mode_while_running(fleet: Fleet, client: aiohttp.Client
     status, body = await call(client, "GET", fleet.s1.url + "/profile")
     assert status == 401
     assert body.startswith(f"session {local} not found in the shared store")
+    # Found: the reason read "s1 did not know a session of shared store"; it says why.
+    assert "made in s1's own memory before sessions moved to the shared store" in body
     shared = await login(client, fleet.s1)
     status, body = await call(client, "GET", fleet.s2.url + "/profile")
     assert status == 200

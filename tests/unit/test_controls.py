@@ -201,6 +201,8 @@ def value_for(arg: Arg) -> st.SearchStrategy[Any]:
         return st.sampled_from(["memory", "redis://127.0.0.1:6379/0"])
     if arg.kind == "text":
         return st.from_regex(r"/[a-z]{0,8}", fullmatch=True)
+    if arg.kind == "statuses":
+        return st.frozensets(st.sampled_from([429, 500, 502, 503, 504]), max_size=3)
     raise AssertionError(arg.kind)
 
 
