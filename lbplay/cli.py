@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.table import Table
+from typer.core import TyperCommand, TyperGroup
 
 from lbplay import __version__
 from lbplay.core import registry
@@ -22,8 +23,31 @@ from lbplay.model import controls
 from lbplay.model.control_args import parse_options
 from lbplay.resources import assets_dir, lessons_dir
 
+#: How a plain on/off flag shows in help: nothing after it (Typer would write <bool>).
+FLAG = ""
+
+
+class _QuietHelp:
+    """Commands whose --help option shows no ``<bool>`` after it, like every plain flag."""
+
+    def get_help_option(self, ctx: Any) -> Any:
+        option = super().get_help_option(ctx)  # type: ignore[misc]
+        if option is not None:
+            option.metavar = FLAG
+        return option
+
+
+class Group(_QuietHelp, TyperGroup):
+    pass
+
+
+class Command(_QuietHelp, TyperCommand):
+    pass
+
+
 app = typer.Typer(
     name="lbplay",
+    cls=Group,
     context_settings={"help_option_names": ["-h", "--help"]},
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -46,7 +70,9 @@ def root(
     ctx: typer.Context,
     version: Annotated[
         bool,
-        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version.", metavar=FLAG
+        ),
     ] = False,
     backends: Annotated[
         str,
@@ -71,7 +97,7 @@ def root(
     run(LabConfig(backends=fleet(backends), algorithm=algorithm, rate=rate, seed=seed))
 
 
-@app.command()
+@app.command(cls=Command)
 def algorithms() -> None:
     """List every algorithm: its idea and what nginx, HAProxy, Envoy and AWS call it."""
     wide = out.width >= 140
@@ -97,7 +123,7 @@ def algorithms() -> None:
     out.print(table)
 
 
-@app.command()
+@app.command(cls=Command)
 def info() -> None:
     """Show the version and where lbplay's lessons and assets are installed."""
     out.print(f"lbplay {__version__}")
@@ -105,7 +131,7 @@ def info() -> None:
     out.print(f"assets:  {assets_dir()}", soft_wrap=True)
 
 
-@app.command()
+@app.command(cls=Command)
 def pick(
     algorithm: Annotated[str, typer.Argument(help="Algorithm name (see 'lbplay algorithms').")],
     backends: Annotated[
@@ -131,7 +157,7 @@ def pick(
     ] = None,
     hold: Annotated[
         bool,
-        typer.Option("--hold", help="Keep every request in flight (long requests)."),
+        typer.Option("--hold", help="Keep every request in flight (long requests).", metavar=FLAG),
     ] = False,
     seed: Annotated[int, typer.Option(help="Seed for random algorithms.")] = 0,
     option: Annotated[
@@ -222,7 +248,7 @@ def _is_usage_error(error: Exception) -> bool:
     return hasattr(error, "format_message") and hasattr(error, "exit_code")
 
 
-@app.command()
+@app.command(cls=Command)
 def serve(
     backends: Annotated[
         str,
@@ -243,9 +269,9 @@ def serve(
     option: Annotated[
         list[str] | None, typer.Option("--option", "-o", help="Algorithm option NAME=VALUE.")
     ] = None,
-    l4: Annotated[bool, typer.Option("--l4", help="Balance TCP connections, not requests.")] = (
-        False
-    ),
+    l4: Annotated[
+        bool, typer.Option("--l4", help="Balance TCP connections, not requests.", metavar=FLAG)
+    ] = (False),
     host: Annotated[
         str, typer.Option(help="Address to listen on (loopback unless you mean it).")
     ] = "127.0.0.1",
@@ -275,7 +301,9 @@ def serve(
     health_scale: Annotated[
         float, typer.Option(help="Multiply the preset's interval and timeout (demos).")
     ] = 1.0,
-    no_health: Annotated[bool, typer.Option("--no-health", help="No active checks.")] = False,
+    no_health: Annotated[
+        bool, typer.Option("--no-health", help="No active checks.", metavar=FLAG)
+    ] = False,
     max_fails: Annotated[
         int | None, typer.Option(help="nginx passive health: failures that count.")
     ] = None,
@@ -306,7 +334,7 @@ def serve(
         str, typer.Option(help="Where sessions live: local, shared or redis://host:port/db.")
     ] = "local",
     logins: Annotated[
-        bool, typer.Option("--logins", help="Generated users log in and browse.")
+        bool, typer.Option("--logins", help="Generated users log in and browse.", metavar=FLAG)
     ] = False,
     pool: Annotated[
         list[str] | None,
@@ -318,7 +346,7 @@ def serve(
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed for random algorithms and traffic.")] = 0,
     live: Annotated[
-        bool, typer.Option("--live/--no-live", help="Redraw a table of the backends.")
+        bool, typer.Option("--live/--no-live", help="Redraw a table of the backends.", metavar=FLAG)
     ] = True,
 ) -> None:
     """Run the balancer headless: fake (or real) backends behind a real proxy.
@@ -383,6 +411,7 @@ def serve(
 
 
 @app.command(
+    cls=Command,
     context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
     add_help_option=False,
 )

@@ -141,6 +141,12 @@ async def run(
             " anyone who can reach this machine can use it",
             markup=False,
         )
+    if config.logins and not config.rate:
+        err.print(
+            "lbplay: warning: --logins makes generated users log in, but --rate is 0:"
+            " add --rate 20 (or log in yourself with curl)",
+            markup=False,
+        )
     await check_reachable([b.address for b in config.backends if b.address])
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -135,6 +135,12 @@ class Rule:
         conditions, arrow, pool = text.partition("->")
         if not arrow or not pool.strip():
             raise ConfigError(f"bad route {text!r}: use CONDITION[,CONDITION...]->POOL")
+        for joiner in ("&&", "||", " and ", ";"):
+            if joiner in conditions:
+                raise ConfigError(
+                    f"bad route {text!r}: conditions are joined with ',' and all must match,"
+                    f" e.g. path=/api/*,method=POST->{pool.strip() or 'api'}"
+                )
         fields: dict[str, object] = {}
         for part in conditions.split(","):
             key, eq, value = part.strip().partition("=")

@@ -125,3 +125,13 @@ def test_python_dash_m_and_no_traceback_in_a_real_process() -> None:
     assert result.stdout == ""
     assert result.stderr.startswith("lbplay: error: unknown algorithm 'nope'")
     assert len(result.stderr.splitlines()) == 1
+
+
+@pytest.mark.parametrize("command", [[], ["serve"], ["pick"]])
+def test_help_writes_nothing_after_a_plain_flag(
+    capsys: pytest.CaptureFixture[str], command: list[str]
+) -> None:
+    """Found: every on/off flag read ``--l4 <bool>``, as if it took a value."""
+    code, out, _ = run(capsys, *command, "--help")
+    assert code == 0
+    assert "<bool>" not in out

@@ -145,3 +145,11 @@ def test_curl_with_a_cookie_jar_stays_logged_in(env: dict[str, str], tmp_path: P
         process.send_signal(signal.SIGINT)
         process.communicate(timeout=20)
     assert process.returncode == 0
+
+
+def test_logins_without_traffic_is_a_warning(env: dict[str, str]) -> None:
+    """Found: --logins at rate 0 was accepted silently, and nobody ever logged in."""
+    with serving(env, "--logins") as (process, _):
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=20)
+    assert "warning: --logins makes generated users log in, but --rate is 0" in err

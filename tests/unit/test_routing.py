@@ -125,3 +125,10 @@ def test_parse_rules() -> None:
 def test_bad_rules(text: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         Rule.parse(text)
+
+
+@pytest.mark.parametrize("text", ["path=/api/*&&method=POST->api", "path=/a||host=b->api"])
+def test_conditions_joined_any_other_way_are_refused(text: str) -> None:
+    """Found: ``path=/api/*&&method=POST`` was taken as one long path that never matched."""
+    with pytest.raises(ConfigError, match="conditions are joined with ','"):
+        Rule.parse(text)
