@@ -15,7 +15,9 @@ as one line.
 from __future__ import annotations
 
 import json
+import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -23,6 +25,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from lbplay.core.backends import check_name
+from lbplay.core.events import KINDS
 from lbplay.errors import AdminUnreachable, ConfigError
 from lbplay.model import controls
 from lbplay.model.numbers import parse_whole
@@ -36,8 +40,9 @@ out = Console(highlight=False)
 READS: dict[str, tuple[str, str]] = {
     "state": ("state", "Show the backends, the algorithm, the mode and the traffic."),
     "events": (
-        "events [--limit N]",
-        "Show the latest events (health changes, retries, control actions, ...).",
+        "events [--kind KINDS] [--backend NAME] [--limit N] [--follow]",
+        "Show the latest events: health changes, controls, lost sessions and notices"
+        " (--kind request,health,control,session,notice picks; --follow keeps printing).",
     ),
 }
 GLOBAL_HELP = (
@@ -161,19 +166,59 @@ def read(name: str, words: list[str], client: Callable[[], AdminClient]) -> None
             raise ConfigError(f"state takes no arguments, not {words[0]!r}")
         show_state(client().call("GET", "/state"))
         return
-    limit = 20
-    while words:
-        word = words.pop(0)
+    query = events_query(words)
+    lab = client()
+    result = lab.call("GET", f"/events?{urllib.parse.urlencode(query)}")
+    show_events(result["events"])
+    if "--follow" not in words:
+        return
+    query.pop("limit", None)
+    try:
+        while True:  # until Ctrl-C, the normal way to stop following
+            time.sleep(FOLLOW_EVERY)
+            query["since"] = str(result["last"])
+            result = lab.call("GET", f"/events?{urllib.parse.urlencode(query)}")
+            show_events(result["events"])
+    except KeyboardInterrupt:
+        return
+
+
+#: How often ``events --follow`` asks for new events, in seconds.
+FOLLOW_EVERY = 0.5
+#: What ``events`` shows unless ``--kind`` says otherwise: everything but requests.
+NOTABLE = "health,control,session,notice"
+
+
+def events_query(words: list[str]) -> dict[str, str]:
+    """The admin API's query for ``events`` options (checked before asking the lab)."""
+    query = {"limit": "20", "kind": NOTABLE}
+    rest = [w for w in words if w != "--follow"]
+    while rest:
+        word = rest.pop(0)
         option, eq, value = word.partition("=")
-        if option != "--limit":
-            raise ConfigError(f"events has no option {word!r} (options: --limit)")
+        if option not in ("--limit", "--kind", "--backend"):
+            raise ConfigError(
+                f"events has no option {word!r} (options: --kind, --backend, --limit, --follow)"
+            )
         if not eq:
-            if not words:
-                raise ConfigError("--limit needs a value")
-            value = words.pop(0)
-        limit = parse_whole(value, "limit", 1, 1000, "events")
-    result = client().call("GET", f"/events?limit={limit}")
-    for event in result["events"]:
+            if not rest:
+                raise ConfigError(f"{option} needs a value")
+            value = rest.pop(0)
+        if option == "--limit":
+            query["limit"] = str(parse_whole(value, "limit", 1, 1000, "events"))
+        elif option == "--kind":
+            kinds = [k.strip() for k in value.split(",")]
+            unknown = [k for k in kinds if k not in KINDS]
+            if unknown:
+                raise ConfigError(f"no kind of event {unknown[0]!r} (kinds: {', '.join(KINDS)})")
+            query["kind"] = ",".join(kinds)
+        else:
+            query["backend"] = check_name(value)
+    return query
+
+
+def show_events(events: list[dict[str, Any]]) -> None:
+    for event in events:
         out.print(f"[dim]{event['type']:<20}[/] {event['text']}", soft_wrap=True)
 
 

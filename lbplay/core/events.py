@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import itertools
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,11 +37,18 @@ class Event:
 
     at: float
     seq: int = field(default_factory=itertools.count(1).__next__)
+    #: What kind of event it is, for filtering: request, health, control, session, notice.
+    KIND: ClassVar[str] = "notice"
 
     @property
     def text(self) -> str:
         """The event in one line, for timelines and logs."""
         return type(self).__name__
+
+    @property
+    def subject(self) -> str | None:
+        """The backend the event is about, if it is about one."""
+        return None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -64,6 +72,11 @@ class RequestCompleted(Event):
     bytes: int = 0
     #: What the proxy answered on its own, e.g. "no backend available".
     error: str = ""
+    KIND: ClassVar[str] = "request"
+
+    @property
+    def subject(self) -> str | None:
+        return self.backend
 
     @property
     def retried(self) -> bool:
@@ -91,6 +104,11 @@ class ConnectionCompleted(Event):
     #: Why the proxy closed or refused it ("" for a normal close).
     error: str = ""
     attempts: tuple[Attempt, ...] = ()
+    KIND: ClassVar[str] = "request"
+
+    @property
+    def subject(self) -> str | None:
+        return self.backend
 
     @property
     def text(self) -> str:
@@ -110,6 +128,11 @@ class BackendStateChanged(Event):
     old: str
     new: str
     evidence: str = ""
+    KIND: ClassVar[str] = "health"
+
+    @property
+    def subject(self) -> str | None:
+        return self.backend
 
     @property
     def text(self) -> str:
@@ -125,6 +148,13 @@ class ControlAction(Event):
     detail: str = ""
     #: What the learner should look for next.
     watch: str = ""
+    #: The backend the control acted on ("" for lab-wide controls).
+    backend: str = ""
+    KIND: ClassVar[str] = "control"
+
+    @property
+    def subject(self) -> str | None:
+        return self.backend or None
 
     @property
     def text(self) -> str:
@@ -147,12 +177,41 @@ class Notice(Event):
 Subscriber = Callable[[Event], None]
 
 
-class EventBus:
-    """Synchronous publish/subscribe with a ring buffer of recent events."""
+#: Every kind of event, in the order a filter lists them.
+KINDS = ("request", "health", "control", "session", "notice")
 
-    def __init__(self, keep: int = 1000) -> None:
+
+class EventBus:
+    """Synchronous publish/subscribe with ring buffers of recent events.
+
+    ``recent`` keeps the latest events of every kind; ``notable`` keeps the latest
+    events that are not requests, so at hundreds of requests a second a backend going
+    DOWN a minute ago is still there to read.
+    """
+
+    def __init__(self, keep: int = 1000, keep_notable: int = 500) -> None:
         self.recent: deque[Event] = deque(maxlen=keep)
+        self.notable: deque[Event] = deque(maxlen=keep_notable)
         self._subscribers: list[Subscriber] = []
+
+    def select(
+        self,
+        kinds: Collection[str] = KINDS,
+        *,
+        backend: str | None = None,
+        since: int = 0,
+        limit: int = 200,
+    ) -> list[Event]:
+        """The latest ``limit`` events of these ``kinds`` (about ``backend``, if given)
+        after sequence number ``since``, oldest first; read from ``notable`` when no
+        requests are wanted, so the flood does not push them out."""
+        source = self.recent if "request" in kinds else self.notable
+        found = [
+            e
+            for e in source
+            if e.seq > since and e.KIND in kinds and (backend is None or e.subject == backend)
+        ]
+        return found[-limit:] if limit > 0 else []
 
     def subscribe(self, subscriber: Subscriber) -> Callable[[], None]:
         """Call ``subscriber`` with every future event; returns an unsubscribe function."""
@@ -167,6 +226,8 @@ class EventBus:
     def publish(self, event: Event) -> None:
         """Record ``event`` and hand it to every subscriber."""
         self.recent.append(event)
+        if event.KIND != "request":
+            self.notable.append(event)
         for subscriber in tuple(self._subscribers):
             try:
                 subscriber(event)
@@ -191,6 +252,11 @@ class SessionLost(Event):
     #: Why it is gone: "it lives on s1", "expired or never created", ...
     reason: str
     path: str = ""
+    KIND: ClassVar[str] = "session"
+
+    @property
+    def subject(self) -> str | None:
+        return self.backend
 
     @property
     def text(self) -> str:

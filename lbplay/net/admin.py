@@ -8,7 +8,10 @@ to the run file, readable only by its user — any local process can reach a loo
 port, and the admin API can kill servers.
 
     GET    /state                     everything the dashboard draws (JSON)
-    GET    /events?since=SEQ&limit=N  recent events after sequence number SEQ
+    GET    /events?since=SEQ&limit=N&kind=health,control&backend=s2
+                                      recent events after sequence number SEQ, of
+                                      these kinds (request, health, control, session,
+                                      notice), about one backend
     GET    /algorithms                the registry: names, ideas, real-world names
     GET    /controls                  every control: its name, usage and help
     POST   /control                   one control in its JSON form, e.g.
@@ -39,7 +42,8 @@ from aiohttp import hdrs, web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from lbplay.core import registry
-from lbplay.core.events import Event
+from lbplay.core.backends import check_name
+from lbplay.core.events import KINDS, Event
 from lbplay.errors import ConfigError, LbplayError, UnknownBackend
 from lbplay.model import controls
 from lbplay.net.lab import Lab
@@ -199,8 +203,20 @@ class AdminApi:
     async def _events(self, request: web.Request) -> web.Response:
         since = _whole_query(request, "since", 0)
         limit = _whole_query(request, "limit", 200, low=1)
-        events = [e for e in self.lab.events.recent if e.seq > since][-limit:]
-        return _json({"events": events})
+        kinds = request.query.get("kind", ",".join(KINDS)).split(",")
+        unknown = [k for k in kinds if k not in KINDS]
+        if unknown:
+            raise ConfigError(f"no kind of event {unknown[0]!r} (kinds: {', '.join(KINDS)})")
+        backend = request.query.get("backend")
+        if backend is not None:
+            check_name(backend)
+        events = self.lab.events.select(kinds, backend=backend, since=since, limit=limit)
+        return _json(
+            {
+                "events": events,
+                "last": self.lab.events.recent[-1].seq if self.lab.events.recent else 0,
+            }
+        )
 
     async def _algorithms(self, request: web.Request) -> web.Response:
         infos = [registry.get(name) for name in registry.names()]

@@ -253,6 +253,7 @@ class Lab(Service):
             action=announced.action,
             detail=announced.detail,
             watch=announced.watch,
+            backend=control.target() or "",
         )
         self.events.publish(event)
         return Outcome(control, event, announced.data)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import shlex
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,7 +14,7 @@ import pytest
 from lbplay.cli import main
 from lbplay.ctl import AdminClient
 from lbplay.model import controls
-from tests.cli.processes import environment, serving
+from tests.cli.processes import environment, lbplay, serving
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -178,3 +181,28 @@ def test_every_control_works_against_a_live_serve(
         code, out, _ = run(capsys, "ctl", "events", "--limit", "5")
         assert code == 0
         assert "reset" in out
+
+
+def test_events_filter_and_follow(tmp_path: Path) -> None:
+    env = environment(tmp_path)
+    with serving(env, "--backends", "3", "--rate", "50"):
+        follower = subprocess.Popen(
+            [sys.executable, "-m", "lbplay", "ctl", "events", "--follow", "--kind", "control"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert lbplay(env, "ctl", "kill", "s2").returncode == 0
+            assert follower.stdout is not None
+            line = next(line for line in follower.stdout if "s2 killed" in line)
+            assert line.startswith("ControlAction")
+        finally:
+            follower.send_signal(signal.SIGINT)
+            _, err = follower.communicate(timeout=10)
+        assert follower.returncode == 0
+        assert "Traceback" not in err
+        health = lbplay(env, "ctl", "events", "--kind", "health", "--backend", "s2")
+        assert health.returncode == 0
+        assert all(line.startswith("BackendStateChanged") for line in health.stdout.splitlines())

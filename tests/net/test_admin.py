@@ -194,3 +194,25 @@ async def test_sessions_sticky_pools_and_routes(admin: AdminApi) -> None:
     assert "cannot reach Redis" in bad[1]["error"]
     bad_rules = {"control": "routes", "rules": "path=/x->y"}
     assert (await call(admin, "POST", "/control", bad_rules))[0] == 400
+
+
+async def test_events_by_kind_and_backend_outlive_the_request_flood(admin: AdminApi) -> None:
+    """A DOWN from a minute ago is still there at hundreds of requests a second: the
+    Lab keeps health, control and session events apart from requests."""
+    lab = admin.lab
+    await lab.apply("weight s2 3")
+    await lab.apply("burst 1500")  # more requests than the all-kinds ring keeps
+    status, answer = await call(admin, "GET", "/events?kind=control&backend=s2", token=None)
+    assert status == 200
+    assert [e["text"] for e in answer["events"]][-1].startswith("s2 weight: now 3")
+    assert all(e["type"] == "ControlAction" for e in answer["events"])
+    status, answer = await call(admin, "GET", "/events?kind=request&limit=5", token=None)
+    assert [e["type"] for e in answer["events"]] == ["RequestCompleted"] * 5
+    last = answer["last"]
+    assert (await call(admin, "GET", f"/events?since={last}", token=None))[1]["events"] == []
+    for query, message in (
+        ("kind=gossip", "no kind of event 'gossip'"),
+        ("backend=a b", "bad backend name"),
+    ):
+        status, answer = await call(admin, "GET", f"/events?{query}", token=None)
+        assert (status, message in answer["error"]) == (400, True)
