@@ -37,7 +37,7 @@ def test_the_help_lists_every_command_with_no_lab_running(
     assert (code, err) == (0, "")
     for name in controls.control_names():
         assert controls.usage(controls.CONTROLS[name], short=True) in out
-    assert "events [--limit N]" in out
+    assert "events [--kind KINDS]" in out
     assert run(capsys, "ctl")[1] == out  # no command: the same help
 
 
