@@ -61,6 +61,8 @@ from lbplay.net.views import build_snapshot, pool_views
 
 #: How often time-based balancer changes are applied when no request triggers them.
 TICK = 0.1
+#: Seconds of the metrics window: rates and percentiles are over the last 1-2 s.
+WINDOW = 2
 
 
 class Lab(Service):
@@ -79,8 +81,10 @@ class Lab(Service):
         self.host = host
         self.port = port
         self.events = EventBus()
-        self.metrics = Metrics(clock)
-        self.client_metrics = Metrics(clock)
+        # Rates, shares and percentiles over the last ~2 s (the window is the current
+        # second and the one before): what the screen shows is what happens now.
+        self.metrics = Metrics(clock, window=WINDOW)
+        self.client_metrics = Metrics(clock, window=WINDOW)
         self.router = Router(config.routes)
         self.affinity = Affinity(config.sticky, clock=clock, wall_clock=time.time)
         store_spec = "memory" if config.sessions in ("local", "shared") else config.sessions
