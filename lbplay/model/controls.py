@@ -211,6 +211,11 @@ class Errors(Control):
 
     backend: str = arg("backend", _BACKEND)
     rate: float = arg("fraction", "share answered 500: 0.5 or 50%", what="error rate")
+    ms: float | None = arg(
+        "number", "how long a failing request takes (default: as before, 1 ms at first)",
+        default=None, positional=False, high=MAX_DELAY_MS, unit="milliseconds",
+        what="error latency",
+    )  # fmt: skip
 
 
 @control("latency", "fleet")

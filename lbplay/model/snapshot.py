@@ -77,6 +77,8 @@ class BackendView:
     latency: LatencyModel | None = None
     slow_ms: float = 0.0
     error_rate: float = 0.0
+    #: How long its failing requests take, in milliseconds.
+    error_ms: float = 1.0
     capacity: int | None = None
     hang: bool = False
     brownout: bool = False

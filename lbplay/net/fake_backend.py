@@ -8,18 +8,22 @@ Knobs (validated; a bad value raises ``ConfigError``):
 
 * ``latency`` — a ``LatencyModel``: fixed, uniform or lognormal (heavy-tailed),
   in milliseconds; ``slow_ms`` is an extra delay on top ("make s2 slow").
-* ``error_rate`` — the chance, 0..1, that a request is answered 500.
+* ``error_rate`` — the chance, 0..1, that a request is answered 500. A failing request
+  answers after ``error_ms`` (1 ms by default) instead of its sampled latency: a
+  server whose database is down fails fast, which is what fools latency-aware
+  balancing (``slow_ms`` is still added).
 * ``capacity`` — most requests served at once (None: unlimited). The excess waits in
   FIFO order, so overload shows up as latency, as it does on a real server.
 * ``hang`` — requests are read but never answered, until hang is turned off (they then
   carry on normally) or the backend is killed or stopped (they are dropped).
 * ``brownout`` — ``/health`` keeps answering 200 while every other request is
-  answered 500 after its usual latency: a shallow health check lies.
+  answered 500 (after ``error_ms``): a shallow health check lies.
 
 One request goes through: hang (every path, ``/health`` too) → ``/health`` answers at
 once, ignoring latency, capacity, errors and brownout, because a shallow check proves
-only that the process answers → wait for a capacity slot → sleep the sampled latency
-plus ``slow_ms`` while holding the slot → brownout or an injected error answers 500 →
+only that the process answers → wait for a capacity slot → decide whether it fails
+(brownout, or an injected error) → sleep ``error_ms`` if so, else the sampled latency,
+plus ``slow_ms``, while holding the slot → a failing request answers 500 →
 otherwise the route's handler runs (still holding the slot, so ``/bytes`` streams count
 as busy). A client that gives up does not free the slot: like a real server, the
 backend keeps working on a request nobody waits for, which is why retries add load.
@@ -83,6 +87,9 @@ Installer = Callable[[web.Application, "FakeBackend"], None]
 #: ``/bytes`` streams at most 1 GiB per request.
 MAX_BYTES = 1 << 30
 CHUNK_SIZE = 64 * 1024
+#: How long a failing request takes by default: failures are fast (a refused query,
+#: a missing dependency), and fast failures are what fool latency-aware balancing.
+DEFAULT_ERROR_MS = 1.0
 _SHUTDOWN_TIMEOUT = 1.0
 #: The route name that marks the shallow health check (exempt from latency and errors).
 HEALTH_ROUTE = "health"
@@ -223,6 +230,7 @@ class FakeBackend(Service):
         latency: LatencyModel | None = None,
         slow_ms: float = 0.0,
         error_rate: float = 0.0,
+        error_ms: float = DEFAULT_ERROR_MS,
         capacity: int | None = None,
         hang: bool = False,
         brownout: bool = False,
@@ -254,6 +262,7 @@ class FakeBackend(Service):
         self._latency = LatencyModel()
         self._slow_ms = 0.0
         self._error_rate = 0.0
+        self._error_ms = DEFAULT_ERROR_MS
         self._hang = False
         self._brownout = False
         # Set while not hanging; hung requests wait on it.
@@ -264,6 +273,7 @@ class FakeBackend(Service):
         self.latency = latency if latency is not None else LatencyModel()
         self.slow_ms = slow_ms
         self.error_rate = error_rate
+        self.error_ms = error_ms
         self.capacity = capacity
         self.hang = hang
         self.brownout = brownout
@@ -292,6 +302,15 @@ class FakeBackend(Service):
     @slow_ms.setter
     def slow_ms(self, value: float) -> None:
         self._slow_ms = check_ms("slow delay", value)
+
+    @property
+    def error_ms(self) -> float:
+        """How long a failing request takes, in milliseconds (before ``slow_ms``)."""
+        return self._error_ms
+
+    @error_ms.setter
+    def error_ms(self, value: float) -> None:
+        self._error_ms = check_ms("error latency", value)
 
     @property
     def error_rate(self) -> float:
@@ -523,15 +542,20 @@ class FakeBackend(Service):
                 self._health_checks += 1
                 return await handler(request)
             async with self._gate:
-                delay = self._latency.sample(self.rng) + self._slow_ms / 1000.0
+                sampled = self._latency.sample(self.rng)
+                fails = self._brownout or (
+                    self._error_rate > 0 and self.rng.random() < self._error_rate
+                )
+                delay = (self._error_ms / 1000.0 if fails else sampled) + self._slow_ms / 1000.0
                 if delay > 0:
                     await asyncio.sleep(delay)
-                if self._brownout:
+                if fails:
                     self._errors += 1
-                    return self._error(500, "brownout: the health check says ok, but it is not")
-                if self._error_rate and self.rng.random() < self._error_rate:
-                    self._errors += 1
-                    return self._error(500, f"injected error (error rate {self._error_rate:g})")
+                    if self._brownout:
+                        why = "brownout: the health check says ok, but it is not"
+                    else:
+                        why = f"injected error (error rate {self._error_rate:g})"
+                    return self._error(500, why)
                 response = await handler(request)
                 self._served += 1
                 return response

@@ -21,6 +21,7 @@ from lbplay.errors import ConfigError
 from lbplay.model import controls as c
 from lbplay.model import narration
 from lbplay.model.config import BackendSpec
+from lbplay.net.fake_backend import DEFAULT_ERROR_MS
 from lbplay.net.proxy_tcp import L4_LIMITS
 from lbplay.net.session_store import open_store
 
@@ -99,11 +100,15 @@ async def _slow(lab: Lab, control: c.Slow) -> Announcement:
 
 @handles(c.Errors)
 async def _errors(lab: Lab, control: c.Errors) -> Announcement:
-    lab.fleet.fake(control.backend).error_rate = control.rate
+    fake = lab.fleet.fake(control.backend)
+    fake.error_rate = control.rate
+    if control.ms is not None:
+        fake.error_ms = control.ms
     return Announcement(
         f"{control.backend} errors",
-        f"{control.rate:.0%} of requests answer 500",
-        "watch its error rate; /health stays green",
+        f"{control.rate:.0%} of requests answer 500, each in {fake.error_ms:g} ms",
+        "watch its error rate; /health stays green; a fast error looks like a fast server"
+        " to least_response_time",
     )
 
 
@@ -516,6 +521,7 @@ async def reset(lab: Lab) -> None:
         fake.latency = config.latency
         fake.slow_ms = 0.0
         fake.error_rate = 0.0
+        fake.error_ms = DEFAULT_ERROR_MS
         fake.capacity = None
         fake.hang = False
         fake.brownout = False

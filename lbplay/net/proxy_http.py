@@ -26,9 +26,10 @@ Answers of the proxy itself are short plain text that say what happened: 502 (th
 backend failed), 503 (no backend is eligible, or all are full), 504 (the backend timed
 out); to a HEAD request, without the text.
 
-Protocol upgrades (WebSocket) are not relayed in L7: a request that asks for one is
-answered 501 saying so, and L4 mode passes such connections through untouched (the
-NLB's way). Relaying them is a tunnel after the 101, which this proxy does not do yet.
+WebSocket upgrades are not relayed in L7: a request that asks for one is answered 501
+saying so, and L4 mode passes such connections through untouched (the NLB's way).
+Relaying them is a tunnel after the 101, which this proxy does not do yet. Other
+upgrades (``h2c``) are ignored, as a server may: the request is answered in HTTP/1.1.
 """
 
 from __future__ import annotations
@@ -277,7 +278,9 @@ class HttpProxy(Service):
             if head.form == "asterisk":
                 raise HttpError(501, "'OPTIONS *' is answered by each server; not forwarded")
             protocol = upgrade_wanted(head)
-            if protocol is not None:
+            # Other upgrades (h2c from curl --http2) may be ignored, as RFC 9110 allows:
+            # the headers are hop-by-hop and the request is answered in HTTP/1.1.
+            if protocol is not None and protocol.strip().lower() == "websocket":
                 raise HttpError(
                     501,
                     f"lbplay's L7 proxy does not relay protocol upgrades ({protocol}):"

@@ -78,6 +78,7 @@ def pool_views(
                 "latency": fake.latency,
                 "slow_ms": fake.slow_ms,
                 "error_rate": fake.error_rate,
+                "error_ms": fake.error_ms,
                 "capacity": fake.capacity,
                 "hang": fake.hang,
                 "brownout": fake.brownout,

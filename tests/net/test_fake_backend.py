@@ -481,3 +481,19 @@ async def test_head_of_bytes_has_the_length_but_no_body() -> None:
     head, _, body = answer.partition(b"\r\n\r\n")
     assert b"Content-Length: 5000" in head
     assert body == b""
+
+
+async def test_a_failing_request_answers_fast_by_default() -> None:
+    """A server whose dependency is gone fails in a millisecond, not after its usual
+    latency: the fast failure that fools latency-aware balancing."""
+    fake = FakeBackend("s1", latency=LatencyModel.fixed(300), error_rate=1.0)
+    async with fake, aiohttp.ClientSession() as client:
+        started = time.perf_counter()
+        async with client.get(f"{fake.url}/x") as response:
+            assert response.status == 500
+        assert time.perf_counter() - started < 0.2  # not the 300 ms latency
+        fake.error_ms = 250.0
+        started = time.perf_counter()
+        async with client.get(f"{fake.url}/x") as response:
+            assert response.status == 500
+        assert time.perf_counter() - started >= 0.25

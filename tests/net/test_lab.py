@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections import Counter
 
 import aiohttp
 import pytest
@@ -30,6 +31,7 @@ from lbplay.model.controls import (
     Slow,
     Weight,
 )
+from lbplay.model.faults import LatencyModel
 from lbplay.model.status import balancer_label
 from lbplay.net.admin import AdminApi
 from lbplay.net.lab import Lab
@@ -266,3 +268,29 @@ async def test_the_numbers_are_of_the_last_two_seconds() -> None:
             await backend_of(session, lab.proxy_url + "/")
         shares = {n: s.requests for n, s in lab.snapshot().metrics.backends.items()}
         assert shares == {"s1": 6, "s2": 2}  # the new weights, not the old 50/50
+
+
+async def test_least_response_time_is_drawn_to_a_fast_failing_backend_by_default() -> None:
+    """The explainer's warning, with the default settings: a backend that fails fast
+    looks like the fastest one (the penalty that fixes it is off unless chosen)."""
+    config = quiet(
+        algorithm="least_response_time",
+        options={"initial_latency": 0.005},  # start low so the test need not wait
+        latency=LatencyModel.fixed(20.0),
+        health=None,
+    )
+    async with Lab(config) as lab, aiohttp.ClientSession() as session:
+        await lab.apply("errors s2 100%")
+        served = Counter()
+        for _ in range(30):
+            async with session.get(lab.proxy_url + "/") as response:
+                await response.read()
+                served[response.headers["X-Backend"]] += 1
+        assert served["s2"] > 20, served  # the fast 500s draw almost everything
+        await lab.apply("algorithm least_response_time -o failure_penalty=1")
+        served.clear()
+        for _ in range(30):
+            async with session.get(lab.proxy_url + "/") as response:
+                await response.read()
+                served[response.headers["X-Backend"]] += 1
+        assert served["s2"] <= 3, served  # a failure counts as a second now

@@ -435,3 +435,12 @@ async def test_no_crash_on_anything(fuzz_rig: Rig, data: bytes) -> None:
         assert 100 <= (await parse_response(answer)).status <= 599
     status, _, _ = await get(fuzz_rig.url + "/after")
     assert status == 200
+
+
+async def test_an_h2c_upgrade_is_ignored_as_curl_http2_expects() -> None:
+    headers = [("Host", "a"), ("Connection", "Upgrade, HTTP2-Settings"), ("Upgrade", "h2c"),
+               ("HTTP2-Settings", "AAMAAABkAARAAAAAAAIAAAAA")]  # fmt: skip
+    async with rig() as the_rig:
+        answer = await exchange(the_rig.port, request(headers=headers), half_close=True)
+        response = await parse_response(answer)
+        assert response.status == 200

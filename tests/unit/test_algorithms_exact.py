@@ -199,19 +199,19 @@ def test_least_response_time_worked_example() -> None:
     assert pick.reason.startswith("b: 30.0 ms × (0 in flight + 1) = 30.0 ms")
 
 
-def test_least_response_time_penalises_fast_failures() -> None:
+def test_least_response_time_is_fooled_by_fast_failures_unless_penalised() -> None:
     clock = VirtualClock()
-    balancer = Balancer(parse_backends("a,b"), "least_response_time", clock=clock)
+    balancer = Balancer(
+        parse_backends("a,b"),
+        "least_response_time",
+        clock=clock,
+        options={"failure_penalty": 1.0},
+    )
     for name, ok in (("a", False), ("b", True)):
         avoid = frozenset({"ab".replace(name, "")})
         balancer.end(balancer.begin(balancer.pick(PickContext(avoid=avoid))), ok=ok, latency=0.001)
     assert balancer.pick().backend.name == "b"
-    fooled = Balancer(
-        parse_backends("a,b"),
-        "least_response_time",
-        clock=clock,
-        options={"failure_penalty": 0.0},
-    )
+    fooled = Balancer(parse_backends("a,b"), "least_response_time", clock=clock)  # the default
     ticket = fooled.begin(fooled.pick(PickContext(avoid=frozenset({"b"}))))
     fooled.end(ticket, ok=False, latency=0.001)
     ticket = fooled.begin(fooled.pick(PickContext(avoid=frozenset({"a"}))))

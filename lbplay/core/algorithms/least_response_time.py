@@ -9,10 +9,12 @@ again rather than starved, and a response faster than the estimate only lets it 
 fading. A new backend starts *pessimistic*, at ``initial_latency`` (Linkerd's default
 RTT, 30 ms), and earns traffic as the others get busy or its estimate fades.
 
-Failures count as ``failure_penalty`` seconds of latency (when larger), because a
-server that answers 500 in 1 ms otherwise looks like the fastest server and draws
-everything — lesson: latency-aware balancing is fooled by fast errors. Set
-``failure_penalty=0`` to watch that happen.
+By default a failed request counts as the time it took, as nginx's ``least_time``
+times every answer: so a server that answers 500 in 1 ms looks like the fastest
+server and draws the traffic — the lesson that latency-aware balancing is fooled by
+fast errors (the fake backends fail fast by default, as real ones usually do). Set
+``failure_penalty`` (e.g. ``-o failure_penalty=1``) to make a failure count as that
+many seconds when larger, as Linkerd penalises fast failures, and watch it stop.
 
 Invariant: the chosen backend has the lowest cost at the moment of the pick.
 
@@ -136,7 +138,10 @@ def _explain(
 INFO = AlgorithmInfo(
     name="least_response_time",
     family="load-aware",
-    idea="lowest peak-EWMA latency × (in flight + 1); fast servers get more, fast errors don't",
+    idea=(
+        "lowest peak-EWMA latency × (in flight + 1); fast servers get more — so do fast"
+        " errors, unless failures are penalised"
+    ),
     factory=LeastResponseTime,
     nginx="least_time (Plus)",
     envoy="— (Linkerd/Finagle: peak EWMA)",
@@ -144,6 +149,8 @@ INFO = AlgorithmInfo(
     options={
         "decay": Option(10.0, "seconds for the latency estimate to fade by a factor e"),
         "initial_latency": Option(0.03, "seconds a new backend is assumed to take"),
-        "failure_penalty": Option(1.0, "seconds a failed request counts as (0 = off)"),
+        "failure_penalty": Option(
+            0.0, "seconds a failed request counts as, when larger (0 = its real time)"
+        ),
     },
 )
