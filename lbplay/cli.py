@@ -336,6 +336,13 @@ def serve(
     logins: Annotated[
         bool, typer.Option("--logins", help="Generated users log in and browse.", metavar=FLAG)
     ] = False,
+    nat: Annotated[
+        str,
+        typer.Option(help="Generated clients: off (own networks), subnet (one /24), address."),
+    ] = "off",
+    mix: Annotated[
+        str, typer.Option(help="What they ask for: pages, or downloads (1 in 10 is 1 MB).")
+    ] = "pages",
     pool: Annotated[
         list[str] | None,
         typer.Option("--pool", help="Extra pool NAME=COUNT[:ALGORITHM] (repeat)."),
@@ -401,6 +408,8 @@ def serve(
         sticky=controls.Sticky(AffinityConfig.parse(sticky), cookie_ttl).config(),
         sessions=sessions,
         logins=logins,
+        nat=nat,
+        mix=mix,
         pools=tuple(PoolSpec.parse(p) for p in pool or ()),
         routes=tuple(Rule.parse(r) for r in route or ()),
     )

@@ -33,6 +33,7 @@ from lbplay.core.routing import DEFAULT_POOL, Rule
 from lbplay.errors import ConfigError
 from lbplay.model.faults import LatencyModel
 from lbplay.model.numbers import number, whole
+from lbplay.model.workload import MIXES, NAT_MODES
 
 Mode = Literal["l7", "l4"]
 MODES: tuple[Mode, ...] = get_args(Mode)
@@ -262,6 +263,11 @@ class LabConfig:
     rate: float = 50.0
     #: Virtual clients, each with its own loopback address and cookie jar.
     clients: int = 20
+    #: How the clients are addressed (``workload.NAT_MODES``): each its own /24 (off),
+    #: all in one /24 (subnet) or all behind one address (address).
+    nat: str = "off"
+    #: What they ask for (``workload.MIXES``): "pages", or "downloads" (1 in 10 is 1 MB).
+    mix: str = "pages"
     #: Latency of every fake backend.
     latency: LatencyModel = DEFAULT_LATENCY
     seed: int = 0
@@ -314,6 +320,10 @@ class LabConfig:
         registry.get(self.algorithm).resolve_options(self.options)
         number(self.rate, "traffic rate", 0, MAX_RATE, "requests per second")
         whole(self.clients, "clients", 1, 1000)
+        if self.nat not in NAT_MODES:
+            raise ConfigError(f"bad nat {self.nat!r}: use {', '.join(NAT_MODES)}")
+        if self.mix not in MIXES:
+            raise ConfigError(f"bad mix {self.mix!r}: use {', '.join(MIXES)}")
         whole(self.keep_requests, "requests kept", 1, 100_000)
         number(self.panic_threshold, "panic threshold", 0, 1)
         number(self.slow_start, "slow start", 0, 86_400, "seconds")

@@ -51,6 +51,7 @@ from lbplay.model.control_args import (
 from lbplay.model.control_args import from_json as arg_from_json
 from lbplay.model.faults import LATENCY_KINDS, MAX_DELAY_MS, MAX_SIGMA, LatencyModel
 from lbplay.model.narration import SESSION_MODES
+from lbplay.model.workload import MIXES, NAT_MODES
 
 #: Help-screen sections, in order.
 GROUPS: dict[str, str] = {
@@ -547,6 +548,25 @@ class Rate(Control):
     )  # fmt: skip
 
 
+@control("nat", "traffic")
+@dataclass(frozen=True)
+class Nat(Control):
+    """Where the generated clients come from: each its own network (off), one /24
+    like an office (subnet), or one address like a NAT gateway (address)."""
+
+    mode: str = arg(
+        "choice", "off, subnet or address", choices=tuple(NAT_MODES), meta="off|subnet|address"
+    )
+
+
+@control("mix", "traffic")
+@dataclass(frozen=True)
+class Mix(Control):
+    """What the generated clients ask for: small pages, or downloads (1 in 10 is 1 MB)."""
+
+    mix: str = arg("choice", "pages or downloads", choices=tuple(MIXES), meta="pages|downloads")
+
+
 @control("pause", "traffic")
 @dataclass(frozen=True)
 class Pause(Control):
@@ -609,6 +629,8 @@ EXAMPLES: dict[str, str] = {
     "store": "store redis://127.0.0.1:6379/0",
     "logins": "logins on",
     "rate": "rate 100",
+    "nat": "nat subnet",
+    "mix": "mix downloads",
     "pause": "pause",
     "resume": "resume",
     "burst": "burst 300",

@@ -230,6 +230,34 @@ def retries(tries: int, on: frozenset[int]) -> tuple[str, str]:
     )
 
 
+def nat(mode: str) -> tuple[str, str]:
+    """(detail, watch) for where the generated clients come from."""
+    return {
+        "off": (
+            "each client has a network of its own",
+            "client-address hashing spreads them again",
+        ),
+        "subnet": (
+            "every client in one /24, like an office network",
+            "nginx ip_hash hashes only the first three octets: they all land on one backend",
+        ),
+        "address": (
+            "every client behind one address, like a NAT gateway",
+            "anything keyed on the client address (ip_hash, ip affinity) sees one client",
+        ),
+    }[mode]
+
+
+def mix(name: str) -> tuple[str, str]:
+    """(detail, watch) for what the generated clients ask for."""
+    if name == "downloads":
+        return (
+            "1 request in 10 downloads 1 MB from /bytes",
+            "bytes and requests part ways: least_bandwidth sends the small ones elsewhere",
+        )
+    return "small pages", "every request costs about the same again"
+
+
 def hang_watch(read_timeout: float) -> str:
     return f"requests to it time out after {read_timeout:g} s (504)"
 

@@ -48,6 +48,8 @@ _PLAIN = (
     "algorithm",
     "rate",
     "clients",
+    "nat",
+    "mix",
     "keep_requests",
     "panic_threshold",
     "slow_start",

@@ -20,6 +20,11 @@ Addresses avoid 127.0.0.0/24, where the proxy lives. By default each client gets
 only the first three octets: twenty clients in one /24 would all land on one backend.
 ``per_subnet=254`` packs clients into /24s instead (127.0.1.1, 127.0.1.2, ...), which
 is how to show the other lesson: everyone behind one NAT looks like one client.
+``NAT_MODES`` names the three ways (``off``, ``subnet``, ``address``).
+
+``MIXES`` names the request mixes a learner can pick: ``pages`` (the default, small
+GETs) and ``downloads``, where one request in ten fetches 1 MB from ``/bytes``, so
+bytes and requests stop being the same thing (least_bandwidth's lesson).
 """
 
 from __future__ import annotations
@@ -118,6 +123,14 @@ class RequestMix:
 
 
 DEFAULT_MIX = RequestMix()
+#: The request mixes a learner can choose, by name.
+MIXES: dict[str, RequestMix] = {
+    "pages": DEFAULT_MIX,
+    "downloads": RequestMix.of(
+        RequestSpec(weight=9.0),
+        RequestSpec(path="/bytes?n=1000000", weight=1.0),
+    ),
+}
 
 
 #: The session app's pages a logged-in user browses (see net.sessions.APP_PATHS).
@@ -138,13 +151,26 @@ def next_gap(rate: float, rng: random.Random) -> float:
 # -- who sends it ----------------------------------------------------------------------
 
 
-def client_address(index: int, per_subnet: int = 1) -> str:
+#: How generated clients are addressed: the client count per /24 (1: each its own),
+#: or None for one address shared by all (a NAT gateway), by mode name.
+NAT_MODES: dict[str, int | None] = {
+    "off": 1,  # each client its own /24: ip_hash spreads them
+    "subnet": 254,  # every client in one /24 (an office): ip_hash puts them on one backend
+    "address": None,  # every client behind one address (a NAT): even ip affinity clumps
+}
+#: The address every client has behind a NAT.
+NAT_ADDRESS = "127.0.1.1"
+
+
+def client_address(index: int, per_subnet: int | None = 1) -> str:
     """The source address of virtual client ``index`` (0-based).
 
     Clients fill /24 networks ``per_subnet`` at a time, from 127.0.1.0/24 up (never
     127.0.0.0/24, the proxy's): with 1, 127.0.1.1, 127.0.2.1, ...; with 254, 127.0.1.1
-    to 127.0.1.254, then 127.0.2.1, ...
+    to 127.0.1.254, then 127.0.2.1, ...; with None, all of them ``NAT_ADDRESS``.
     """
+    if per_subnet is None:
+        return NAT_ADDRESS
     if not 1 <= per_subnet <= 254:
         raise ConfigError(f"bad clients per subnet {per_subnet!r}: use 1 to 254")
     network, host = divmod(index, per_subnet)

@@ -38,6 +38,7 @@ plugs in the same way, and sees every result of its client through ``observe``.
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import random
 import socket
@@ -262,6 +263,9 @@ class VirtualClient:
         if hasattr(self.session, "_retry_connection"):
             self.session._retry_connection = False
         self.script = script_factory(self)
+        #: Requests of this client under way, and who waits for them all to end.
+        self.busy = 0
+        self._idle: asyncio.Event | None = None
 
     def __repr__(self) -> str:
         return f"VirtualClient({self.index}, {self.address or 'any address'})"
@@ -285,6 +289,7 @@ class VirtualClient:
         nbytes = 0
         error = ""
         begin = time.perf_counter()
+        self.busy += 1
         try:
             async with self.session.request(
                 spec.method, url, data=body, allow_redirects=False, headers=spec.headers or None
@@ -297,6 +302,10 @@ class VirtualClient:
                     nbytes += len(chunk)
         except (aiohttp.ClientError, OSError) as exc:  # TimeoutError is an OSError
             error = describe_error(exc)
+        finally:
+            self.busy -= 1
+            if not self.busy and self._idle is not None:
+                self._idle.set()
         return TrafficResult(
             client=self.index,
             address=self.address,
@@ -313,3 +322,10 @@ class VirtualClient:
 
     async def close(self) -> None:
         await self.session.close()
+
+    async def close_when_idle(self) -> None:
+        """Close once the requests under way have ended (a client being replaced)."""
+        if self.busy:
+            self._idle = asyncio.Event()
+            await self._idle.wait()
+        await self.close()

@@ -48,6 +48,7 @@ from lbplay.model.control_args import Names
 from lbplay.model.controls import Control, Outcome, parse
 from lbplay.model.snapshot import BackendView, LabSnapshot
 from lbplay.model.wire import BACKEND_HEADER, FAKE_BACKEND_HEADER
+from lbplay.model.workload import MIXES, NAT_MODES
 from lbplay.net import lab_controls
 from lbplay.net.clients import browse_mix, log_in_then_browse
 from lbplay.net.fleet import Fleet
@@ -145,6 +146,8 @@ class Lab(Service):
                 rng=random.Random(self.config.seed + 2),
                 metrics=self.client_metrics,
                 script_factory=log_in_then_browse if self.logins else browse_mix,
+                per_subnet=NAT_MODES[self.config.nat],
+                mix=MIXES[self.config.mix],
                 # Fake backends name themselves in X-Backend, in L4 mode too, where the
                 # proxy cannot add X-Lbplay-Backend.
                 backend_header=BACKEND_HEADER if self.config.real else FAKE_BACKEND_HEADER,

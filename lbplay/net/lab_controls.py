@@ -21,6 +21,7 @@ from lbplay.errors import ConfigError
 from lbplay.model import controls as c
 from lbplay.model import narration
 from lbplay.model.config import BackendSpec
+from lbplay.model.workload import MIXES, NAT_MODES
 from lbplay.net.fake_backend import DEFAULT_ERROR_MS
 from lbplay.net.proxy_tcp import L4_LIMITS
 from lbplay.net.session_store import open_store
@@ -453,6 +454,18 @@ async def _rate(lab: Lab, control: c.Rate) -> Announcement:
     return Announcement("traffic", f"{control.rate:g} requests/s")
 
 
+@handles(c.Nat)
+async def _nat(lab: Lab, control: c.Nat) -> Announcement:
+    lab.running_traffic().set_addressing(NAT_MODES[control.mode])
+    return Announcement(f"clients nat {control.mode}", *narration.nat(control.mode))
+
+
+@handles(c.Mix)
+async def _mix(lab: Lab, control: c.Mix) -> Announcement:
+    lab.running_traffic().set_mix(MIXES[control.mix])
+    return Announcement(f"traffic mix {control.mix}", *narration.mix(control.mix))
+
+
 @handles(c.Pause)
 async def _pause(lab: Lab, control: c.Pause) -> Announcement:
     lab.running_traffic().pause()
@@ -539,4 +552,7 @@ async def reset(lab: Lab) -> None:
         await lab.switch_proxy(config.mode)
     if lab.traffic is not None:
         lab.traffic.set_rate(config.rate)
+        lab.traffic.set_mix(MIXES[config.mix])
+        if lab.traffic.per_subnet != NAT_MODES[config.nat]:
+            lab.traffic.set_addressing(NAT_MODES[config.nat])
         lab.traffic.resume()

@@ -165,14 +165,14 @@ class TrafficGenerator(Service):
         metrics: Metrics | None = None,
         timeout: float = DEFAULT_TIMEOUT,
         max_outstanding: int = MAX_OUTSTANDING,
-        per_subnet: int = 1,
+        per_subnet: int | None = 1,
         backend_header: str = BACKEND_HEADER,
         script_factory: ScriptFactory = browse_mix,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._origin, self._bind = _origin(target_url)
         self._clients = _check_count("number of clients", clients, 1, MAX_CLIENTS)
-        self._per_subnet = _check_count("clients per subnet", per_subnet, 1, 254)
+        self._per_subnet = _check_subnet(per_subnet)
         self._mode = _check_mode(mode)
         self._rate = _check_number(
             "rate", rate, 0.0, MAX_RATE, f"use requests per second from 0 to {MAX_RATE:g}"
@@ -207,6 +207,9 @@ class TrafficGenerator(Service):
         self._user_tasks: dict[int, asyncio.Task[None]] = {}
         self._requests: set[asyncio.Task[TrafficResult]] = set()
         self._bursts: set[asyncio.Task[None]] = set()
+        self._retiring: set[asyncio.Task[None]] = set()
+        #: Clients replaced by ``set_addressing``, closed once idle (or at ``stop``).
+        self._old: list[VirtualClient] = []
 
         self._sent = 0
         self._completed = 0
@@ -285,6 +288,26 @@ class TrafficGenerator(Service):
         )
         self._notify()
 
+    def set_addressing(self, per_subnet: int | None) -> None:
+        """How clients are addressed from now on: ``per_subnet`` clients per /24, or
+        None for one shared address (a NAT). The clients are replaced (their cookies
+        go with them, as a new device's would); the old ones finish what they sent."""
+        self._per_subnet = _check_subnet(per_subnet)
+        if not self._running:
+            return
+        old, self._pool = self._pool, []
+        self._old.extend(old)
+        for index in range(self._clients):
+            self._client(index)
+        task = asyncio.create_task(_close_all(old), name="lbplay-traffic-retire")
+        self._retiring.add(task)
+        task.add_done_callback(self._retiring.discard)
+
+    @property
+    def per_subnet(self) -> int | None:
+        """Clients per /24 network (None: all behind one address)."""
+        return self._per_subnet
+
     def set_mix(self, mix: RequestMix) -> None:
         """What the default script samples from now on."""
         if not isinstance(mix, RequestMix):
@@ -356,6 +379,7 @@ class TrafficGenerator(Service):
             *self._user_tasks.values(),
             *self._requests,
             *self._bursts,
+            *self._retiring,
         ]
         if self._arrivals is not None:
             tasks.append(self._arrivals)
@@ -363,6 +387,7 @@ class TrafficGenerator(Service):
         self._user_tasks.clear()
         self._requests.clear()
         self._bursts.clear()
+        self._retiring.clear()
         current = asyncio.current_task()
         tasks = [task for task in tasks if task is not current]
         for task in tasks:
@@ -371,7 +396,8 @@ class TrafficGenerator(Service):
         # A request task cancelled before it first ran never got to count itself out.
         self._in_flight = 0
         pool, self._pool = self._pool, []
-        await asyncio.gather(*(client.close() for client in pool))
+        old, self._old = self._old, []
+        await asyncio.gather(*(client.close() for client in [*pool, *old]))
 
     # -- sending -----------------------------------------------------------------------
 
@@ -551,3 +577,13 @@ class TrafficGenerator(Service):
         finally:
             self._bursts.difference_update(workers)
         return results
+
+
+def _check_subnet(per_subnet: int | None) -> int | None:
+    if per_subnet is None:
+        return None
+    return _check_count("clients per subnet", per_subnet, 1, 254)
+
+
+async def _close_all(clients: list[VirtualClient]) -> None:
+    await asyncio.gather(*(client.close_when_idle() for client in clients))

@@ -26,8 +26,10 @@ from lbplay.net.lab import Lab
 from lbplay.tui import bindings
 from lbplay.tui.commands import LabCommands
 from lbplay.tui.eventlog import Entry, EventLog
+from lbplay.tui.model import window_seconds
 from lbplay.tui.screens.dashboard import DashboardScreen
 from lbplay.tui.screens.help import HelpScreen
+from lbplay.tui.themes import HIGH_CONTRAST
 
 Lens = Callable[[LabSnapshot], LabSnapshot]
 
@@ -63,6 +65,7 @@ class LbplayApp(App[None]):
         self.event_log = EventLog(self.lab.clock)
         self.start_error: LbplayError | None = None
         self._unsubscribe: Callable[[], None] | None = None
+        self.register_theme(HIGH_CONTRAST)
 
     def snapshot(self) -> LabSnapshot:
         """What the dashboard draws: the Lab's snapshot, through the lens if any."""
@@ -108,7 +111,9 @@ class LbplayApp(App[None]):
         if isinstance(self.screen, HelpScreen):
             return
         rows = bindings.help_rows([*DashboardScreen.BINDINGS, *self.BINDINGS])
-        self.push_screen(HelpScreen(rows))
+        dashboards = [s for s in self.screen_stack if isinstance(s, DashboardScreen)]
+        snap = dashboards[0].snapshot if dashboards else None
+        self.push_screen(HelpScreen(rows, window=window_seconds(snap) if snap else None))
 
 
 def run(config: LabConfig | None = None) -> None:

@@ -203,7 +203,15 @@ DASHBOARD: list[BindingType] = [
         "f",
         "hold_feed",
         "pick request",
-        "Hold the request feed to pick a request; Enter explains it, Esc goes live",
+        "Hold the request feed to pick a request: why it went there shows under the feed;"
+        " Enter tells the whole story, Esc goes live",
+    ),
+    _b(
+        "view.events",
+        "E",
+        "hold_events",
+        "pick event",
+        "Hold the events to read one in full (↑↓), Esc goes live",
     ),
     _b(
         "view.next",
@@ -212,7 +220,13 @@ DASHBOARD: list[BindingType] = [
         "view",
         "Next panel: in a small terminal, requests → charts → events; in a big one, each large",
     ),
-    _b("view.theme", "t", "toggle_theme", "light/dark", "Switch between a dark and a light theme"),
+    _b(
+        "view.theme",
+        "t",
+        "next_theme",
+        "theme",
+        "Next theme: dark → light → high contrast (for projectors) → dark",
+    ),
 ]
 
 #: The app's own keys (``LbplayApp.BINDINGS``): they work on every screen.

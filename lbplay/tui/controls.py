@@ -4,6 +4,9 @@ One key per knob keeps the dashboard learnable: ``s`` cycles a backend's extra
 latency 0 → 100 → 500 → 2000 ms → 0, ``e`` its error rate, ``]``/``[`` the traffic
 rate along a ladder of round numbers. The values are chosen to make each lesson
 visible: 100 ms shifts least-* algorithms, 2 s trips read timeouts and p99s.
+
+A key that cycles says where it went and where it goes next (``slow: 100 → 500 ms,
+s again: 2000 ms``): the ``*_change`` functions write those words.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from lbplay.model.controls import Health
+from lbplay.tui.model import fmt_pct
 
 #: Extra milliseconds per response (the ``slow`` control).
 SLOW_STEPS: tuple[float, ...] = (0.0, 100.0, 500.0, 2000.0)
@@ -41,6 +45,33 @@ def rate_step(current: float, direction: int) -> float:
     if direction > 0:
         return next((s for s in RATE_STEPS if s > current + 1e-9), RATE_STEPS[-1])
     return next((s for s in reversed(RATE_STEPS) if s < current - 1e-9), RATE_STEPS[0])
+
+
+def slow_change(old_ms: float, new_ms: float) -> str:
+    """``slow: 100 → 500 ms added (s again: 2000 ms)``."""
+    after = next_step(SLOW_STEPS, new_ms)
+    return f"slow: {old_ms:g} → {new_ms:g} ms added (s again: {after:g} ms)"
+
+
+def errors_change(old: float, new: float) -> str:
+    """``errors: 10% → 50% answered 500 (e again: 100%)``."""
+    after = next_step(ERROR_STEPS, new)
+    return f"errors: {fmt_pct(old)} → {fmt_pct(new)} answered 500 (e again: {fmt_pct(after)})"
+
+
+def rate_change(old: float, new: float, direction: int) -> str:
+    """``traffic: 200 → 500 requests/s (] again: 1000)``, or that this was the last step."""
+    after = rate_step(new, direction)
+    key = "]" if direction > 0 else "["
+    more = f"{key} again: {after:g}" if after != new else "the last step"
+    return f"traffic: {old:g} → {new:g} requests/s ({more})"
+
+
+def rate_at_end(rate: float, direction: int) -> str:
+    """What ``]`` at the top (or ``[`` at 0) says instead of changing nothing silently."""
+    if direction > 0:
+        return f"Traffic is already at the top step, {rate:g} requests/s. [ for less."
+    return "Traffic is already off (0 requests/s). ] for some, b for a burst."
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections import Counter, deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from itertools import groupby
 from typing import Literal
 
@@ -35,6 +35,9 @@ Kind = Literal["control", "health", "retry", "session", "notice", "tui"]
 
 #: States that take a backend out of rotation, shown as bad news.
 _BAD_STATES = ("down", "ejected", "unavailable", "killed")
+#: Kinds that are news about the fleet (not an echo of the learner's own key press):
+#: the timeline makes them stand out.
+IMPORTANT_KINDS: frozenset[Kind] = frozenset({"health", "retry", "session"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +50,14 @@ class Entry:
     level: Level = "info"
     #: What to watch for next (control actions), shown after the text.
     watch: str = ""
+    #: The Lab event it came from (``restate`` finds it by this), if any.
+    source: object = field(default=None, compare=False, repr=False)
+
+    @property
+    def important(self) -> bool:
+        """Health transitions, retries and lost sessions: what the fleet did, as
+        opposed to what the learner did."""
+        return self.kind in IMPORTANT_KINDS or self.level in ("bad", "panic")
 
 
 class EventLog:
@@ -83,13 +94,20 @@ class EventLog:
         if isinstance(event, ControlAction):
             detail = f": {event.detail}" if event.detail else ""
             self.add(
-                Entry(event.at, "control", f"{event.action}{detail}", "info", watch=event.watch)
+                Entry(
+                    event.at,
+                    "control",
+                    f"{event.action}{detail}",
+                    "info",
+                    watch=event.watch,
+                    source=event,
+                )
             )
         elif isinstance(event, BackendStateChanged):
             level: Level = "bad" if event.new.lower() in _BAD_STATES else "ok"
             if event.new.lower() not in _BAD_STATES and event.new.lower() != "up":
                 level = "warn"
-            self.add(Entry(event.at, "health", transition_text(event), level))
+            self.add(Entry(event.at, "health", transition_text(event), level, source=event))
         elif isinstance(event, SessionLost):
             self._lost += 1
             self._losses[f"{event.backend} did not know a session of {event.home}"] += 1
@@ -102,6 +120,18 @@ class EventLog:
         self.entries.append(entry)
         self.added += 1
         self.version += 1
+
+    def restate(self, source: object, text: str) -> bool:
+        """Say the line made from the event ``source`` in other words (a key that
+        cycles says where it went: ``s1 slow: 100 → 500 ms``); False if it is gone."""
+        # The line is among the newest: the Lab published it a moment ago.
+        for index in range(len(self.entries) - 1, max(len(self.entries) - 50, 0) - 1, -1):
+            entry = self.entries[index]
+            if entry.source is source:
+                self.entries[index] = replace(entry, text=text)
+                self.version += 1
+                return True
+        return False
 
     # -- coalescing ----------------------------------------------------------------
 

@@ -7,6 +7,8 @@ so it is tested without a terminal and costs O(backends + shown requests) per fr
 
 from __future__ import annotations
 
+import math
+from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -63,6 +65,15 @@ def fmt_rate(rate: float) -> str:
     return f"{rate:.1f}"
 
 
+def fmt_bytes_rate(per_second: float) -> str:
+    """Bytes per second: ``0 B/s``, ``512 B/s``, ``12 KB/s``, ``1.5 MB/s`` (1 KB = 1000 B)."""
+    for unit, size in (("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
+        if per_second >= size:
+            value = per_second / size
+            return f"{value:.1f} {unit}/s" if value < 10 else f"{value:.0f} {unit}/s"
+    return f"{per_second:.0f} B/s"
+
+
 def share_bar(share: float, width: int) -> str:
     """A horizontal bar of ``width`` cells, filled to ``share`` in eighths."""
     share = min(max(share, 0.0), 1.0)
@@ -95,6 +106,94 @@ def session_losses(series: Series) -> tuple[int, ...]:
     return series.counts.get(SESSION_LOSSES) or (0,) * len(series.requests)
 
 
+def window_seconds(snap: LabSnapshot) -> int:
+    """How many seconds the rates, shares and percentiles are measured over."""
+    return traffic_metrics(snap).window
+
+
+def error_totals(series: Series) -> tuple[int, int, int]:
+    """(errors, session losses, seconds) over everything the error chart shows."""
+    return sum(series.errors), sum(session_losses(series)), len(series.errors)
+
+
+# -- the traffic: asked for, measured, keeping up? ------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TrafficReading:
+    """What the header says about traffic: the target, what really flows, and why the
+    generator falls short when it does."""
+
+    #: Requests per second asked of the generator (open loop), 0 for none.
+    target: float
+    #: Requests per second measured over the metrics window: through the proxy in L7
+    #: (the learner's curls included), at the clients in L4.
+    measured: float
+    paused: bool
+    #: Closed loop: the number of users (the rate is whatever they manage).
+    users: int | None
+    #: Why the generator is not delivering the target, or "".
+    behind: str = ""
+
+
+#: Below this share of the target (after the window has settled), the header warns.
+KEEP_UP_SHARE = 0.9
+
+
+class TrafficWatch:
+    """Reads ``TrafficReading``s from snapshots, remembering what a single snapshot
+    cannot say: how long the target has been what it is (a window that still holds
+    the old rate is not "falling behind") and whether ``dropped`` is growing."""
+
+    def __init__(self) -> None:
+        self._target: tuple[float, bool] | None = None
+        self._since = 0.0
+        #: (time, dropped so far), the last few seconds.
+        self._dropped: deque[tuple[float, int]] = deque()
+
+    def read(self, snap: LabSnapshot) -> TrafficReading:
+        traffic = snap.traffic
+        now = snap.at
+        if (snap.rate, snap.paused) != self._target:
+            self._target = (snap.rate, snap.paused)
+            self._since = now
+        self._dropped.append((now, traffic.dropped))
+        while len(self._dropped) > 1 and now - self._dropped[0][0] > 2.0:
+            self._dropped.popleft()
+        measured = traffic_metrics(snap).total.rps
+        if traffic.mode == "closed":
+            return TrafficReading(0.0, measured, snap.paused, traffic.users)
+        reading = TrafficReading(snap.rate, measured, snap.paused, None)
+        if snap.paused or snap.rate <= 0:
+            return reading
+        first_at, first_dropped = self._dropped[0]
+        if traffic.dropped > first_dropped and now > first_at:
+            per_second = (traffic.dropped - first_dropped) / (now - first_at)
+            return _behind(
+                reading,
+                f"{fmt_rate(per_second)}/s dropped: {traffic.in_flight} requests already in flight",
+            )
+        # The generator's own results (not the learner's curls) against its target, once
+        # the window holds only the current target. Poisson arrivals wobble: three
+        # standard deviations of the window's count are not "falling behind".
+        stats = snap.client_metrics.total
+        settle = snap.client_metrics.window + 1.0
+        if now - self._since < settle:
+            return reading
+        expected = snap.rate * stats.span
+        floor = min(KEEP_UP_SHARE * expected, expected - 3 * math.sqrt(expected))
+        if stats.requests < floor:
+            return _behind(
+                reading,
+                f"the generator sends only {fmt_rate(stats.rps)} of {fmt_rate(snap.rate)}/s",
+            )
+        return reading
+
+
+def _behind(reading: TrafficReading, why: str) -> TrafficReading:
+    return TrafficReading(reading.target, reading.measured, reading.paused, reading.users, why)
+
+
 # -- the fleet table ------------------------------------------------------------------
 
 
@@ -118,6 +217,8 @@ class FleetRow:
     p99: float | None
     #: Its share of the requests in the window, 0..1.
     share: float
+    #: Response bytes per second it sent (what least_bandwidth balances on).
+    bytes_per_second: float
     killed: bool
     active: bool
 
@@ -171,6 +272,7 @@ def fleet_rows(snap: LabSnapshot) -> list[FleetRow]:
                 p50=stats.p50 if stats else None,
                 p99=stats.p99 if stats else None,
                 share=(stats.requests / total) if stats and total else 0.0,
+                bytes_per_second=stats.bytes_per_second if stats else 0.0,
                 killed=view.killed,
                 active=view.admin == "active",
             )
@@ -197,6 +299,8 @@ class FeedRow:
     latency: str
     #: How many backends were tried (2+ means retried).
     attempts: int
+    #: The balancer's reason, in full (never cut on screen: the feed wraps it), without
+    #: the backend's name in front when it is the target the row already names.
     reason: str
     what: str
 
@@ -222,7 +326,7 @@ def feed_row(event: Event, snap: LabSnapshot) -> FeedRow | None:
             level=status_level(event.status),
             latency=fmt_ms(event.latency),
             attempts=len(event.attempts),
-            reason=event.error or event.reason,
+            reason=_why(event.error or event.reason, event.backend),
             what=f"{event.method} {event.path}",
         )
     if isinstance(event, ConnectionCompleted):
@@ -235,10 +339,17 @@ def feed_row(event: Event, snap: LabSnapshot) -> FeedRow | None:
             level="bad" if event.error else "ok",
             latency=fmt_ms(event.duration),
             attempts=len(event.attempts),
-            reason=event.error or event.reason,
+            reason=_why(event.error or event.reason, event.backend),
             what=f"{event.bytes_up} B up, {event.bytes_down} B down",
         )
     return None
+
+
+def _why(reason: str, backend: str | None) -> str:
+    """``s2: next in rotation`` → ``next in rotation`` on a row that already says s2."""
+    if backend and reason.startswith(f"{backend}: "):
+        return reason[len(backend) + 2 :]
+    return reason
 
 
 #: How long the learner's own request stays pinned on top of the feed.

@@ -4,7 +4,8 @@ Rich text inside a ``DataTable`` cell or a chart segment cannot use TCSS variabl
 so the widgets ask for a ``Palette`` built from the theme's variables: the theme's
 own readable text colours (``text-success``, ``text-warning``, ``text-error``) for
 states, so a light theme gets darker greens and reds than a dark one. Panic mode
-gets magenta, which no theme variable offers.
+gets magenta, which no theme variable offers. The high-contrast theme gets colours
+at full strength and the Okabe–Ito series (told apart with most colour blindness).
 """
 
 from __future__ import annotations
@@ -36,6 +37,18 @@ SERIES_LIGHT = (
     "#d0531f",
 )
 
+#: Okabe–Ito's colour-blind-safe set, brightened where it would sink into black.
+SERIES_CONTRAST = (
+    "#56b4e9",
+    "#e69f00",
+    "#00c08b",
+    "#f0e442",
+    "#cc79a7",
+    "#ff6a1a",
+    "#4d9fff",
+    "#ffffff",
+)
+
 
 @dataclass(frozen=True)
 class Palette:
@@ -55,10 +68,30 @@ class Palette:
     p50: str
     p99: str
     dark: bool = True
+    contrast: bool = False
 
     @classmethod
-    def from_theme(cls, variables: Mapping[str, str], *, dark: bool) -> Palette:
-        """Build a palette from ``App.theme_variables`` and whether the theme is dark."""
+    def from_theme(
+        cls, variables: Mapping[str, str], *, dark: bool, contrast: bool = False
+    ) -> Palette:
+        """Build a palette from ``App.theme_variables``, whether the theme is dark, and
+        whether it is the high-contrast one."""
+        if contrast:
+            return cls(
+                ok="#3cff7a",
+                warn="#ffd000",
+                bad="#ff5050",
+                panic="#ff66ff",
+                muted="#c8c8c8",
+                info="#56b4e9",
+                accent="#00e5ff",
+                text="#ffffff",
+                series=SERIES_CONTRAST,
+                p50=SERIES_CONTRAST[0],
+                p99=SERIES_CONTRAST[1],
+                dark=True,
+                contrast=True,
+            )
 
         def pick(name: str, fallback: str) -> str:
             value = variables.get(name, fallback)

@@ -115,3 +115,33 @@ def stacked_cells(columns: Sequence[Sequence[float]], width: int, height: int) -
             upper = owners[2 * (height - 1 - row) + 1]
             grid[row][x] = (UPPER_HALF, upper, lower)
     return grid
+
+
+def band_labels(values: Sequence[float], height: int) -> list[int]:
+    """Which series to name on each of ``height`` rows beside one stacked column.
+
+    Each series with a share gets its name on a row its band covers at least half of
+    (the middle one if free), largest bands first; a band too thin for a free row
+    goes unnamed (the legend still names it). Returns the series per row, top row
+    first, -1 for none.
+    """
+    rows = [-1] * max(height, 0)
+    total = sum(values)
+    if total <= 0 or height <= 0:
+        return rows
+    bands: list[tuple[float, int, float, float]] = []
+    cumulative = 0.0
+    for series, value in enumerate(values):
+        if value > 0:
+            bands.append((value, series, cumulative / total, (cumulative + value) / total))
+        cumulative += value
+    for _, series, low, high in sorted(bands, key=lambda band: -band[0]):
+        middle = height - 1 - min(height - 1, int((low + high) / 2 * height))
+        for row in (middle, middle - 1, middle + 1):
+            bottom, top = (height - 1 - row) / height, (height - row) / height
+            # At least half the row: the band is really drawn there (in half cells).
+            covered = min(top, high) - max(bottom, low)
+            if 0 <= row < height and rows[row] == -1 and covered >= 0.5 / height - 1e-9:
+                rows[row] = series
+                break
+    return rows

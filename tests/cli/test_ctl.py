@@ -128,6 +128,8 @@ SCRIPT = [
     "store {redis}",
     "logins on",
     "rate 20",
+    "nat subnet",
+    "mix downloads",
     "pause",
     "resume",
     "burst 20",

@@ -294,3 +294,36 @@ async def test_least_response_time_is_drawn_to_a_fast_failing_backend_by_default
                 await response.read()
                 served[response.headers["X-Backend"]] += 1
         assert served["s2"] <= 3, served  # a failure counts as a second now
+
+
+async def test_clients_behind_one_network_clump_under_ip_hash() -> None:
+    """The NAT lesson without curl: generated clients that share a /24 (or one
+    address) all land on one backend under nginx's ip_hash."""
+    async with Lab(quiet(backends=3, algorithm="ip_hash", health=None)) as lab:
+        spread = await lab.apply("burst 200")
+        assert spread.data["failed"] == 0
+        seen = {
+            b: s.requests for b, s in lab.snapshot().client_metrics.backends.items() if s.requests
+        }
+        assert len(seen) == 3  # twenty clients, twenty /24s: every backend gets some
+        for mode in ("subnet", "address"):
+            await lab.apply(f"nat {mode}")
+            before = {b: s.requests for b, s in lab.snapshot().client_metrics.backends.items()}
+            await lab.apply("burst 200")
+            after = lab.snapshot().client_metrics.backends
+            gained = {b: s.requests - before.get(b, 0) for b, s in after.items()}
+            assert sorted(gained.values())[-1] == 200, (mode, gained)  # one backend got all
+        addresses = {e.client for e in lab.recent if isinstance(e, RequestCompleted)}
+        assert "127.0.1.1" in addresses
+
+
+async def test_a_downloads_mix_moves_bytes_not_just_requests() -> None:
+    async with Lab(quiet(backends=2, mix="downloads", health=None)) as lab:
+        await lab.apply("burst 200")
+        downloads = [
+            e for e in lab.recent if isinstance(e, RequestCompleted) and e.path.startswith("/bytes")
+        ]
+        assert 5 <= len(downloads) <= 40  # about one in ten
+        assert all(e.bytes == 1_000_000 for e in downloads)
+        await lab.apply("mix pages")
+        assert lab.running_traffic().mix.entries[0].path == "/"

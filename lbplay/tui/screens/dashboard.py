@@ -10,7 +10,9 @@ the backend selected *now*, from the Lab's state when it runs, and awaits
 ``k`` kill then revive, never kill twice). Only a burst runs in a worker, because it
 waits for its requests. The Lab announces what it did and what to watch for
 (``ControlAction``); the timeline shows it, and a toast repeats it when the timeline
-is hidden. A ``LbplayError`` from the Lab is a notification, never a crash.
+is hidden. Keys that cycle (``s``, ``e``, ``]``, ``[``) restate that line with where
+they went and where they go next (``s1 slow: 100 → 500 ms added (s again: 2000
+ms)``). A ``LbplayError`` from the Lab is a notification, never a crash.
 
 Layout: header, fleet, then feed | charts over the timeline. Below 100 columns or
 30 lines the screen is compact: one lower panel at a time, ``v`` switches. In a
@@ -60,13 +62,18 @@ from lbplay.tui.controls import (
     BURST,
     ERROR_STEPS,
     SLOW_STEPS,
+    errors_change,
     health_choice,
     next_step,
+    rate_at_end,
+    rate_change,
     rate_step,
+    slow_change,
 )
 from lbplay.tui.eventlog import EventLog
 from lbplay.tui.model import (
     LatencyHistory,
+    TrafficWatch,
     explain,
     feed_rows,
     fleet_rows,
@@ -74,11 +81,12 @@ from lbplay.tui.model import (
 )
 from lbplay.tui.palette import Palette
 from lbplay.tui.screens.algorithm import AlgorithmChooser
-from lbplay.tui.screens.explain import ExplainScreen
+from lbplay.tui.screens.explain import ExplainScreen, explanation_brief
 from lbplay.tui.screens.health import HealthChooser
 from lbplay.tui.screens.sessions import SessionChooser
+from lbplay.tui.themes import HIGH_CONTRAST, next_theme
 from lbplay.tui.widgets.charts_panel import ChartsPanel
-from lbplay.tui.widgets.fleet_table import FleetTable
+from lbplay.tui.widgets.fleet_table import BANDWIDTH_ALGORITHMS, FleetTable
 from lbplay.tui.widgets.header_bar import HeaderBar
 from lbplay.tui.widgets.request_feed import RequestFeed
 from lbplay.tui.widgets.timeline import EventTimeline
@@ -118,11 +126,14 @@ class DashboardScreen(Screen[None]):
         self.started = started
         self.refresh_hz = refresh_hz
         self.history = LatencyHistory()
+        self.traffic_watch = TrafficWatch()
         self.snapshot: LabSnapshot | None = None
         #: The backend the keys act on (the fleet table's cursor).
         self.selected: str | None = None
         self.compact = False
         self.frames = 0
+        #: Echo toasts asked for so far (only the newest is shown).
+        self._echoes = 0
 
     # -- layout ------------------------------------------------------------------------
 
@@ -196,7 +207,11 @@ class DashboardScreen(Screen[None]):
         moment after ``App.theme`` does, so caching by theme name could keep the old
         colours. Widgets compare palettes by value and redraw when they differ.
         """
-        return Palette.from_theme(self.app.theme_variables, dark=self.app.current_theme.dark)
+        return Palette.from_theme(
+            self.app.theme_variables,
+            dark=self.app.current_theme.dark,
+            contrast=self.app.theme == HIGH_CONTRAST.name,
+        )
 
     def _theme_changed(self) -> None:
         self.call_after_refresh(self.refresh_now)
@@ -215,8 +230,8 @@ class DashboardScreen(Screen[None]):
         metrics = traffic_metrics(snap)
         self.event_log.flush()
         self.history.update(metrics)
-        self.header.show(snap)
-        self.fleet.show(fleet_rows(snap), palette)
+        self.header.show(snap, self.traffic_watch.read(snap))
+        self.fleet.show(fleet_rows(snap), palette, bandwidth=snap.algorithm in BANDWIDTH_ALGORITHMS)
         self.selected = self.fleet.selected
         if self.panel_visible("feed"):
             self._show_feed(snap, palette)
@@ -280,15 +295,25 @@ class DashboardScreen(Screen[None]):
         algorithm = snap.algorithm if snap else ""
         self.app.push_screen(ExplainScreen(explain(message.event, mode, algorithm), self.palette))
 
+    @on(RequestFeed.RequestHighlighted)
+    def _request_highlighted(self, message: RequestFeed.RequestHighlighted) -> None:
+        snap = self.snapshot
+        mode = snap.session_mode if snap else "none"
+        algorithm = snap.algorithm if snap else ""
+        explanation = explain(message.event, mode, algorithm)
+        self.feed.show_detail(explanation_brief(explanation, self.palette))
+
     @on(RequestFeed.Released)
-    def _feed_released(self) -> None:
+    @on(EventTimeline.Released)
+    def _panel_released(self) -> None:
         self.fleet.focus()
 
     # -- applying controls ------------------------------------------------------------
 
-    async def apply(self, control: Control) -> None:
+    async def apply(self, control: Control, *, step: str = "") -> None:
         """Apply one control to the Lab and redraw; a ``LbplayError`` becomes a
-        notification, never a crash.
+        notification, never a crash. ``step``: what the timeline says instead of the
+        Lab's words (a cycling key's "100 → 500 ms").
 
         Keys await this in their own handler, so two quick presses of ``k`` are two
         controls in order, each reading fresh state (kill, then revive), and the
@@ -297,7 +322,9 @@ class DashboardScreen(Screen[None]):
         """
         before = self.event_log.added
         try:
-            await self.lab.apply(control)
+            outcome = await self.lab.apply(control)
+            if step:
+                self.event_log.restate(outcome.event, step)
         except LbplayError as error:
             self.notify(str(error), title="Not possible", severity="error")
         except Exception as error:  # a bug in the Lab must not end the learner's session
@@ -311,13 +338,27 @@ class DashboardScreen(Screen[None]):
         self.call_next(self.apply, control)
 
     def _echo(self, new: int) -> None:
-        """Toast what the Lab just announced when the timeline is not on screen."""
+        """Toast what the Lab just announced when the timeline is not on screen.
+
+        Only the newest stays: in a small terminal three quick keys would otherwise
+        stack three toasts over half the screen. (An echo follows a control that
+        worked, so an older "not possible" it clears is already out of date.)
+        """
         if new <= 0 or self.panel_visible("timeline"):
             return
-        for entry in list(self.event_log.entries)[-new:]:
-            if entry.kind == "control":
-                message = entry.text + (f"\nWatch: {entry.watch}" if entry.watch else "")
-                self.notify(message, timeout=5)
+        controls = [e for e in list(self.event_log.entries)[-new:] if e.kind == "control"]
+        if controls:
+            entry = controls[-1]
+            message = entry.text + (f"\nWatch: {entry.watch}" if entry.watch else "")
+            # Keys typed together are handled before any of their toasts is shown
+            # (a toast is a message too): only the newest echo is shown at all.
+            self._echoes += 1
+            self.app.call_later(self._toast, message, self._echoes)
+
+    def _toast(self, message: str, echo: int) -> None:
+        if echo == self._echoes:
+            self.app.clear_notifications()
+            self.notify(message, timeout=6)
 
     def selected_view(self) -> BackendView | None:
         """The selected backend as the Lab sees it now (None, with a note, if none)."""
@@ -354,11 +395,17 @@ class DashboardScreen(Screen[None]):
 
     async def action_slow(self) -> None:
         if view := self.selected_view():
-            await self.apply(Slow(view.name, next_step(SLOW_STEPS, view.slow_ms)))
+            ms = next_step(SLOW_STEPS, view.slow_ms)
+            await self.apply(
+                Slow(view.name, ms), step=f"{view.name} {slow_change(view.slow_ms, ms)}"
+            )
 
     async def action_errors(self) -> None:
         if view := self.selected_view():
-            await self.apply(Errors(view.name, next_step(ERROR_STEPS, view.error_rate)))
+            rate = next_step(ERROR_STEPS, view.error_rate)
+            await self.apply(
+                Errors(view.name, rate), step=f"{view.name} {errors_change(view.error_rate, rate)}"
+            )
 
     async def action_brownout(self) -> None:
         if view := self.selected_view():
@@ -389,16 +436,23 @@ class DashboardScreen(Screen[None]):
         current = self.lab.balancer.algorithm
 
         def chosen(name: str | None) -> None:
-            if name and name != current:
+            if name and self._changed("algorithm", name, current):
                 self.apply_later(Algorithm(name))
 
         self.app.push_screen(AlgorithmChooser(current), chosen)
+
+    def _changed(self, what: str, chosen: str, current: str) -> bool:
+        """Whether a chooser's pick changes anything; if not, say so (not silence)."""
+        if chosen == current:
+            self.notify(f"The {what} is already {chosen}: nothing changed.")
+            return False
+        return True
 
     def action_choose_sessions(self) -> None:
         current = self.lab.session_mode
 
         def chosen(mode: str | None) -> None:
-            if mode and mode != current:
+            if mode and self._changed("session mode", mode, current):
                 self.apply_later(Sessions(mode))
 
         self.app.push_screen(SessionChooser(current), chosen)
@@ -411,7 +465,7 @@ class DashboardScreen(Screen[None]):
         current = snap.health_name if snap else "playground"
 
         def chosen(label: str | None) -> None:
-            if label and label != current:
+            if label and self._changed("health check", label, current):
                 self.apply_later(health_choice(label).control)
 
         self.app.push_screen(HealthChooser(current), chosen)
@@ -419,7 +473,12 @@ class DashboardScreen(Screen[None]):
     # -- actions: traffic --------------------------------------------------------------
 
     async def action_rate(self, direction: int) -> None:
-        await self.apply(Rate(rate_step(self.lab.running_traffic().rate, direction)))
+        old = self.lab.running_traffic().rate
+        new = rate_step(old, direction)
+        if new == old:
+            self.notify(rate_at_end(old, direction))
+            return
+        await self.apply(Rate(new), step=rate_change(old, new, direction))
 
     async def action_pause(self) -> None:
         await self.apply(Resume() if self.lab.running_traffic().paused else Pause())
@@ -438,6 +497,11 @@ class DashboardScreen(Screen[None]):
             self.view = "feed"
         self.feed.table.focus()
 
+    def action_hold_events(self) -> None:
+        if not self.panel_visible("timeline"):
+            self.view = "timeline"
+        self.timeline.table.focus()
+
     def action_next_view(self) -> None:
         if self.compact:
             order: tuple[View, ...] = PANELS
@@ -447,5 +511,5 @@ class DashboardScreen(Screen[None]):
             current = self.view
         self.view = order[(order.index(current) + 1) % len(order)]
 
-    def action_toggle_theme(self) -> None:
-        self.app.theme = "textual-light" if self.app.current_theme.dark else "textual-dark"
+    def action_next_theme(self) -> None:
+        self.app.theme = next_theme(self.app.theme)

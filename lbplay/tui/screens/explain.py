@@ -1,4 +1,9 @@
-"""Explain one request: why it went where it went, every attempt, the session."""
+"""Explain one request: why it went where it went, every attempt, the session.
+
+Two sizes: ``explanation_brief`` for the panel under the held request feed (the
+request, the whole reason, the attempts in one line), and the ``ExplainScreen``
+with everything, the lesson included, for Enter.
+"""
 
 from __future__ import annotations
 
@@ -44,6 +49,25 @@ def explanation_body(explanation: Explanation, palette: Palette) -> Table:
     grid.add_row("session", Text(explanation.session))
     grid.add_row("", "")
     grid.add_row("lesson", Text(explanation.lesson, palette.accent))
+    return grid
+
+
+def explanation_brief(explanation: Explanation, palette: Palette) -> Table:
+    """The request, its whole reason and its attempts, in a few lines."""
+    grid = Table.grid(padding=(0, 1))
+    grid.add_column(style="bold", no_wrap=True)
+    grid.add_column(ratio=1)
+    grid.add_row("request", Text(explanation.headline, palette.level(explanation.level)))
+    grid.add_row("why", Text(explanation.why or "—"))
+    if len(explanation.attempts) > 1:
+        tries = Text()
+        for number, (backend, outcome, _latency, _reason) in enumerate(explanation.attempts):
+            if number:
+                tries.append(" → ", palette.muted)
+            tries.append(f"{backend} ", "bold")
+            tries.append(outcome, palette.ok if outcome.startswith("ok") else palette.bad)
+        grid.add_row("attempts", tries)
+    grid.add_row("", Text("Enter: every attempt, the session and the lesson", palette.muted))
     return grid
 
 

@@ -38,6 +38,15 @@ def help_table(rows: Sequence[HelpRow]) -> Group:
     return Group(*parts)
 
 
+def numbers_note(window: int | None) -> str:
+    """What the live numbers are measured over."""
+    over = f"the last {window} s" if window else "the last few seconds"
+    return (
+        f"Rates, shares, error rates and percentiles (fleet table, header) are over {over};"
+        " the charts draw one point per second over the last minute."
+    )
+
+
 class HelpScreen(ModalScreen[None]):
     """Every key, grouped; Esc, q or ? closes it."""
 
@@ -45,9 +54,11 @@ class HelpScreen(ModalScreen[None]):
         Binding("escape,q,question_mark,f1", "close", "close", id="help.close"),
     ]
 
-    def __init__(self, rows: Sequence[HelpRow]) -> None:
+    def __init__(self, rows: Sequence[HelpRow], *, window: int | None = None) -> None:
+        """``window``: the seconds the live numbers are measured over (from the Lab)."""
         super().__init__(classes="help")
         self._rows = rows
+        self._window = window
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="help-box") as box:
@@ -59,6 +70,7 @@ class HelpScreen(ModalScreen[None]):
                 " request. Every key is also in the command palette (ctrl+p).",
                 id="help-intro",
             )
+            yield Static(numbers_note(self._window), id="help-numbers")
             yield Static(help_table(self._rows), id="help-keys")
 
     def action_close(self) -> None:

@@ -7,7 +7,9 @@ that brings no new second of data does not redraw at all.
 
 Layout inside the border: a left gutter with the scale (top value, 0), then the
 plot. The border title names the chart; the subtitle carries the legend and the
-latest values.
+latest values. A stacked chart given ``labels`` also names each band at its right
+edge (``s1`` beside s1's colour), so backends are told apart by name, not only by
+colour.
 """
 
 from __future__ import annotations
@@ -20,10 +22,12 @@ from rich.style import Style
 from textual.strip import Strip
 from textual.widget import Widget
 
-from lbplay.tui.plot import Cell, line_cells, nice_ceiling, stacked_cells
+from lbplay.tui.plot import Cell, band_labels, line_cells, nice_ceiling, stacked_cells
 
 #: Width of the scale gutter on the left ("250" + a space).
 GUTTER = 5
+#: The colour of scales and "waiting" notes unless the dashboard says otherwise.
+MUTED = "#808080"
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,28 +108,45 @@ class Chart(Widget):
         self._stack: Sequence[Sequence[float]] | None = None
         self._colors: Sequence[str] = ()
         self._top = 1.0
+        self._labels: Sequence[str] = ()
+        self._muted = MUTED
         self._empty = "waiting for the first second of traffic"
         self._strips: list[Strip] | None = None
         self._drawn_size = (0, 0)
 
     # -- attributes down -------------------------------------------------------------
 
-    def plot(self, lines: Sequence[Line], *, floor: float = 1.0, empty: str = "") -> None:
+    def plot(
+        self, lines: Sequence[Line], *, floor: float = 1.0, empty: str = "", muted: str = MUTED
+    ) -> None:
         """Draw ``lines`` on a shared scale from 0 to a round number above the peak
         (never below ``floor``)."""
         peak = max((v for line in lines for v in line.values if v is not None), default=0.0)
         self._lines = tuple(lines)
         self._stack = None
+        self._labels = ()
+        self._muted = muted
         self._colors = tuple(line.color for line in lines)
         self._top = nice_ceiling(max(peak, floor))
         if empty:
             self._empty = empty
         self._invalidate()
 
-    def stack(self, columns: Sequence[Sequence[float]], colors: Sequence[str], empty: str) -> None:
-        """Draw 100%-stacked columns (``columns[time][series]``)."""
+    def stack(
+        self,
+        columns: Sequence[Sequence[float]],
+        colors: Sequence[str],
+        empty: str,
+        *,
+        labels: Sequence[str] = (),
+        muted: str = MUTED,
+    ) -> None:
+        """Draw 100%-stacked columns (``columns[time][series]``); ``labels[s]`` names
+        series ``s`` beside its band in the newest column."""
         self._stack = columns
         self._lines = ()
+        self._labels = tuple(labels)
+        self._muted = muted
         self._colors = tuple(colors) or ("white",)
         self._top = 1.0
         self._empty = empty
@@ -143,8 +164,11 @@ class Chart(Widget):
     def draw(self) -> list[Strip]:
         """Build every line of the chart for the current size."""
         width, height = self.content_size
-        plot_width = max(width - GUTTER, 0)
-        muted = Style(color="#808080", dim=True)
+        label_width = max((len(label) for label in self._labels), default=-1) + 1
+        if width - GUTTER - label_width < 8:  # too narrow to name bands: the legend does
+            label_width = 0
+        plot_width = max(width - GUTTER - label_width, 0)
+        muted = Style(color=self._muted)
         if self._stack is not None:
             cells = stacked_cells(self._stack, plot_width, height)
             gutter = ["100%", *[""] * max(height - 2, 0), "0%"] if height > 1 else []
@@ -159,7 +183,29 @@ class Chart(Widget):
             empty=self._empty,
             empty_style=muted,
         )
+        if label_width and self._stack:
+            strips = self._labelled(strips, plot_width, label_width, height)
         return [strip.adjust_cell_length(width).apply_style(self.rich_style) for strip in strips]
+
+    def _labelled(
+        self, strips: list[Strip], plot_width: int, label_width: int, height: int
+    ) -> list[Strip]:
+        """Each band's name right of the newest column, in the band's colour."""
+        newest = next((c for c in reversed(self._stack or ()) if sum(c) > 0), None)
+        if newest is None:
+            return strips
+        rows = band_labels(newest, height)
+        colors = self._colors or ("white",)
+        labelled = []
+        for y, strip in enumerate(strips):
+            series = rows[y] if y < len(rows) else -1
+            strip = strip.adjust_cell_length(GUTTER + plot_width)
+            if series >= 0 and series < len(self._labels):
+                style = Style(color=colors[series % len(colors)], bold=True)
+                label = Segment(" " + self._labels[series].ljust(label_width - 1), style)
+                strip = Strip.join([strip, Strip([label])])
+            labelled.append(strip)
+        return labelled
 
     def render_line(self, y: int) -> Strip:
         size = (self.content_size.width, self.content_size.height)

@@ -1,6 +1,10 @@
 """The four live charts: fleet latency, the selected backend's latency, traffic share
 per backend, errors and session losses — each over the last 60 seconds.
 
+Backends are named, not only coloured: the share chart labels each band with its
+backend's name and its legend names them all; the error chart's subtitle counts the
+whole minute it draws, not the last second.
+
 The panel is given a snapshot's metrics and redraws its charts only when a new
 second of data arrived, the selection changed or the theme changed; ticks in
 between cost a comparison.
@@ -14,7 +18,7 @@ from textual.app import ComposeResult
 from textual.containers import Grid
 
 from lbplay.core.metrics import MetricsSnapshot
-from lbplay.tui.model import LatencyHistory, fmt_ms, session_losses
+from lbplay.tui.model import LatencyHistory, error_totals, fmt_ms, session_losses
 from lbplay.tui.palette import Palette
 from lbplay.tui.widgets.chart import Chart, Line
 
@@ -87,6 +91,8 @@ class ChartsPanel(Grid):
             columns,
             [palette.backend(i) for i in range(len(names))],
             empty="no requests yet",
+            labels=names,
+            muted=palette.muted,
         )
         legend = " ".join(f"[{palette.backend(i)}]■[/] {name}" for i, name in enumerate(names[:8]))
         share.border_subtitle = legend + (" …" if len(names) > 8 else "")
@@ -101,10 +107,10 @@ class ChartsPanel(Grid):
             if any(series.requests)
             else []
         )
-        errors.plot(lines, floor=5, empty="no requests yet")
+        errors.plot(lines, floor=5, empty="no requests yet", muted=palette.muted)
+        failed, lost, seconds = error_totals(series)
         errors.border_subtitle = (
-            f"[{palette.bad}]errors {series.errors[-1] if series.errors else 0}[/]"
-            f" [{palette.panic}]lost {losses[-1] if losses else 0}[/]"
+            f"{seconds} s: [{palette.bad}]{failed} err[/] · [{palette.panic}]{lost} lost[/]"
         )
 
     @staticmethod
@@ -122,6 +128,7 @@ class ChartsPanel(Grid):
             [Line("p99", _ms(p99), palette.p99), Line("p50", _ms(p50), palette.p50)],
             floor=LATENCY_FLOOR_MS,
             empty=empty,
+            muted=palette.muted,
         )
         chart.border_subtitle = (
             f"[{palette.p50}]p50 {fmt_ms(_last(p50))}[/] [{palette.p99}]p99 {fmt_ms(_last(p99))}[/]"

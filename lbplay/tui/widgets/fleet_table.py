@@ -7,7 +7,12 @@ the cursor follows the backend's name when the fleet changes, and moving it post
 
 Two column sets: every column from ``FULL_WIDTH`` cells, and a narrow one (no
 faults, p50 or effective weight; faults join the state) for 80-column terminals.
-The state column takes whatever width the others leave.
+The state column takes whatever width the others leave. When the algorithm
+balances on bytes (least_bandwidth), a bytes/s column takes a latency column's
+place: it is the number that algorithm reads.
+
+The selected backend is the cursor row, marked ``▶`` as well as highlighted, so
+it is found on a washed-out projector and without telling colours apart.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from collections.abc import Sequence
 
 from textual.message import Message
 
-from lbplay.tui.model import FleetRow, fmt_ms, fmt_pct, fmt_rate, share_bar
+from lbplay.tui.model import FleetRow, fmt_bytes_rate, fmt_ms, fmt_pct, fmt_rate, share_bar
 from lbplay.tui.palette import Palette
 from lbplay.tui.widgets.row_table import Cell, Column, Row, RowTable, cell
 
@@ -30,7 +35,7 @@ _CHROME = 3
 _FULL = (
     Column("name", "backend", 7),
     Column("state", "state", 0),
-    Column("faults", "faults", 11),
+    Column("faults", "faults", 15),
     Column("weight", "wt", 3, "right"),
     Column("effective", "eff", 4, "right"),
     Column("in_flight", "in fl", 5, "right"),
@@ -38,7 +43,7 @@ _FULL = (
     Column("errors", "err", 5, "right"),
     Column("p50", "p50", 7, "right"),
     Column("p99", "p99", 7, "right"),
-    Column("share", "share", 14),
+    Column("share", "share", 12),
 )
 _NARROW = (
     Column("name", "backend", 7),
@@ -52,9 +57,18 @@ _NARROW = (
 )
 
 
-def columns_for(width: int) -> tuple[Column, ...]:
-    """The column set for a table ``width`` cells wide, the state column sized to fit."""
+#: The algorithms that balance on bytes, and the latency column bytes/s replaces.
+BANDWIDTH_ALGORITHMS = frozenset({"least_bandwidth"})
+_BYTES = Column("bytes", "bytes/s", 8, "right")
+
+
+def columns_for(width: int, *, bandwidth: bool = False) -> tuple[Column, ...]:
+    """The column set for a table ``width`` cells wide, the state column sized to fit;
+    ``bandwidth``: with a bytes/s column."""
     spec = _FULL if width >= FULL_WIDTH or width == 0 else _NARROW
+    if bandwidth:
+        replaced = "p50" if spec is _FULL else "p99"
+        spec = tuple(_BYTES if c.key == replaced else c for c in spec)
     fixed = sum(c.width for c in spec) + 2 * len(spec) + _CHROME
     state = max(width - fixed, STATE_MIN)
     return tuple(Column(c.key, c.label, state) if c.key == "state" else c for c in spec)
@@ -97,6 +111,7 @@ def fleet_cells(row: FleetRow, palette: Palette, columns: Sequence[Column]) -> R
         "errors": cell(fmt_pct(row.error_rate), err_style),
         "p50": cell(fmt_ms(row.p50)),
         "p99": cell(fmt_ms(row.p99)),
+        "bytes": cell(fmt_bytes_rate(row.bytes_per_second)),
         "share": ((f"{fmt_pct(row.share):>4} ", ""), (share_bar(row.share, share_width), color)),
     }
     return tuple(cells[c.key] for c in columns)
@@ -117,16 +132,19 @@ class FleetTable(RowTable):
         self.empty = "No backends: press n to add one."
         self._rows_in: Sequence[FleetRow] = ()
         self._palette: Palette | None = None
+        self._bandwidth = False
         #: The last backend announced with ``BackendSelected``.
         self.selected: str | None = None
 
     # -- attributes down -------------------------------------------------------------
 
-    def show(self, rows: Sequence[FleetRow], palette: Palette) -> None:
-        """Show ``rows``; the cursor stays on the same backend if it is still there."""
+    def show(self, rows: Sequence[FleetRow], palette: Palette, *, bandwidth: bool = False) -> None:
+        """Show ``rows``; the cursor stays on the same backend if it is still there.
+        ``bandwidth``: the algorithm balances on bytes, so show bytes/s."""
         self._rows_in = rows
         self._palette = palette
-        columns = columns_for(self.size.width)
+        self._bandwidth = bandwidth
+        columns = columns_for(self.size.width, bandwidth=bandwidth)
         if columns != self.columns:
             self.set_columns(columns)
         names = [row.name for row in rows]
@@ -163,7 +181,7 @@ class FleetTable(RowTable):
     def on_resize(self) -> None:
         super().on_resize()
         if self._palette is not None:
-            self.show(self._rows_in, self._palette)
+            self.show(self._rows_in, self._palette, bandwidth=self._bandwidth)
 
     def watch_cursor_row(self, old: int, new: int) -> None:
         super().watch_cursor_row(old, new)

@@ -1,9 +1,10 @@
 """The top bar: what the balancer is doing and where to curl it.
 
 It shows the algorithm, L4/L7, the session mode, the health-check preset, the
-traffic rate (or that it is paused), Envoy panic mode when it is on, and the proxy's
-URL, so a learner can ``curl`` it from another terminal and watch the request
-arrive in the feed.
+traffic — the rate asked for *and* the rate measured, with a warning when the
+generator cannot deliver what was asked (``model.TrafficWatch``) — Envoy panic mode
+when it is on, and the proxy's URL, so a learner can ``curl`` it from another
+terminal and watch the request arrive in the feed.
 
 The parts are packed into lines here (not wrapped by the layout), so the bar knows
 its height: a change that keeps the number of lines redraws the bar alone instead
@@ -17,7 +18,7 @@ from textual.markup import escape
 from textual.widgets import Static
 
 from lbplay.model.snapshot import LabSnapshot
-from lbplay.tui.model import fmt_rate
+from lbplay.tui.model import TrafficReading, fmt_rate
 
 
 def pack(parts: list[Content], separator: Content, width: int) -> list[Content]:
@@ -37,6 +38,32 @@ def pack(parts: list[Content], separator: Content, width: int) -> list[Content]:
     return lines
 
 
+#: Below this width the traffic is one short part: ``traffic 1.4k/s of 2.0k/s``.
+NARROW = 100
+
+
+def traffic_parts(traffic: TrafficReading, width: int = NARROW) -> list[str]:
+    """``traffic target 2.0k/s``, ``measured 1.4k/s`` (``traffic 1.4k/s of 2.0k/s``
+    when narrow) and, when the generator falls short, why."""
+    narrow = width < NARROW
+    measured = [] if narrow else [f"measured [b]{fmt_rate(traffic.measured)}/s[/]"]
+    if traffic.users is not None:
+        return [f"traffic [b]{traffic.users} users[/]", *measured]
+    if traffic.paused:
+        return [f"[$text-warning]traffic paused[/] ({fmt_rate(traffic.target)}/s)", *measured]
+    if traffic.target == 0:
+        return ["[$text-warning]no traffic[/] (press ])", *measured]
+    if narrow:
+        parts = [
+            f"traffic [b]{fmt_rate(traffic.measured)}/s[/] of [b]{fmt_rate(traffic.target)}/s[/]"
+        ]
+    else:
+        parts = [f"traffic target [b]{fmt_rate(traffic.target)}/s[/]", *measured]
+    if traffic.behind:
+        parts.append(f"[b $text-warning]⚠ cannot keep up:[/] {escape(traffic.behind)}")
+    return parts
+
+
 class HeaderBar(Static):
     """Settings and the proxy URL, packed into as many lines as the width needs."""
 
@@ -45,22 +72,16 @@ class HeaderBar(Static):
         self._shown: tuple[str, int] | None = None
         self._lines = 1
 
-    def show(self, snap: LabSnapshot) -> None:
+    def show(self, snap: LabSnapshot, traffic: TrafficReading) -> None:
         """Describe ``snap`` (attributes down: the dashboard calls this each tick)."""
         width = max(self.content_region.width, 40)
-        if snap.paused:
-            traffic = f"[$text-warning]traffic paused[/] ({fmt_rate(snap.rate)}/s)"
-        elif snap.rate == 0:
-            traffic = "[$text-warning]no traffic[/] (press ])"
-        else:
-            traffic = f"traffic [b]{fmt_rate(snap.rate)}/s[/]"
         markup = [
             *(["[b $text-accent]lbplay[/]"] if width >= 100 else []),
             f"[b]{escape(snap.algorithm)}[/]",
             f"[b]{snap.mode.upper()}[/]",
             f"sessions [b]{escape(snap.session_mode)}[/]",
             f"health [b]{escape(snap.health_name)}[/]",
-            traffic,
+            *traffic_parts(traffic, width),
         ]
         if snap.panic:
             markup.append("[b #e070e0]PANIC: sending to every backend[/]")

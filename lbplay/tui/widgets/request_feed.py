@@ -2,9 +2,14 @@
 
 Live, it shows the newest requests of each snapshot (newest on top), with the
 learner's own requests (from outside the traffic generator) pinned above the flow
-for a while so a ``curl`` does not scroll away at 500 requests per second. Focused,
-it holds still so a request can be picked: Enter (or a click) posts
-``RequestChosen``; Esc posts ``Released`` and the feed goes live again.
+for a while so a ``curl`` does not scroll away at 500 requests per second. The
+"why" column is never cut: a long reason wraps onto more lines.
+
+Focused (``f``), it holds still so a request can be picked: the request under the
+cursor is posted as ``RequestHighlighted`` and the dashboard puts its explanation
+in the detail panel under the feed (``show_detail``), beside the charts rather than
+over them. Enter (or a click) posts ``RequestChosen`` for the whole story; Esc posts
+``Released`` and the feed goes live again.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import ClassVar
 
+from rich.console import RenderableType
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
@@ -29,6 +35,8 @@ _COLUMNS = (
     Column("status", "st", 4),
     Column("latency", "time", 7, "right"),
 )
+LIVE_TITLE = "Requests"
+HELD_TITLE = "Requests · held — ↑↓ pick, Enter: the whole story, Esc goes live"
 _REASON_MIN = 12
 #: Cells taken by the border and the cell padding around the columns.
 _CHROME = 2 + 2 * (len(_COLUMNS) + 1)
@@ -41,10 +49,12 @@ def feed_cells(row: FeedRow, palette: Palette) -> Row:
         client = (("you ", f"bold {palette.accent}"), (row.client, ""))
     else:
         client = ((row.client, palette.muted),)
+    # The reason is the lesson: full strength, not muted (it must read from the back
+    # of a room); a retried request says so first.
     retried = row.attempts > 1
     why = (
         (f"↻{row.attempts} " if retried else "", f"bold {palette.warn}"),
-        (row.reason or row.what, "" if retried else palette.muted),
+        (row.reason or row.what, ""),
     )
     return (
         client,
@@ -67,12 +77,19 @@ class RequestFeed(Vertical):
             super().__init__()
             self.event = event
 
+    class RequestHighlighted(Message):
+        """The held feed's cursor is on this request: show why it went there."""
+
+        def __init__(self, event: Finished) -> None:
+            super().__init__()
+            self.event = event
+
     class Released(Message):
         """The learner left the feed (Esc): focus should go elsewhere."""
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
-        self.border_title = "Requests"
+        self.border_title = LIVE_TITLE
         self.held = False
         self._events: dict[str, Finished] = {}
         self._reason_width = 0
@@ -80,6 +97,7 @@ class RequestFeed(Vertical):
     def compose(self) -> ComposeResult:
         yield RowTable(id="feed-table", show_cursor=False)
         yield Static("", id="feed-empty")
+        yield Static("", id="feed-detail")
 
     @property
     def table(self) -> RowTable:
@@ -109,6 +127,10 @@ class RequestFeed(Vertical):
             [str(row.seq) for row in rows], [feed_cells(row, palette) for row in rows]
         )
 
+    def show_detail(self, detail: RenderableType) -> None:
+        """Show ``detail`` (the highlighted request, explained) under the held feed."""
+        self.query_one("#feed-detail", Static).update(detail)
+
     # -- internals -------------------------------------------------------------------
 
     def _ensure_columns(self) -> None:
@@ -116,7 +138,12 @@ class RequestFeed(Vertical):
         if width == self._reason_width:
             return
         self._reason_width = width
-        self.table.set_columns([*_COLUMNS, Column("reason", "why", width)])
+        self.table.set_columns([*_COLUMNS, Column("reason", "why", width, wrap=True)])
+
+    def _highlight(self, key: str | None) -> None:
+        event = self._events.get(key or "")
+        if event is not None:
+            self.post_message(self.RequestHighlighted(event))
 
     def on_resize(self) -> None:
         self._ensure_columns()
@@ -125,13 +152,14 @@ class RequestFeed(Vertical):
         self.held = True
         self.table.show_cursor = True
         self.table.move_to(0)
-        self.border_title = "Requests · held — Enter explains, Esc goes live"
+        self.border_title = HELD_TITLE
         self.add_class("-held")
+        self._highlight(self.table.cursor_key)
 
     def on_descendant_blur(self, event: DescendantBlur) -> None:
         self.held = False
         self.table.show_cursor = False
-        self.border_title = "Requests"
+        self.border_title = LIVE_TITLE
         self.remove_class("-held")
 
     def on_row_table_chosen(self, event: RowTable.Chosen) -> None:
@@ -142,6 +170,8 @@ class RequestFeed(Vertical):
 
     def on_row_table_cursor_moved(self, event: RowTable.CursorMoved) -> None:
         event.stop()
+        if self.held:
+            self._highlight(event.key)
 
     def action_release(self) -> None:
         self.post_message(self.Released())

@@ -5,23 +5,30 @@ caches on any update, so a live table that changes each tick re-renders every ce
 of every row — measured at tens of milliseconds per frame for the fleet and the
 feed together, which at 500 requests per second pushed key-press latency past
 100 ms. Here a row is a tuple of cells, a cell a tuple of ``(text, style)``
-pieces, and a row's ``Strip`` is built directly from segments and cached until that
-row's content (or the width, cursor or theme) changes: a tick that changes two
-cells re-renders one or two rows, in microseconds.
+pieces, and each line's ``Strip`` is built directly from segments and cached until
+that line's content (or the width, cursor or theme) changes: a tick that changes
+two cells re-renders one or two lines, in microseconds.
 
-Line API (``ScrollView``): a fixed header line, then the rows; it scrolls when
-there are more rows than lines. Keys (when focused): ↑/↓, PgUp/PgDn, Home/End move
-the cursor; Enter selects. A click moves the cursor and selects. It posts
-``CursorMoved`` and ``Chosen`` with the row's key.
+A column may *wrap* (``Column.wrap``): its text is word-wrapped to the column's
+width and the row grows to as many lines as it needs, so nothing in that column is
+ever cut (the request feed's "why"). Other columns are cut with an ellipsis.
+
+Line API (``ScrollView``): a fixed header line (optional), then the rows; it scrolls
+when there are more lines than fit. Keys (when focused): ↑/↓, PgUp/PgDn, Home/End
+move the cursor; Enter selects. A click moves the cursor and selects. It posts
+``CursorMoved`` and ``Chosen`` with the row's key. The cursor row is marked by a
+symbol (``marker``) as well as by its background, so it is found without colour.
+With ``bottom``, rows that do not fill the table sit at its bottom, like a log.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar, Literal
 
-from rich.cells import cell_len, set_cell_size
+from rich.cells import cell_len, get_character_cell_size, set_cell_size
 from rich.segment import Segment
 from rich.style import Style
 from textual import events
@@ -40,12 +47,14 @@ Row = tuple[Cell, ...]
 
 @dataclass(frozen=True)
 class Column:
-    """A column: its key, header label, width in cells and alignment."""
+    """A column: its key, header label, width in cells, alignment, and whether its
+    text wraps onto more lines (instead of being cut)."""
 
     key: str
     label: str
     width: int
     justify: Literal["left", "right"] = "left"
+    wrap: bool = False
 
 
 def cell(text: str, style: str = "") -> Cell:
@@ -86,6 +95,55 @@ def fit(pieces: Cell, width: int, justify: str, base: Style | None = None) -> li
     return segments
 
 
+def wrap_spans(text: str, width: int) -> list[tuple[int, int]]:
+    """Where to break ``text`` into lines of at most ``width`` cells: (start, end)
+    offsets, breaking at spaces (which are dropped) and inside a word only when the
+    word alone is wider than a line."""
+    width = max(width, 1)
+    sizes = [get_character_cell_size(char) for char in text]
+    spans: list[tuple[int, int]] = []
+    start, n = 0, len(text)
+    while start < n:
+        if spans:  # a continuation line does not start with the space it broke at
+            while start < n and text[start] == " ":
+                start += 1
+            if start >= n:
+                break
+        used, end = 0, start
+        while end < n and used + sizes[end] <= width:
+            used += sizes[end]
+            end += 1
+        if end >= n:
+            spans.append((start, n))
+            break
+        space = text.rfind(" ", start, end + 1)
+        cut = space if space > start else max(end, start + 1)
+        spans.append((start, cut))
+        start = cut
+    return spans or [(0, 0)]
+
+
+def wrap_cell(pieces: Cell, width: int) -> list[Cell]:
+    """``pieces`` word-wrapped into lines of at most ``width`` cells, styles kept."""
+    text = "".join(piece for piece, _ in pieces)
+    if cell_len(text) <= width:
+        return [pieces]
+    bounds: list[tuple[int, int, str]] = []  # (start, end, style) of each piece
+    offset = 0
+    for piece, style in pieces:
+        bounds.append((offset, offset + len(piece), style))
+        offset += len(piece)
+    lines: list[Cell] = []
+    for start, end in wrap_spans(text, width):
+        line = tuple(
+            (text[max(start, lo) : min(end, hi)], style)
+            for lo, hi, style in bounds
+            if lo < end and hi > start
+        )
+        lines.append(line)
+    return lines
+
+
 class RowTable(ScrollView, can_focus=True):
     """A table of styled rows with a cursor; rows are replaced, not edited."""
 
@@ -103,6 +161,7 @@ class RowTable(ScrollView, can_focus=True):
         "row-table--header",
         "row-table--cursor",
         "row-table--cursor-blurred",
+        "row-table--marker",
     }
 
     DEFAULT_CSS = """
@@ -120,6 +179,10 @@ class RowTable(ScrollView, can_focus=True):
     }
     RowTable > .row-table--cursor-blurred {
         background: $primary 18%;
+    }
+    RowTable > .row-table--marker {
+        color: $text-accent;
+        text-style: bold;
     }
     """
 
@@ -154,16 +217,32 @@ class RowTable(ScrollView, can_focus=True):
         self,
         *,
         show_cursor: bool = True,
+        header: bool = True,
+        marker: str = "▶",
+        bottom: bool = False,
         id: str | None = None,
         classes: str | None = None,
     ) -> None:
+        """``header``: draw the column labels on the first line; ``marker``: the
+        one-cell symbol left of the cursor row ("" for none); ``bottom``: rows that
+        do not fill the table sit at its bottom (a log)."""
         super().__init__(id=id, classes=classes)
         self.set_reactive(RowTable.show_cursor, show_cursor)
+        self.header = header
+        self.marker = marker
+        self.bottom = bottom
         self.columns: tuple[Column, ...] = ()
         self.keys: list[str] = []
         self.rows: list[Row] = []
         #: Shown on the first line when there are no rows.
         self.empty = ""
+        #: Every line on screen in order: (row index, that line's cells).
+        self._layout: list[tuple[int, Row]] = []
+        #: The first line of each row (``_layout`` index).
+        self._starts: list[int] = []
+        #: Wrapped lines of recent rows, by content: rows shift down as new ones
+        #: arrive, and are not wrapped again.
+        self._wrapped: dict[Row, tuple[Row, ...]] = {}
         self._cache: dict[int, tuple[object, Strip]] = {}
         self._header: tuple[object, Strip] | None = None
 
@@ -173,29 +252,30 @@ class RowTable(ScrollView, can_focus=True):
         """Replace the columns (and forget every rendered row)."""
         self.columns = tuple(columns)
         self._cache.clear()
+        self._wrapped.clear()
         self._header = None
+        self._relayout()
         self._resize_virtual()
         self.refresh()
 
     def set_rows(self, keys: Sequence[str], rows: Sequence[Row]) -> None:
-        """Replace every row; only rows whose content changed are redrawn."""
+        """Replace every row; only lines whose content changed are redrawn."""
         old_key = self.keys[self.cursor_row] if 0 <= self.cursor_row < len(self.keys) else None
-        changed = [
-            index
-            for index, row in enumerate(rows)
-            if index >= len(self.rows) or self.rows[index] != row
-        ]
-        grew = len(rows) != len(self.rows)
+        old_layout = self._layout
         self.keys = list(keys)
         self.rows = list(rows)
-        if grew:
+        self._relayout()
+        changed = len(old_layout) != len(self._layout) or any(
+            old[1] != new[1] for old, new in zip(old_layout, self._layout, strict=False)
+        )
+        if len(old_layout) != len(self._layout):
             self._resize_virtual()
             for index in list(self._cache):
-                if index >= len(rows):
+                if index >= len(self._layout):
                     del self._cache[index]
         if self.cursor_row >= len(rows):
             self.cursor_row = max(len(rows) - 1, 0)
-        if changed or grew:
+        if changed:
             self.refresh()
         new_key = self.keys[self.cursor_row] if self.keys else None
         if new_key is not None and new_key != old_key:
@@ -213,6 +293,65 @@ class RowTable(ScrollView, can_focus=True):
             return self.keys[self.cursor_row]
         return None
 
+    @property
+    def lines(self) -> int:
+        """Lines the rows take (more than rows when some wrap)."""
+        return len(self._layout)
+
+    # -- wrapping --------------------------------------------------------------------
+
+    def _relayout(self) -> None:
+        wrapping = [i for i, column in enumerate(self.columns) if column.wrap]
+        if not wrapping:
+            self._layout = list(enumerate(self.rows))
+            self._starts = list(range(len(self.rows)))
+            return
+        wrapped: dict[Row, tuple[Row, ...]] = {}
+        layout: list[tuple[int, Row]] = []
+        starts: list[int] = []
+        for index, row in enumerate(self.rows):
+            lines = self._wrapped.get(row) or wrapped.get(row) or self._wrap(row, wrapping)
+            wrapped[row] = lines
+            starts.append(len(layout))
+            layout.extend((index, line) for line in lines)
+        self._wrapped = wrapped
+        self._layout = layout
+        self._starts = starts
+
+    def _wrap(self, row: Row, wrapping: Sequence[int]) -> tuple[Row, ...]:
+        pieces = {i: wrap_cell(row[i], self.columns[i].width) for i in wrapping if i < len(row)}
+        height = max((len(lines) for lines in pieces.values()), default=1)
+        if height == 1:
+            return (row,)
+        return tuple(
+            tuple(
+                (pieces[i][k] if k < len(pieces[i]) else ())
+                if i in pieces
+                else (content if k == 0 else ())
+                for i, content in enumerate(row)
+            )
+            for k in range(height)
+        )
+
+    def _row_at_line(self, line: int) -> int:
+        """The row shown on ``line`` (an index into ``_layout``)."""
+        return bisect_right(self._starts, line) - 1
+
+    def _top(self) -> int:
+        """Screen lines above the first row: the header, and with ``bottom`` the
+        blank lines that put a short table's rows at the bottom."""
+        top = int(self.header)
+        if self.bottom:
+            top += max(self.size.height - top - len(self._layout), 0)
+        return top
+
+    def _row_lines(self, index: int) -> range:
+        if not 0 <= index < len(self._starts):
+            return range(0)
+        start = self._starts[index]
+        end = self._starts[index + 1] if index + 1 < len(self._starts) else len(self._layout)
+        return range(start, end)
+
     # -- cursor ----------------------------------------------------------------------
 
     def watch_cursor_row(self, old: int, new: int) -> None:
@@ -227,18 +366,22 @@ class RowTable(ScrollView, can_focus=True):
         self._refresh_row(self.cursor_row)
 
     def _refresh_row(self, index: int) -> None:
-        self._cache.pop(index, None)
-        y = index + 1 - int(self.scroll_offset.y)
-        if 0 <= y < self.size.height:
-            self.refresh_line(y)
+        for line in self._row_lines(index):
+            self._cache.pop(line, None)
+            y = line + self._top() - int(self.scroll_offset.y)
+            if 0 <= y < self.size.height:
+                self.refresh_line(y)
 
     def _scroll_to_cursor(self) -> None:
-        visible = max(self.size.height - 1, 1)
+        lines = self._row_lines(self.cursor_row)
+        if not lines:
+            return
+        visible = max(self.size.height - int(self.header), 1)
         top = int(self.scroll_offset.y)
-        if self.cursor_row < top:
-            self.scroll_to(y=self.cursor_row, animate=False)
-        elif self.cursor_row >= top + visible:
-            self.scroll_to(y=self.cursor_row - visible + 1, animate=False)
+        if lines.start < top:
+            self.scroll_to(y=lines.start, animate=False)
+        elif lines.stop > top + visible:
+            self.scroll_to(y=min(lines.start, lines.stop - visible), animate=False)
 
     def action_cursor(self, offset: int) -> None:
         self.move_to(self.cursor_row + offset)
@@ -256,11 +399,11 @@ class RowTable(ScrollView, can_focus=True):
 
     def on_click(self, event: events.Click) -> None:
         offset = event.get_content_offset(self)
-        if offset is None or offset.y < 1:
+        if offset is None or offset.y < self._top():
             return
-        index = int(self.scroll_offset.y) + offset.y - 1
-        if 0 <= index < len(self.rows):
-            self.move_to(index)
+        line = int(self.scroll_offset.y) + offset.y - self._top()
+        if 0 <= line < len(self._layout):
+            self.move_to(self._layout[line][0])
             self.action_choose()
 
     # -- drawing ---------------------------------------------------------------------
@@ -268,7 +411,8 @@ class RowTable(ScrollView, can_focus=True):
     def _resize_virtual(self) -> None:
         width = sum(c.width for c in self.columns) + 2 * len(self.columns)
         # An empty table keeps one line for its ``empty`` message.
-        self.virtual_size = Size(width, max(len(self.rows), 1 if self.empty else 0) + 1)
+        lines = max(len(self._layout), 1 if self.empty else 0)
+        self.virtual_size = Size(width, lines + int(self.header))
 
     def on_resize(self) -> None:
         self._cache.clear()
@@ -279,11 +423,11 @@ class RowTable(ScrollView, can_focus=True):
         self._cache.clear()
         self._header = None
 
-    def _line(self, row: Row, base: Style | None) -> Strip:
+    def _line(self, row: Row, base: Style | None, marker: Segment | None = None) -> Strip:
         segments: list[Segment] = []
         pad = Segment(" ", base)
-        for column, pieces in zip(self.columns, row, strict=False):
-            segments.append(pad)
+        for index, (column, pieces) in enumerate(zip(self.columns, row, strict=False)):
+            segments.append(marker if index == 0 and marker is not None else pad)
             segments.extend(fit(pieces, column.width, column.justify, base))
             segments.append(pad)
         return (
@@ -292,32 +436,39 @@ class RowTable(ScrollView, can_focus=True):
 
     def render_line(self, y: int) -> Strip:
         width = self.size.width
-        if y == 0:
+        if self.header and y == 0:
             header_key = (width, self.columns)
             if self._header is None or self._header[0] != header_key:
                 style = self.get_component_rich_style("row-table--header")
                 header = tuple(cell(c.label) for c in self.columns)
                 self._header = (header_key, self._line(header, style))
             return self._header[1]
-        index = int(self.scroll_offset.y) + y - 1
-        if index >= len(self.rows):
-            if index == 0 and self.empty:
-                line = Strip([Segment(" " + self.empty, Style(dim=True))])
-                return line.adjust_cell_length(width).apply_style(self.rich_style)
+        line = int(self.scroll_offset.y) + y - self._top()
+        if line < 0:
             return Strip.blank(width, self.rich_style)
-        row = self.rows[index]
+        if line >= len(self._layout):
+            if line == 0 and self.empty:
+                strip = Strip([Segment(" " + self.empty, Style(dim=True))])
+                return strip.adjust_cell_length(width).apply_style(self.rich_style)
+            return Strip.blank(width, self.rich_style)
+        index, row = self._layout[line]
         cursor = self.show_cursor and index == self.cursor_row
-        cached = self._cache.get(index)
-        key = (row, cursor, self.has_focus, width)
+        first = self._starts[index] == line
+        cached = self._cache.get(line)
+        key = (row, cursor, first, self.has_focus, width)
         if cached is not None and cached[0] == key:
             return cached[1]
         base = None
+        marker = None
         if cursor:
             name = "row-table--cursor" if self.has_focus else "row-table--cursor-blurred"
             style = self.get_component_rich_style(name)
             base = Style(bgcolor=style.bgcolor, bold=style.bold)
-        strip = self._line(row, base)
-        self._cache[index] = (key, strip)
+            if first and self.marker:
+                mark = self.get_component_rich_style("row-table--marker")
+                marker = Segment(self.marker, base + Style(color=mark.color, bold=True))
+        strip = self._line(row, base, marker)
+        self._cache[line] = (key, strip)
         return strip
 
     def on_focus(self) -> None:

@@ -1,34 +1,52 @@
-"""The event timeline: what happened and what to watch for, newest first.
+"""The event timeline: what happened and what to watch for, as a log.
 
 Lines come from ``EventLog`` (health transitions with their evidence, control
-actions with what to watch for next, coalesced retries and session losses).
+actions with what to watch for next, coalesced retries and session losses). Like
+a log, the newest is at the bottom and the list follows it; each entry is one line
+(cut with "…" at the panel's edge), and the line under the list shows one entry in
+full — the newest, or, while the list is held, the one under the cursor. What the
+fleet did (health, retries, lost sessions: ``Entry.important``) is bold and in its
+level's colour with its own symbol; echoes of the learner's own keys are plain.
 
-Drawn with the Line API on a ``ScrollView``: each entry is wrapped once (and cached)
-into strips, and a new entry changes only the virtual height, never the screen's
-layout — a ``Static`` that grows would re-lay-out the whole dashboard on every new
-line, which under load cost more than everything else on the screen.
+Focused (``E``, a click or Tab), the list holds still: ↑/↓ pick an entry and the
+detail line shows it; Esc posts ``Released`` and the list goes live again.
+
+Drawn with ``RowTable`` (one cached strip per line): a new entry changes one line
+and the scroll position, never the screen's layout.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import ClassVar
 
 from rich.text import Text
-from textual.geometry import Size
-from textual.scroll_view import ScrollView
-from textual.strip import Strip
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.events import DescendantBlur, DescendantFocus
+from textual.message import Message
+from textual.widgets import Static
 
 from lbplay.tui.eventlog import Entry
 from lbplay.tui.palette import Palette
+from lbplay.tui.widgets.row_table import Column, Row, RowTable
 
 _ICONS = {
     "control": "›",
     "health": "◆",
     "retry": "↻",
-    "session": "×",
+    "session": "✖",
     "notice": "•",
     "tui": "•",
 }
+#: Cells around the columns: the border, each column's padding, a scrollbar.
+_CHROME = 2 + 2 * 2 + 1
+#: "00:04 ◆": the time and the kind's symbol.
+_AT_WIDTH = 7
+_TEXT_MIN = 10
+LIVE_TITLE = "Events"
+HELD_TITLE = "Events · held — ↑↓ pick, Esc goes live"
 
 
 def clock_label(seconds: float) -> str:
@@ -41,32 +59,69 @@ def clock_label(seconds: float) -> str:
     return f"{minutes:02d}:{secs:02d}"
 
 
-def entry_text(entry: Entry, started: float, palette: Palette) -> Text:
-    """One entry: time, icon, what happened, and what to watch for."""
-    text = Text()
-    text.append(clock_label(entry.at - started), palette.muted)
-    text.append(f" {_ICONS.get(entry.kind, '•')} ", palette.level(entry.level))
-    style = palette.level(entry.level) if entry.level in ("bad", "panic", "warn") else ""
-    text.append(entry.text, style)
+def entry_row(entry: Entry, started: float, palette: Palette) -> Row:
+    """One entry as one line: time, symbol, what happened (and what to watch)."""
+    color = palette.level(entry.level)
+    if entry.important:
+        text: tuple[tuple[str, str], ...] = ((entry.text, f"bold {color}"),)
+    elif entry.kind == "tui":
+        text = ((entry.text, palette.muted),)
+    else:
+        style = color if entry.level in ("warn", "bad", "panic") else ""
+        text = ((entry.text, style),)
     if entry.watch:
-        text.append(" — watch: ", palette.muted)
-        text.append(entry.watch, palette.accent)
+        text += ((" — watch: ", palette.muted), (entry.watch, palette.accent))
+    icon_style = f"bold {color}" if entry.important else palette.muted
+    at = (
+        (clock_label(entry.at - started) + " ", palette.muted),
+        (_ICONS.get(entry.kind, "•"), icon_style),
+    )
+    return (at, text)
+
+
+def entry_text(entry: Entry, started: float, palette: Palette) -> Text:
+    """One entry in full, for the detail line: time, symbol, text, what to watch."""
+    text = Text()
+    for pieces in entry_row(entry, started, palette):
+        for piece, style in pieces:
+            text.append(piece, style)
+        text.append(" ")
+    text.rstrip()
     return text
 
 
-class EventTimeline(ScrollView, can_focus=True):
-    """Timeline entries, newest on top, wrapped to the panel's width."""
+class EventTimeline(Vertical):
+    """Timeline entries, oldest first, newest at the bottom; one line each, and the
+    newest (or the held one) in full below."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "release", "live events", show=False)
+    ]
+
+    class Released(Message):
+        """The learner left the events (Esc): focus should go elsewhere."""
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
-        self.border_title = "Events"
-        self._version: tuple[int, Palette, int] | None = None
-        self._wrapped: dict[Entry, list[Strip]] = {}
-        self._lines: list[Strip] = []
-        self._entries: list[Entry] = []
+        self.border_title = LIVE_TITLE
+        self.held = False
+        self._version: tuple[int, Palette, float] | None = None
+        self._rows: dict[Entry, Row] = {}
+        self._entries: dict[str, Entry] = {}
+        self._newest: Entry | None = None
         self._started = 0.0
         self._palette: Palette | None = None
         self._empty = ""
+
+    def compose(self) -> ComposeResult:
+        yield RowTable(id="events-list", show_cursor=False, header=False, bottom=True)
+        yield Static("", id="events-detail")
+
+    @property
+    def table(self) -> RowTable:
+        return self.query_one("#events-list", RowTable)
+
+    # -- attributes down -------------------------------------------------------------
 
     def show(
         self,
@@ -77,53 +132,84 @@ class EventTimeline(ScrollView, can_focus=True):
         palette: Palette,
         empty: str,
     ) -> None:
-        """Redraw when the log changed (``version``), or the palette or width did."""
-        width = self.scrollable_content_region.width
-        key = (version, palette, width)
-        if self._version == key:
+        """Redraw when the log changed (``version``) or the palette did; not while
+        the learner holds the list."""
+        key = (version, palette, started)
+        if self.held or self._version == key:
             return
         if self._version is None or self._version[1:] != key[1:]:
-            self._wrapped.clear()
+            self._rows.clear()
         self._version = key
-        self._entries = list(entries)
         self._started = started
         self._palette = palette
         self._empty = empty
-        self._rebuild()
+        self._ensure_columns()
+        rows: dict[Entry, Row] = {}
+        keys: list[str] = []
+        lines: list[Row] = []
+        shown: dict[str, Entry] = {}
+        for entry in entries:
+            row = rows.get(entry) or self._rows.get(entry) or entry_row(entry, started, palette)
+            rows[entry] = row
+            # Two equal entries (the same words in the same second) are two lines.
+            keys.append(str(id(entry)))
+            lines.append(row)
+            shown[keys[-1]] = entry
+        self._rows = rows
+        self._entries = shown
+        table = self.table
+        table.set_rows(keys, lines)
+        self._newest = next(reversed(shown.values()), None)
+        table.scroll_to(y=table.max_scroll_y, animate=False)
+        self._detail(self._newest)
 
-    def _rebuild(self) -> None:
+    # -- internals -------------------------------------------------------------------
+
+    def _detail(self, entry: Entry | None) -> None:
+        detail = self.query_one("#events-detail", Static)
         palette = self._palette
         if palette is None:
             return
-        width = max(self.scrollable_content_region.width, 10)
-        console = self.app.console
-        lines: list[Strip] = []
-        items: Iterable[Entry | None] = reversed(self._entries) if self._entries else [None]
-        wrapped: dict[Entry, list[Strip]] = {}
-        for entry in items:
-            if entry is None:
-                text = Text(self._empty, palette.muted)
-                strips = [Strip(line.render(console)) for line in text.wrap(console, width)]
-            else:
-                strips = self._wrapped.get(entry) or [
-                    Strip(line.render(console))
-                    for line in entry_text(entry, self._started, palette).wrap(console, width)
-                ]
-                wrapped[entry] = strips
-            lines.extend(strips)
-        self._wrapped = wrapped
-        self._lines = lines
-        self.virtual_size = Size(width, len(lines))
-        self.refresh()
+        if entry is None:
+            detail.update(Text(self._empty, palette.muted))
+        else:
+            detail.update(entry_text(entry, self._started, palette))
+
+    def _ensure_columns(self) -> None:
+        width = max(self.size.width - _CHROME - _AT_WIDTH, _TEXT_MIN)
+        columns = (Column("at", "", _AT_WIDTH), Column("text", "", width))
+        if columns != self.table.columns:
+            self.table.set_columns(columns)
 
     def on_resize(self) -> None:
-        self._wrapped.clear()
-        self._version = None
-        self._rebuild()
+        self._ensure_columns()
+        table = self.table
+        if not self.held:
+            table.scroll_to(y=table.max_scroll_y, animate=False)
 
-    def render_line(self, y: int) -> Strip:
-        index = int(self.scroll_offset.y) + y
-        width = self.scrollable_content_region.width
-        if 0 <= index < len(self._lines):
-            return self._lines[index].adjust_cell_length(width).apply_style(self.rich_style)
-        return Strip.blank(width, self.rich_style)
+    def on_descendant_focus(self, event: DescendantFocus) -> None:
+        self.held = True
+        table = self.table
+        table.show_cursor = True
+        table.move_to(len(table.rows) - 1)
+        self._detail(self._entries.get(table.cursor_key or ""))
+        self.border_title = HELD_TITLE
+        self.add_class("-held")
+
+    def on_descendant_blur(self, event: DescendantBlur) -> None:
+        self.held = False
+        self.table.show_cursor = False
+        self.border_title = LIVE_TITLE
+        self.remove_class("-held")
+        self._version = None  # catch up with what happened meanwhile at the next tick
+
+    def on_row_table_cursor_moved(self, event: RowTable.CursorMoved) -> None:
+        event.stop()
+        if self.held:
+            self._detail(self._entries.get(event.key))
+
+    def on_row_table_chosen(self, event: RowTable.Chosen) -> None:
+        event.stop()
+
+    def action_release(self) -> None:
+        self.post_message(self.Released())
