@@ -32,9 +32,10 @@ from lbplay.model import controls
 from lbplay.model.numbers import parse_whole
 from lbplay.model.snapshot import BackendView
 from lbplay.model.status import state_text
-from lbplay.runfile import read_runfile
+from lbplay.runfile import read_runfile, running_labs
 
 out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
 
 #: The commands that read instead of change: name → (usage, help).
 READS: dict[str, tuple[str, str]] = {
@@ -125,9 +126,18 @@ def split_globals(args: Sequence[str]) -> tuple[str | None, str | None, bool, li
 
 
 def connect(admin: str | None, token: str | None) -> AdminClient:
-    """A client for ``--admin``/``--token``, or for the lab in the run file."""
+    """A client for ``--admin``/``--token``, or for the newest lab in the run file
+    (saying which, when more than one is running)."""
     if admin is None or token is None:
-        info = read_runfile()
+        labs = running_labs()
+        chosen = next((lab for lab in labs if lab.admin_url == admin), None) if admin else None
+        info = chosen or read_runfile()
+        if admin is None and len(labs) > 1:
+            err.print(
+                f"[dim]{len(labs)} labs are running; this talks to {info.describe()}:"
+                " pick another with --admin URL[/]",
+                soft_wrap=True,
+            )
         admin = admin or info.admin_url
         token = token or info.token
     return AdminClient(admin, token)

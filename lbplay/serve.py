@@ -157,7 +157,7 @@ async def run(
             Lab(config, host=host, port=port) as lab,
             AdminApi(lab, port=admin_port) as admin,
         ):
-            info = RunInfo(os.getpid(), lab.proxy_url, admin.url, admin.token)
+            info = RunInfo(os.getpid(), lab.proxy_url, admin.url, admin.token, kind="serve")
             runfile = write_runfile(info)
             try:
                 out.print(f"proxy: {lab.proxy_url}", soft_wrap=True, highlight=False)

@@ -14,6 +14,7 @@ import pytest
 from lbplay.cli import main
 from lbplay.ctl import AdminClient
 from lbplay.model import controls
+from lbplay.runfile import running_labs
 from tests.cli.processes import environment, lbplay, serving
 
 
@@ -152,7 +153,7 @@ def test_every_control_works_against_a_live_serve(
     used = {controls.parse(step.format(redis=redis_url)).NAME for step in SCRIPT}
     assert used == set(controls.control_names())
     with serving(env, "--backends", "4", "--pool", "api=2") as (_, urls):
-        info = json.loads(Path(env["LBPLAY_RUNFILE"]).read_text())
+        [info] = json.loads(Path(env["LBPLAY_RUNFILE"]).read_text())["labs"]
         admin = AdminClient(urls["admin"], info["token"])
         for step in SCRIPT:
             code, out, err = run(capsys, "ctl", *shlex.split(step.format(redis=redis_url)))
@@ -208,3 +209,28 @@ def test_events_filter_and_follow(tmp_path: Path) -> None:
         health = lbplay(env, "ctl", "events", "--kind", "health", "--backend", "s2")
         assert health.returncode == 0
         assert all(line.startswith("BackendStateChanged") for line in health.stdout.splitlines())
+
+
+def test_with_two_labs_running_ctl_says_which_it_talks_to(tmp_path: Path) -> None:
+    env = environment(tmp_path)
+    with (
+        serving(env, "--backends", "2") as (_, first),
+        serving(env, "--backends", "3") as (
+            _,
+            second,
+        ),
+    ):
+        state = lbplay(env, "ctl", "state")
+        assert state.returncode == 0
+        assert "s3" in state.stdout  # the newest lab
+        assert "2 labs are running; this talks to lbplay serve" in state.stderr
+        assert second["admin"] in state.stderr
+        token = next(
+            lab["token"]
+            for lab in json.loads(Path(env["LBPLAY_RUNFILE"]).read_text())["labs"]
+            if lab["admin_url"] == first["admin"]
+        )
+        picked = lbplay(env, "ctl", "--admin", first["admin"], "--token", token, "state")
+        assert "s3" not in picked.stdout
+    # Killed without a chance to clean up: their entries stay, and are ignored.
+    assert running_labs(Path(env["LBPLAY_RUNFILE"])) == []

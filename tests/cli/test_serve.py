@@ -42,7 +42,8 @@ def test_serve_curl_ctl_and_clean_stop(
 ) -> None:
     process, urls = served
     runfile = Path(env["LBPLAY_RUNFILE"])
-    assert json.loads(runfile.read_text())["proxy_url"] == urls["proxy"]
+    [lab] = json.loads(runfile.read_text())["labs"]
+    assert (lab["proxy_url"], lab["kind"]) == (urls["proxy"], "serve")
     assert oct(runfile.stat().st_mode & 0o777) == "0o600"
 
     answer = json.loads(curl(urls["proxy"] + "/hello?x=1"))

@@ -23,7 +23,8 @@ def curl(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def admin_of(env: dict[str, str], urls: dict[str, str]) -> AdminClient:
-    token = json.loads(Path(env["LBPLAY_RUNFILE"]).read_text())["token"]
+    [lab] = json.loads(Path(env["LBPLAY_RUNFILE"]).read_text())["labs"]
+    token = lab["token"]
     return AdminClient(urls["admin"], token)
 
 
