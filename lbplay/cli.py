@@ -12,38 +12,17 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.table import Table
-from typer.core import TyperCommand, TyperGroup
 
 from lbplay import __version__
+from lbplay.clihelp import FLAG, Command, Group
 from lbplay.core import registry
 from lbplay.core.backends import Backend, parse_backends
 from lbplay.core.explore import key_movement, pick_sequence
 from lbplay.errors import LbplayError
+from lbplay.learn import lessons_app
 from lbplay.model import controls
 from lbplay.model.control_args import parse_options
 from lbplay.resources import assets_dir, lessons_dir
-
-#: How a plain on/off flag shows in help: nothing after it (Typer would write <bool>).
-FLAG = ""
-
-
-class _QuietHelp:
-    """Commands whose --help option shows no ``<bool>`` after it, like every plain flag."""
-
-    def get_help_option(self, ctx: Any) -> Any:
-        option = super().get_help_option(ctx)  # type: ignore[misc]
-        if option is not None:
-            option.metavar = FLAG
-        return option
-
-
-class Group(_QuietHelp, TyperGroup):
-    pass
-
-
-class Command(_QuietHelp, TyperCommand):
-    pass
-
 
 app = typer.Typer(
     name="lbplay",
@@ -417,6 +396,9 @@ def serve(
     whole(admin_port, "admin port", 0, 65535)
     live = live and out.is_terminal
     asyncio.run(run(config, out, err, live=live, host=host, port=port, admin_port=admin_port))
+
+
+app.add_typer(lessons_app, name="lessons")
 
 
 @app.command(

@@ -8,6 +8,7 @@ nothing but the standard library, so it can be checked in a bare environment.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from lbplay.errors import LbplayError
@@ -27,7 +28,11 @@ def data_dir(name: str) -> Path:
 
 
 def lessons_dir() -> Path:
-    """Lesson content (Markdown + TOML)."""
+    """Lesson content (Markdown + TOML); ``LBPLAY_LESSONS`` points elsewhere (a
+    teacher's own course, or a test's)."""
+    override = os.environ.get("LBPLAY_LESSONS")
+    if override:
+        return Path(override)
     return data_dir("lessons")
 
 

@@ -1,6 +1,7 @@
 """The layers point one way, and the pure ones stay pure.
 
-errors < core < model < net < tui < the command line (cli, ctl, serve): a module may
+errors < core < model < net < course < tui < the command line (cli, ctl, serve,
+learn): a module may
 import its own layer and the ones below, never one above, and no import cycle
 exists anywhere in lbplay/ (imports only needed for type checking excepted). The
 pure layers are also checked by importing them in a fresh interpreter: ``core``
@@ -29,11 +30,13 @@ RANKS = {
     "lbplay.resources": 2,
     "lbplay.net": 3,
     "lbplay.runfile": 3,
-    "lbplay.tui": 4,
-    "lbplay.serve": 5,
-    "lbplay.ctl": 5,
-    "lbplay.cli": 6,
-    "lbplay.__main__": 7,
+    "lbplay.course": 4,
+    "lbplay.tui": 5,
+    "lbplay.serve": 6,
+    "lbplay.ctl": 6,
+    "lbplay.learn": 6,
+    "lbplay.cli": 7,
+    "lbplay.__main__": 8,
 }
 #: Third-party libraries the pure layers may load, and why.
 PURE_LIBRARIES = {

@@ -67,6 +67,8 @@ class AlgorithmInfo:
     uses_load: bool = False
     #: True when backend weights change the picks.
     uses_weights: bool = False
+    #: True when picks draw random numbers (a sequence cannot be predicted exactly).
+    uses_random: bool = False
     options: Mapping[str, Option] = field(default_factory=dict)
     #: What to know when backends are added or removed (shown by ``lbplay pick``).
     fleet_note: str = ""

@@ -265,6 +265,22 @@ class Lab(Service):
         self.events.publish(event)
         return Outcome(control, event, announced.data)
 
+    async def reconfigure(self, config: LabConfig) -> None:
+        """Become the lab ``config`` describes (a lesson's or a scenario's setup), live:
+        the same proxy URL, fresh state. Refused changes leave the lab as it was."""
+        old = self.config
+        self.config = config
+        try:
+            await lab_controls.reconfigure(self, old)
+        except BaseException:
+            self.config = old
+            raise
+        self.events.publish(
+            ControlAction(
+                at=self.clock(), action="lab set up", detail="a fresh lab for what follows"
+            )
+        )
+
     # -- reading -------------------------------------------------------------------
 
     def snapshot(self) -> LabSnapshot:

@@ -20,7 +20,7 @@ from lbplay.core.routing import DEFAULT_POOL, Router
 from lbplay.errors import ConfigError
 from lbplay.model import controls as c
 from lbplay.model import narration
-from lbplay.model.config import BackendSpec
+from lbplay.model.config import BackendSpec, LabConfig
 from lbplay.model.workload import MIXES, NAT_MODES
 from lbplay.net.fake_backend import DEFAULT_ERROR_MS
 from lbplay.net.proxy_tcp import L4_LIMITS
@@ -494,6 +494,20 @@ async def _burst(lab: Lab, control: c.Burst) -> Announcement:
 async def _reset(lab: Lab, control: c.Reset) -> Announcement:
     await reset(lab)
     return Announcement("reset", "back to the starting fleet and settings")
+
+
+async def reconfigure(lab: Lab, old: LabConfig) -> None:
+    """Move a running lab from ``old`` to ``lab.config``: the session store if it
+    changed, then everything ``reset`` puts back, then a clean slate of numbers."""
+    config = lab.config
+    store_of = {"local": "memory", "shared": "memory"}
+    wanted = store_of.get(config.sessions, config.sessions)
+    if wanted != store_of.get(old.sessions, old.sessions):
+        await _store(lab, c.Store(wanted))
+    lab.fleet.config = config
+    await reset(lab)
+    lab.recent.clear()
+    lab.sessions.reset_counts()
 
 
 async def reset(lab: Lab) -> None:

@@ -208,6 +208,8 @@ class TrafficGenerator(Service):
         self._requests: set[asyncio.Task[TrafficResult]] = set()
         self._bursts: set[asyncio.Task[None]] = set()
         self._retiring: set[asyncio.Task[None]] = set()
+        #: Who waits for nothing to be in flight (``quiet``).
+        self._quiet: list[asyncio.Future[None]] = []
         #: Clients replaced by ``set_addressing``, closed once idle (or at ``stop``).
         self._old: list[VirtualClient] = []
 
@@ -329,6 +331,14 @@ class TrafficGenerator(Service):
         self._paused = False
         self._notify()
 
+    async def quiet(self) -> None:
+        """Return once no generated request is in flight (pause first to keep it so)."""
+        if not self._in_flight:
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._quiet.append(waiter)
+        await waiter
+
     def stats(self) -> TrafficStats:
         return TrafficStats(
             mode=self._mode,
@@ -435,6 +445,11 @@ class TrafficGenerator(Service):
             result = await client.request(self._origin, spec, started=started)
         finally:
             self._in_flight -= 1
+            if not self._in_flight:
+                for waiter in self._quiet:
+                    if not waiter.done():
+                        waiter.set_result(None)
+                self._quiet.clear()
         self._finish(client, result)
         return result
 

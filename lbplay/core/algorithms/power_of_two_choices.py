@@ -68,6 +68,7 @@ def _explain(name: str, loads: tuple[tuple[str, int], ...]) -> str:
 
 INFO = AlgorithmInfo(
     name="power_of_two_choices",
+    uses_random=True,
     family="load-aware",
     idea="draw 2 at random, take the less loaded; nearly as good as least_conn, no herding",
     factory=PowerOfTwoChoices,

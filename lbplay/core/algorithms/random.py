@@ -40,6 +40,7 @@ def _explain(name: str, n: int) -> str:
 
 INFO = AlgorithmInfo(
     name="random",
+    uses_random=True,
     family="random",
     idea="uniformly at random; no state, no coordination, evens out only on average",
     factory=Random,

@@ -46,6 +46,7 @@ def _explain(name: str, weight: int, total: int) -> str:
 
 INFO = AlgorithmInfo(
     name="weighted_random",
+    uses_random=True,
     family="random",
     idea="at random in proportion to weight; right on average, lumpy in the short run",
     factory=WeightedRandom,
