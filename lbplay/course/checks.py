@@ -48,7 +48,7 @@ from lbplay.model.snapshot import BackendView, LabSnapshot, PoolView
 
 #: The fields each kind of event can be matched on.
 EVENT_FIELDS: dict[str, tuple[str, ...]] = {
-    "request": ("backend", "status", "method", "path", "client", "retried", "route"),
+    "request": ("backend", "status", "path", "retried", "route"),
     "health": ("backend", "old", "new"),
     "control": ("action", "detail", "backend"),
     "session": ("backend", "home"),
@@ -284,6 +284,9 @@ class Finished:
     latency: float
     retried: bool
     bytes: int
+    path: str = ""
+    #: The routing rule that chose the pool ("" without content routing).
+    route: str = ""
 
 
 class Recorder:
@@ -316,6 +319,8 @@ class Recorder:
                     event.latency,
                     event.retried,
                     event.bytes,
+                    event.path,
+                    event.route,
                 )
             )
         elif isinstance(event, ConnectionCompleted):
@@ -424,7 +429,14 @@ def _event(check: EventCheck, recorder: Recorder, mark: Mark, now: float) -> Ver
             r
             for r in recorder.since(mark.seq)
             if _matches(
-                check.match, {"backend": r.backend, "status": r.status, "retried": r.retried}
+                check.match,
+                {
+                    "backend": r.backend,
+                    "status": r.status,
+                    "retried": r.retried,
+                    "path": r.path,
+                    "route": r.route,
+                },
             )
         ]
         times = [r.at for r in found]

@@ -562,9 +562,12 @@ class Nat(Control):
 @control("mix", "traffic")
 @dataclass(frozen=True)
 class Mix(Control):
-    """What the generated clients ask for: small pages, or downloads (1 in 10 is 1 MB)."""
+    """What the generated clients ask for: small pages, downloads (1 in 10 is 1 MB), or a
+    site with an API, static files and an admin host (for routing)."""
 
-    mix: str = arg("choice", "pages or downloads", choices=tuple(MIXES), meta="pages|downloads")
+    mix: str = arg(
+        "choice", "pages, downloads or site", choices=tuple(MIXES), meta="pages|downloads|site"
+    )
 
 
 @control("pause", "traffic")

@@ -255,6 +255,12 @@ def mix(name: str) -> tuple[str, str]:
             "1 request in 10 downloads 1 MB from /bytes",
             "bytes and requests part ways: least_bandwidth sends the small ones elsewhere",
         )
+    if name == "site":
+        return (
+            "pages, /api/users (some with X-API-Version: v2), /static/app.js, and /admin/"
+            " on host admin.example.com",
+            "routing rules have something to route: each request's pool shows in the feed",
+        )
     return "small pages", "every request costs about the same again"
 
 

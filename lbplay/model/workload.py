@@ -130,6 +130,15 @@ MIXES: dict[str, RequestMix] = {
         RequestSpec(weight=9.0),
         RequestSpec(path="/bytes?n=1000000", weight=1.0),
     ),
+    # The explainer's ALB case study: pages, an API (v1 and v2), static files and an
+    # admin host, so path, host and header rules all have traffic to route.
+    "site": RequestMix.of(
+        RequestSpec(path="/", weight=3.0),
+        RequestSpec(path="/api/users", weight=3.0),
+        RequestSpec(path="/api/users", weight=1.0, headers=(("X-API-Version", "v2"),)),
+        RequestSpec(path="/static/app.js", weight=2.0),
+        RequestSpec(path="/admin/", weight=1.0, headers=(("Host", "admin.example.com"),)),
+    ),
 }
 
 
