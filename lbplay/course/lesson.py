@@ -240,7 +240,9 @@ class Lines:
         return 0
 
     def key(self, key: str, start: int = 0) -> int:
-        return self._find(rf"{re.escape(key)}\s*=", start) or 1
+        """The line of ``key =`` at or after line ``start`` (0-based); else the line
+        after ``start`` (a step's own line, for a key the step lacks)."""
+        return self._find(rf"{re.escape(key)}\s*=", start) or start + 1
 
     def table(self, name: str) -> int:
         return self._find(rf"\[{re.escape(name)}\]") or 1
@@ -339,8 +341,8 @@ def _step(raw: Any, index: int, line: int, setup: LabConfig, names: Names, lines
         raise LessonError(path, line, f"step {index + 1} must be a table")
     kind = raw.get("kind")
     if kind not in STEP_KINDS:
-        raise LessonError(
-            path, line, f"step {index + 1}: kind must be one of {', '.join(STEP_KINDS)}"
+        raise lines.error(
+            "kind", f"step {index + 1}: kind must be one of {', '.join(STEP_KINDS)}", start
         )
     extra = sorted(set(raw) - _STEP_KEYS[kind])
     if extra:

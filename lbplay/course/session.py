@@ -156,7 +156,12 @@ class LessonSession:
         if step.wait.seconds and elapsed < step.wait.seconds:
             state.status = f"measuring: {elapsed:.0f} of {step.wait.seconds:g} s"
             return
-        if step.wait.requests:
+        window = self._mark
+        if step.wait.requests and len(requests) > step.wait.requests:
+            # What is shown and what is expected are judged on the same requests:
+            # the last ``wait.requests`` of them.
+            before = requests[-step.wait.requests - 1]
+            window = checks.Mark(before.seq, before.at)
             requests = requests[-step.wait.requests :]
         losses = len([e for e in self.recorder.events_since(self._mark.seq) if e.KIND == "session"])
         names = [b.name for b in self.lab.snapshot().backends]
@@ -172,7 +177,6 @@ class LessonSession:
         lines = [describe(name, value) for name, value in values.items()]
         met = True
         if step.expect is not None:
-            window = checks.Mark(self._mark.seq, self._mark.at)
             verdict = checks.evaluate(
                 step.expect, self.recorder, self.lab.snapshot(), window, self.lab.clock()
             )

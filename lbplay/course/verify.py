@@ -87,8 +87,9 @@ async def _play_step(session: LessonSession, step: Step) -> str:
     state = await _until_done(session, timeout)
     if not state.done:
         raise LessonFailed(f"{where}: the observation did not complete within {timeout:g} s")
-    if step.expect is not None and "not as expected" in state.status:
-        raise LessonFailed(f"{where}: {state.status}")
+    unmet = [line for line in state.status.splitlines() if line.startswith("not as expected")]
+    if step.expect is not None and unmet:
+        raise LessonFailed(f"{where}: {unmet[0]}")
     return state.status.replace("\n", "; ")
 
 
