@@ -23,7 +23,10 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
+from rich.padding import Padding
 from rich.table import Table
+from rich.text import Text
 
 from lbplay.core.backends import check_name
 from lbplay.core.events import KINDS
@@ -277,22 +280,36 @@ def show_state(view: dict[str, Any]) -> None:
 
 
 def show_help() -> None:
-    """Every command, grouped, with its usage: generated from the control table."""
+    """Every command, grouped, with its usage: generated from the control table.
+
+    In a terminal too narrow for usage and help side by side (80 columns), each
+    help goes under its usage instead of wrapping into a thin column."""
     out.print("usage: lbplay ctl [--admin URL --token TOKEN] COMMAND [ARGS...]\n")
     out.print("Change a running lab ('lbplay serve' or the dashboard) from another terminal.\n")
-    table = Table(box=None, show_header=False, pad_edge=False)
-    table.add_column(style="bold", no_wrap=True)
-    table.add_column()
-    table.add_row("[u]Read[/]", "")
-    for usage, text in READS.values():
-        table.add_row(f"  {usage}", text)
+    sections: list[tuple[str, list[tuple[str, str]]]] = [("Read", list(READS.values()))]
     for group, title in controls.GROUPS.items():
-        table.add_row(f"[u]{title}[/]", "")
-        for name in controls.control_names():
-            cls = controls.CONTROLS[name]
-            if group == cls.GROUP:
-                table.add_row(f"  {controls.usage(cls, short=True)}", cls.HELP)
-    out.print(table)
+        rows = [
+            (controls.usage(cls, short=True), cls.HELP)
+            for cls in (controls.CONTROLS[name] for name in controls.control_names())
+            if group == cls.GROUP
+        ]
+        sections.append((title, rows))
+    widest = max(len(usage) for _, rows in sections for usage, _ in rows)
+    if out.width < widest + 4 + 50:
+        for title, rows in sections:
+            out.print(f"[u]{title}[/]")
+            for usage, text in rows:
+                out.print(f"  [bold]{escape(usage)}[/]")
+                out.print(Padding(Text(text), (0, 0, 0, 6)))
+    else:
+        table = Table(box=None, show_header=False, pad_edge=False)
+        table.add_column(style="bold", no_wrap=True)
+        table.add_column()
+        for title, rows in sections:
+            table.add_row(f"[u]{title}[/]", "")
+            for usage, text in rows:
+                table.add_row(f"  {escape(usage)}", text)
+        out.print(table)
     out.print(f"\noptions:\n{GLOBAL_HELP}")
 
 

@@ -128,7 +128,8 @@ def control(
         cls.NAME = name
         cls.GROUP = group
         cls.ALIASES = aliases
-        cls.HELP = (cls.__doc__ or "").strip().splitlines()[0]
+        # The docstring's first paragraph, as one line.
+        cls.HELP = " ".join((cls.__doc__ or "").strip().split("\n\n")[0].split())
         specs = []
         for f in dataclasses.fields(cls):
             spec = f.metadata.get("arg")

@@ -43,6 +43,21 @@ def test_the_help_lists_every_command_with_no_lab_running(
 
 
 @pytest.mark.usefixtures("no_lab")
+@pytest.mark.parametrize("columns", ["80", "160"])
+def test_the_help_says_each_command_whole_at_any_width(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, columns: str
+) -> None:
+    monkeypatch.setenv("COLUMNS", columns)
+    _, out, _ = run(capsys, "ctl", "--help")
+    assert max(len(line.rstrip()) for line in out.splitlines()) <= int(columns)
+    words = " ".join(out.split())
+    for name in controls.control_names():
+        text = controls.CONTROLS[name].HELP
+        assert text.endswith(".")  # a whole sentence, not a docstring's first line
+        assert text in words  # and printed whole
+
+
+@pytest.mark.usefixtures("no_lab")
 @pytest.mark.parametrize("name", [*controls.control_names(), "state", "events"])
 def test_each_command_has_help_with_no_lab_running(
     capsys: pytest.CaptureFixture[str], name: str
