@@ -25,6 +25,9 @@ from lbplay.model import controls
 from lbplay.model.wire import FAKE_BACKEND_HEADER
 from lbplay.net.lab import Lab
 
+#: Measures an observe step shows per backend as well as in all.
+_PER_BACKEND = ("p50", "p99", "mean", "requests", "errors", "error_rate", "bytes", "retried")
+
 
 @dataclass
 class StepState:
@@ -172,7 +175,7 @@ class LessonSession:
                     values[f"share.{backend}"] = checks.measure("share", requests, backend, losses)
             else:
                 values[name] = checks.measure(name, requests, None, losses)
-                for backend in names if name in ("p50", "p99", "requests", "errors") else ():
+                for backend in names if name in _PER_BACKEND else ():
                     values[f"{name}.{backend}"] = checks.measure(name, requests, backend, losses)
         lines = [describe(name, value) for name, value in values.items()]
         met = True

@@ -31,7 +31,7 @@ from lbplay.core.health import PRESETS, HealthCheckConfig
 from lbplay.core.passive import NginxPassive, OutlierDetection
 from lbplay.core.routing import DEFAULT_POOL, Rule
 from lbplay.errors import ConfigError
-from lbplay.model.faults import LatencyModel
+from lbplay.model.faults import MAX_DELAY_MS, LatencyModel
 from lbplay.model.numbers import number, whole
 from lbplay.model.workload import MIXES, NAT_MODES
 
@@ -141,12 +141,24 @@ class BackendSpec:
     max_conns: int | None = None
     #: ``host:port`` of a real server; None for a fake backend.
     address: str | None = None
+    #: A fake backend's faults from the start (a lesson's or scenario's setup): most
+    #: requests it serves at once (None: unlimited), and milliseconds added to each.
+    capacity: int | None = None
+    slow_ms: float = 0.0
 
     def __post_init__(self) -> None:
         check_name(self.name)
         check_weight(self.weight)
         if self.max_conns is not None:
             whole(self.max_conns, "max_conns", 1, MAX_CONNS, "requests")
+        if self.capacity is not None:
+            whole(self.capacity, "capacity", 1, MAX_CONNS, "requests")
+        number(self.slow_ms, "slow_ms", 0, MAX_DELAY_MS, "milliseconds")
+        if self.address is not None and (self.capacity is not None or self.slow_ms):
+            raise ConfigError(
+                f"backend {self.name}: capacity and slow_ms are faults of a fake backend,"
+                " not of a real server"
+            )
 
     def describe(self) -> str:
         """``s1``, ``s1:5``, ``s4!backup``: the ``--backends`` form (no address)."""

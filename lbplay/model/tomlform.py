@@ -103,7 +103,12 @@ def dumps(config: LabConfig, *, full: bool = False) -> str:
 
 
 def _backends(backends: tuple[BackendSpec, ...]) -> list[Any]:
-    if all(b.address is None and b.max_conns is None for b in backends):
+    short = BackendSpec("x")  # what the "s1:5" / "s4!backup" form cannot say is default
+    if all(
+        (b.address, b.max_conns, b.capacity, b.slow_ms)
+        == (short.address, short.max_conns, short.capacity, short.slow_ms)
+        for b in backends
+    ):
         return [b.describe() for b in backends]
     return [_dataclass(b, full=False) | {"name": b.name} for b in backends]
 

@@ -176,6 +176,8 @@ class Fleet:
                 rng=random.Random(f"{self.config.seed}:{spec.name}"),
                 latency=self.latency,
                 installers=list(self.installers),
+                capacity=spec.capacity,
+                slow_ms=spec.slow_ms,
             )
             await fake.start()
             self.fakes[spec.name] = fake

@@ -552,6 +552,11 @@ async def reset(lab: Lab) -> None:
         fake.capacity = None
         fake.hang = False
         fake.brownout = False
+    for spec in config.all_backends():
+        fake = fleet.fakes.get(spec.name)
+        if fake is not None:  # the faults the setup starts with
+            fake.capacity = spec.capacity
+            fake.slow_ms = spec.slow_ms
     fleet.set_health(config.health)
     for checker in fleet.checkers.values():
         checker.reset_states()

@@ -134,6 +134,8 @@ def labs(draw: st.DrawFn) -> LabConfig:
             draw(st.integers(1, 10)),
             draw(st.booleans()),
             draw(st.none() | st.integers(1, 100)),
+            capacity=draw(st.none() | st.integers(1, 50)),
+            slow_ms=draw(st.sampled_from([0.0, 0.5, 200.0])),
         )
         for name in names
     )
