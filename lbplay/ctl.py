@@ -242,6 +242,8 @@ def show_state(view: dict[str, Any]) -> None:
         f"{view['mode'].upper()} · {view['algorithm']} · proxy {view['proxy_url']} ·"
         f" traffic {'paused' if view['paused'] else str(view['rate']) + '/s'}"
     )
+    if view.get("balancer_up") is False:
+        out.print("[bold red]the balancer is DOWN[/]: every request fails ('balancer up' ends it)")
     pools = view.get("pools", {})
     if len(pools) > 1:
         out.print("pools: " + " · ".join(f"{n} {p['algorithm']}" for n, p in pools.items()))

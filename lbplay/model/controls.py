@@ -467,6 +467,16 @@ class Mode(Control):
     mode: str = arg("choice", "l7 or l4", choices=MODES, meta="l7|l4")
 
 
+@control("balancer", "balancer")
+@dataclass(frozen=True)
+class BalancerPower(Control):
+    """Take the load balancer itself down, or bring it back: with one balancer and
+    nothing in front of it, every request fails while it is down, however healthy the
+    backends are."""
+
+    state: str = arg("choice", "down or up", choices=("down", "up"), meta="down|up")
+
+
 @control("pool add", "routing")
 @dataclass(frozen=True)
 class PoolAdd(Control):
@@ -602,6 +612,7 @@ class Reset(Control):
 
 #: One example of each control, in its text form (help pages; a test parses each).
 EXAMPLES: dict[str, str] = {
+    "balancer": "balancer down",
     "kill": "kill s2",
     "revive": "revive s2",
     "slow": "slow s3 300",

@@ -284,3 +284,11 @@ WELCOME_EMPTY_TIMELINE = (
     "Nothing has happened yet. Select a backend and press k to kill it:"
     " the health checker needs a few failed checks before it notices."
 )
+
+
+#: What to watch when the balancer itself is down (misconception 14).
+BALANCER_DOWN_WATCH = (
+    "every request fails with 'connection refused' while every backend stays UP: one"
+    " balancer is a single point of failure. Real ones run in pairs (keepalived, a"
+    " floating IP) or as a managed service spread over zones; 'balancer up' ends it"
+)

@@ -185,6 +185,8 @@ class LabSnapshot:
     session_losses: int = 0
     #: Whether generated users log in.
     logins: bool = False
+    #: False while the load balancer itself is down ("balancer down").
+    balancer_up: bool = True
 
     def backend(self, name: str) -> BackendView | None:
         """The view of backend ``name``, if it is in the lab."""

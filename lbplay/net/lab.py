@@ -57,7 +57,7 @@ from lbplay.net.proxy_tcp import L4_LIMITS, TcpProxy
 from lbplay.net.service import Service
 from lbplay.net.session_store import SessionStore, open_store
 from lbplay.net.sessions import SessionApp
-from lbplay.net.traffic import TrafficGenerator
+from lbplay.net.traffic import TrafficGenerator, TrafficResult
 from lbplay.net.views import build_snapshot, pool_views
 
 #: How often time-based balancer changes are applied when no request triggers them.
@@ -106,6 +106,9 @@ class Lab(Service):
         self.traffic: TrafficGenerator | None = None
         self.recent: deque[Event] = deque(maxlen=config.keep_requests)
         self.logins = config.logins
+        #: False while the balancer is down ("balancer down"): the proxy is stopped,
+        #: its port kept for when it comes back.
+        self.listening = True
         self._ticker: asyncio.Task[None] | None = None
         self.events.subscribe(self._remember)
 
@@ -152,6 +155,7 @@ class Lab(Service):
                 # proxy cannot add X-Lbplay-Backend.
                 backend_header=BACKEND_HEADER if self.config.real else FAKE_BACKEND_HEADER,
                 timeout=self.config.proxy.read_timeout + 5.0,
+                on_result=self._client_result,
             )
             await self.traffic.start()
         except BaseException:
@@ -215,8 +219,9 @@ class Lab(Service):
             self.proxy.set_pools(self.extra_pools(), self.router)
 
     async def switch_proxy(self, mode: Mode) -> None:
-        """Restart the proxy in ``mode`` on the same port (open connections close)."""
-        if self.proxy is None:
+        """Restart the proxy in ``mode`` on the same port (open connections close);
+        while the balancer is down, it comes back in ``mode``."""
+        if self.proxy is None or not self.listening:
             self.mode = mode
             return
         port = self.proxy.port
@@ -224,6 +229,44 @@ class Lab(Service):
         self.proxy = self._make_proxy(mode, port)
         await self.proxy.start()
         self.mode = mode
+
+    async def balancer_down(self) -> None:
+        """Stop the proxy, keeping its port: the balancer as a single point of failure."""
+        if self.proxy is None:
+            raise ConfigError("the lab is not running")
+        if self.listening:
+            await self.proxy.stop()
+            self.listening = False
+
+    async def balancer_back(self) -> None:
+        """Listen again on the same port, in the current mode, with the current settings."""
+        if self.proxy is None:
+            raise ConfigError("the lab is not running")
+        if not self.listening:
+            self.proxy = self._make_proxy(self.mode, self.proxy.port)
+            await self.proxy.start()
+            self.listening = True
+
+    def _client_result(self, result: TrafficResult) -> None:
+        """While the balancer is down no proxy sees a request, so the clients' own
+        failures are the only record: publish and count them as the proxy would."""
+        if self.listening or not result.error:
+            return
+        now = self.clock()
+        self.metrics.record(None, 0, result.latency, now=now)
+        self.events.publish(
+            RequestCompleted(
+                at=now,
+                client=result.address,
+                method=result.method,
+                path=result.path,
+                status=0,
+                latency=result.latency,
+                backend=None,
+                reason="the balancer is down",
+                error=result.error,
+            )
+        )
 
     @property
     def proxy_url(self) -> str:

@@ -329,6 +329,19 @@ async def _algorithm(lab: Lab, control: c.Algorithm) -> Announcement:
     )
 
 
+@handles(c.BalancerPower)
+async def _balancer_power(lab: Lab, control: c.BalancerPower) -> Announcement:
+    if control.state == "down":
+        await lab.balancer_down()
+        return Announcement(
+            "balancer down",
+            "the load balancer stopped listening: every client's connection is refused",
+            narration.BALANCER_DOWN_WATCH,
+        )
+    await lab.balancer_back()
+    return Announcement("balancer up", "listening again on the same port", "")
+
+
 @handles(c.Mode)
 async def _mode(lab: Lab, control: c.Mode) -> Announcement:
     mode = "l4" if control.mode == "l4" else "l7"
@@ -514,6 +527,7 @@ async def reset(lab: Lab) -> None:
     """Back to ``lab.config``: the same pools, backends, settings and traffic."""
     config = lab.config
     fleet = lab.fleet
+    await lab.balancer_back()
     wanted = config.pool_specs()
     lab.router = Router(())
     for name in [n for n in fleet.pools if n not in wanted]:

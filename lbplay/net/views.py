@@ -56,6 +56,7 @@ def build_snapshot(lab: Lab) -> LabSnapshot:
         session_store_text=lab.session_store.describe() if shared else "each backend's memory",
         session_losses=lab.sessions.total_losses,
         logins=lab.logins,
+        balancer_up=lab.listening,
     )
 
 

@@ -151,6 +151,8 @@ SCRIPT = [
     "burst 20",
     "mode l4",
     "mode l7",
+    "balancer down",
+    "balancer up",
     "reset",
 ]
 
@@ -190,6 +192,9 @@ def test_every_control_works_against_a_live_serve(
                 assert state["pools"]["api"]["algorithm"] == "least_connections"
             elif step == "pause":
                 assert state["paused"]
+            elif step == "balancer down":  # the admin API still answers: it is not the balancer
+                assert state["balancer_up"] is False
+                assert "the balancer is DOWN" in run(capsys, "ctl", "state")[1]
         assert [b["name"] for b in state["backends"]] == ["s1", "s2", "s3", "s4", "api-1", "api-2"]
         assert {b["weight"] for b in state["backends"]} == {1}
         code, out, _ = run(capsys, "ctl", "state")
