@@ -44,6 +44,7 @@ from lbplay.core.events import (
     SessionLost,
 )
 from lbplay.errors import ConfigError
+from lbplay.model.numbers import fmt_ms
 from lbplay.model.snapshot import BackendView, LabSnapshot, PoolView
 
 #: The fields each kind of event can be matched on.
@@ -81,6 +82,7 @@ TOP_SETTINGS = {
     "logins": "logins",
     "session_store": "session_store",
     "session_losses": "session_losses",
+    "balancer_up": "balancer_up",
 }
 BACKEND_FIELDS = tuple(f.name for f in fields(BackendView))
 POOL_FIELDS = tuple(f.name for f in fields(PoolView))
@@ -546,4 +548,4 @@ def _pct(value: Any) -> str:
 
 
 def _ms(value: Any) -> str:
-    return f"{value * 1000:.0f} ms" if isinstance(value, int | float) else "—"
+    return fmt_ms(value) if isinstance(value, int | float) else "—"

@@ -49,6 +49,7 @@ from lbplay.errors import ConfigError, LbplayError
 from lbplay.model import controls
 from lbplay.model.config import LabConfig
 from lbplay.model.control_args import Names
+from lbplay.model.numbers import fmt_ms
 from lbplay.model.tomlform import from_dict
 
 StepKind = Literal["read", "do", "predict", "observe"]
@@ -441,6 +442,15 @@ def _check_recap(recap: str, steps: Sequence[Step], lines: Lines) -> None:
         raise lines.error("recap", f"recap has a placeholder lbplay cannot fill: {stray[0]}")
 
 
+def unfilled(recap: str, measured: Mapping[str, Any]) -> list[str]:
+    """The recap's placeholders that nothing measured fills (``lessons check --run``)."""
+    return [
+        match.group(0)
+        for match in _PLACEHOLDER.finditer(recap)
+        if measured.get(f"{match.group(1)}.{match.group(2)}") is None
+    ]
+
+
 def fill_recap(recap: str, measured: Mapping[str, Any]) -> str:
     """The recap with each ``{id.measure.backend:format}`` replaced by what was measured."""
 
@@ -453,7 +463,7 @@ def fill_recap(recap: str, measured: Mapping[str, Any]) -> str:
         if style == "pct":
             return f"{value:.0%}"
         if style == "ms":
-            return f"{value * 1000:.0f} ms"
+            return fmt_ms(value)
         if isinstance(value, float):
             return f"{value:.3g}"
         return str(value)

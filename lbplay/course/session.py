@@ -22,6 +22,7 @@ from lbplay.course import checks, predict
 from lbplay.course.lesson import Lesson, Step, fill_recap
 from lbplay.course.progress import LessonProgress, Progress, Store
 from lbplay.model import controls
+from lbplay.model.numbers import fmt_ms
 from lbplay.model.wire import FAKE_BACKEND_HEADER
 from lbplay.net.lab import Lab
 
@@ -260,7 +261,7 @@ def describe(name: str, value: Any) -> str:
     elif measure in ("share", "error_rate"):
         shown = f"{value:.0%}"
     elif measure in ("p50", "p99", "mean"):
-        shown = f"{value * 1000:.0f} ms"
+        shown = fmt_ms(value)
     else:
         shown = f"{value:g}" if isinstance(value, float) else str(value)
     return f"{name} {shown}"

@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 
 from lbplay.course import predict
-from lbplay.course.lesson import Lesson, Step
+from lbplay.course.lesson import Lesson, Step, unfilled
 from lbplay.course.session import LessonSession, StepState
 from lbplay.net.lab import Lab
 
@@ -51,9 +51,9 @@ async def play(lesson: Lesson) -> LessonReport:
                     line = await _play_step(session, step)
                     report.lines.append(f"step {step.index + 1} ({step.kind}): {line}")
                     session.next()
-                recap = session.recap()
-                if "—" in recap:
-                    raise LessonFailed(f"the recap could not quote every number: {recap}")
+                missing = unfilled(lesson.recap, session.mine.measured)
+                if missing:
+                    raise LessonFailed(f"nothing measured fills the recap's {missing[0]}")
             finally:
                 session.close()
     except LessonFailed as error:

@@ -5,7 +5,8 @@ lesson or scenario file, in the command palette — must be finite, within its r
 and, when it is wrong, answered with one line that names what it is for, its unit
 and the range: ``bad slow delay 'inf': use a number of milliseconds from 0 to 60000``.
 ``number`` and ``whole`` check values that are already numbers (JSON, TOML, Python);
-``parse_number`` and ``parse_whole`` read them from text first.
+``parse_number`` and ``parse_whole`` read them from text first. ``fmt_ms`` is how
+lbplay writes a latency back.
 """
 
 from __future__ import annotations
@@ -69,3 +70,18 @@ def parse_fraction(text: str, what: str) -> float:
     if stripped.endswith("%"):
         return parse_number(stripped[:-1], what, 0, 100, "percent") / 100
     return parse_number(stripped or text, what, 0, 1)
+
+
+def fmt_ms(seconds: float | None) -> str:
+    """A latency as people read it: ``0.42 ms``, ``4.1 ms``, ``21 ms``, ``1.3 s``; ``—``
+    for none (a sub-millisecond figure keeps its digits: it is often the point)."""
+    if seconds is None:
+        return "—"
+    ms = seconds * 1000
+    if ms < 1:
+        return f"{ms:.2f} ms"
+    if ms < 10:
+        return f"{ms:.1f} ms"
+    if ms < 1000:
+        return f"{ms:.0f} ms"
+    return f"{seconds:.1f} s"

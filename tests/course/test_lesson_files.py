@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from lbplay.course import catalog
-from lbplay.course.lesson import LessonError, fill_recap, load
+from lbplay.course.lesson import LessonError, fill_recap, load, unfilled
 
 GOOD = Path(__file__).parent / "fixtures" / "good"
 
@@ -148,6 +148,10 @@ def test_fill_recap_quotes_the_learners_numbers() -> None:
     recap = "s1 took {shares.share.s1:pct}; p99 {tail.p99:ms} over {tail.requests} requests"
     assert fill_recap(recap, measured) == "s1 took 49%; p99 41 ms over 200 requests"
     assert fill_recap("{late.share.s3:pct}", measured) == "—"
+    # a sub-millisecond figure keeps its digits: it is often the point
+    assert fill_recap("{hop.p50:ms}", {"hop.p50": 0.00062}) == "0.62 ms"
+    # prose may use a dash; only a placeholder nothing filled is missing
+    assert unfilled("s1 — {shares.share.s1:pct}, {late.p99:ms}", measured) == ["{late.p99:ms}"]
 
 
 # -- the course's manifest ---------------------------------------------------------------------
