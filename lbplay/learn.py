@@ -20,7 +20,7 @@ from rich.table import Table
 from lbplay.clihelp import FLAG, Command, Group
 from lbplay.course.catalog import find, load_course
 from lbplay.course.lesson import Lesson
-from lbplay.course.progress import Store
+from lbplay.course.progress import Progress, Store
 from lbplay.course.syllabus import SYLLABUS
 from lbplay.course.verify import play
 
@@ -53,6 +53,23 @@ def describe(lessons: list[Lesson]) -> list[dict[str, object]]:
             }
         )
     return rows
+
+
+def choose(lessons: list[Lesson], which: str | None, progress: Progress) -> Lesson:
+    """The lesson ``lbplay learn`` opens: the one asked for (a number or an id), else
+    the one the learner was last in unless it is finished, else the first lesson not
+    finished, else the first."""
+    if which:
+        return find(lessons, which)
+
+    def finished(lesson: Lesson) -> bool:
+        mine = progress.lessons.get(lesson.id)
+        return mine is not None and mine.finished
+
+    last = next((lesson for lesson in lessons if lesson.id == progress.last), None)
+    if last is not None and not finished(last):
+        return last
+    return next((lesson for lesson in lessons if not finished(lesson)), lessons[0])
 
 
 def show_lessons(as_json: bool) -> None:

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from lbplay.course.catalog import load_course
 from lbplay.course.progress import Progress, Store
+from lbplay.learn import choose
 from tests.cli.test_cli import run
 
 FIXTURES = Path(__file__).parent.parent / "course" / "fixtures"
@@ -98,3 +101,20 @@ def test_an_unknown_lesson_is_named(capsys: pytest.CaptureFixture[str], course: 
     code, _, err = run(capsys, "lessons", "check", "--run", "nope")
     assert code == 2
     assert "no lesson 'nope' (lessons: 1 weights)" in err
+
+
+def test_learn_opens_the_lesson_asked_for_else_resumes(course: Path) -> None:
+    [weights] = load_course(course)
+    other = replace(weights, id="other", number=2)
+    lessons = [weights, other]
+    progress = Progress()
+    assert choose(lessons, None, progress) is weights  # a new learner starts at 1
+    assert choose(lessons, "2", progress) is other
+    assert choose(lessons, "other", progress) is other
+    progress.last = "other"
+    assert choose(lessons, None, progress) is other  # back where they left
+    progress.lesson("other").finished = True
+    assert choose(lessons, None, progress) is weights  # the first not finished
+    progress.lesson("weights").finished = True
+    assert choose(lessons, None, progress) is weights  # all done: from the start
+    assert progress.lessons.keys() == {"other", "weights"}
