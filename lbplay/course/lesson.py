@@ -49,7 +49,7 @@ from lbplay.errors import ConfigError, LbplayError
 from lbplay.model import controls
 from lbplay.model.config import LabConfig
 from lbplay.model.control_args import Names
-from lbplay.model.numbers import fmt_ms
+from lbplay.model.numbers import fmt_bytes, fmt_ms
 from lbplay.model.tomlform import from_dict
 
 StepKind = Literal["read", "do", "predict", "observe"]
@@ -150,6 +150,8 @@ _STEP_KEYS: dict[str, set[str]] = {
         "change",
         "in_flight",
         "tolerance",
+        "algorithm",
+        "options",
         "run",
     },
     "observe": {"kind", "text", "after", "id", "wait", "show", "expect"},
@@ -423,7 +425,7 @@ def _within(value: Any, low: float, high: float) -> bool:
     return not isinstance(value, bool) and isinstance(value, int | float) and low <= value <= high
 
 
-_PLACEHOLDER = re.compile(r"\{([a-z0-9-]+)\.([a-z_0-9.]+?)(?::(pct|ms|n))?\}")
+_PLACEHOLDER = re.compile(r"\{([a-z0-9-]+)\.([A-Za-z_0-9.-]+?)(?::(pct|ms|n))?\}")
 
 
 def _check_recap(recap: str, steps: Sequence[Step], lines: Lines) -> None:
@@ -464,6 +466,8 @@ def fill_recap(recap: str, measured: Mapping[str, Any]) -> str:
             return f"{value:.0%}"
         if style == "ms":
             return fmt_ms(value)
+        if match.group(2).split(".")[0] == "bytes" and not style:
+            return fmt_bytes(value)
         if isinstance(value, float):
             return f"{value:.3g}"
         return str(value)

@@ -50,6 +50,7 @@ class Fleet:
         #: The latency a new fake backend starts with.
         self.latency: LatencyModel = config.latency
         self._next_number = 1
+        self.restart_names()
         self._running = False
 
     # -- pools -----------------------------------------------------------------------
@@ -148,19 +149,26 @@ class Fleet:
         except KeyError:
             raise ConfigError(f"{name} is a real server: lbplay cannot change it") from None
 
+    def restart_names(self) -> None:
+        """Count new default-pool names on from the config's (at start and on reset):
+        a lab of s1..s4 adds s5, then s6."""
+        self._next_number = 1 + max(
+            (_number(spec.name) for spec in self.config.all_backends()), default=0
+        )
+
     def new_name(self, pool: str) -> str:
-        """The next free name: s5 in the default pool, api-3 in pool api."""
+        """The next free name: s5 in the default pool, api-3 in pool api. A removed
+        backend's name is not handed out again (until a reset), so "s4" always means
+        one backend in a lab's story."""
         taken = set(self.names())
         if pool != DEFAULT_POOL:
             number = 1
             while f"{pool}-{number}" in taken:
                 number += 1
             return f"{pool}-{number}"
-        while True:
-            name = f"s{self._next_number}"
-            self._next_number += 1
-            if name not in taken:
-                return name
+        number = max(self._next_number, 1 + max(map(_number, taken), default=0))
+        self._next_number = number + 1
+        return f"s{number}"
 
     async def add(self, spec: BackendSpec, *, pool: str = DEFAULT_POOL) -> str:
         """Put a backend into ``pool``: start a fake one, or add a real server's address."""
@@ -209,3 +217,9 @@ class Fleet:
         for checker in self.checkers.values():
             checker.configure(self.health)
             checker.set_enabled(self.checks_on)
+
+
+def _number(name: str) -> int:
+    """N of a default-pool name "sN" (0 for any other name)."""
+    digits = name[1:]
+    return int(digits) if name.startswith("s") and digits.isdecimal() else 0

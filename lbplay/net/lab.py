@@ -303,7 +303,8 @@ class Lab(Service):
             action=announced.action,
             detail=announced.detail,
             watch=announced.watch,
-            backend=control.target() or "",
+            # an unnamed "add" names its backend only once it is made
+            backend=control.target() or str(announced.data.get("added", "")),
         )
         self.events.publish(event)
         return Outcome(control, event, announced.data)

@@ -528,6 +528,7 @@ async def reset(lab: Lab) -> None:
     config = lab.config
     fleet = lab.fleet
     await lab.balancer_back()
+    fleet.restart_names()
     wanted = config.pool_specs()
     lab.router = Router(())
     for name in [n for n in fleet.pools if n not in wanted]:

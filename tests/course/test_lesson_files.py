@@ -150,6 +150,8 @@ def test_fill_recap_quotes_the_learners_numbers() -> None:
     assert fill_recap("{late.share.s3:pct}", measured) == "—"
     # a sub-millisecond figure keeps its digits: it is often the point
     assert fill_recap("{hop.p50:ms}", {"hop.p50": 0.00062}) == "0.62 ms"
+    # a pool's backends are named api-1, api-2: a recap can quote them
+    assert fill_recap("{fixed.share.api-1:pct}", {"fixed.share.api-1": 0.25}) == "25%"
     # prose may use a dash; only a placeholder nothing filled is missing
     assert unfilled("s1 — {shares.share.s1:pct}, {late.p99:ms}", measured) == ["{late.p99:ms}"]
 

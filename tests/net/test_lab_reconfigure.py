@@ -64,3 +64,16 @@ async def test_a_setup_slow_backend_is_slow_from_its_first_request() -> None:
         latencies = [r.latency for r in lab.recent]
         assert latencies
         assert min(latencies) >= 0.060
+
+
+async def test_added_backends_are_named_on_from_the_setup(quiet_lab: Lab) -> None:
+    async def add() -> str:
+        return (await quiet_lab.apply("add")).event.backend
+
+    await quiet_lab.apply("remove s1")
+    assert await add() == "s4"  # not s1 again: "s1" meant the removed one
+    assert await add() == "s5"
+    await quiet_lab.apply("reset")
+    assert await add() == "s4"
+    await quiet_lab.reconfigure(quiet(backends=2))
+    assert await add() == "s3"
