@@ -93,7 +93,7 @@ def steps() -> list[Step]:
         ("s", lambda s: "+100 ms"),
         ("s", lambda s: "+500 ms"),
         ("s", lambda s: "+2000 ms"),
-        ("s", lambda s: "s2 slow: +0 ms"),
+        ("s", lambda s: "s2 slow: 2000 → 0 ms"),
         ("1", lambda s: "latency · s1"),
         ("plus", lambda s: "s1 weight: now 2"),
         ("minus", lambda s: "s1 weight: now 1"),

@@ -10,7 +10,9 @@ Layout of the package:
   palette and the README's key table are all generated from it.
 * ``model.py``, ``plot.py``, ``eventlog.py``, ``palette.py``, ``controls.py`` — plain
   Python (no Textual): snapshot → rows, series → braille cells, events → timeline
-  entries, the steps each key walks through.
+  entries, the steps each key walks through (and what a key says it did), the
+  measured traffic against its target.
+* ``themes.py`` — the high-contrast theme and the order ``t`` cycles the themes in.
 * ``commands.py`` — the command palette's provider (every key's action by name).
 * ``screens/`` — the dashboard and its modals (algorithm, sessions, health, help,
   explain); ``widgets/`` — header bar, fleet table, request feed, charts, timeline,

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import replace
 from typing import Any
 
@@ -25,7 +26,9 @@ from lbplay.core.events import Attempt, BackendStateChanged, ControlAction, Requ
 from lbplay.core.metrics import Metrics, MetricsSnapshot
 from lbplay.model.config import LabConfig
 from lbplay.model.snapshot import BackendView, LabSnapshot, TrafficStats
+from lbplay.tui.app import LbplayApp
 from lbplay.tui.model import LatencyHistory
+from lbplay.tui.screens.dashboard import DashboardScreen
 from tests import labs
 from tests.labs import FakeClock
 
@@ -44,6 +47,14 @@ def screen_text(app: App[Any]) -> str:
     # The compositor is private API; tests may read it, the app may not.
     strips = app.screen._compositor.render_strips()
     return "\n".join(strip.text for strip in strips)
+
+
+def widget_text(app: App[Any], selector: str) -> str:
+    """The text inside one widget on screen, its lines joined by spaces and runs of
+    spaces squeezed: what wraps across lines reads as one sentence."""
+    region = app.screen.query_one(selector).content_region
+    lines = screen_text(app).splitlines()[region.y : region.bottom]
+    return " ".join(" ".join(line[region.x : region.right] for line in lines).split())
 
 
 #: How often ``wait_for`` and ``eventually`` look again while the app runs.
@@ -83,6 +94,59 @@ async def eventually(pilot: Pilot[None], check: Callable[[], object], timeout: f
         else:
             return
         await pilot.pause(POLL)
+
+
+# -- the real app over a quiet lab ----------------------------------------------------
+
+
+@asynccontextmanager
+async def running(
+    *,
+    size: tuple[int, int] = SIZE,
+    lens: Callable[[LabSnapshot], LabSnapshot] | None = None,
+    **config: object,
+) -> AsyncIterator[tuple[LbplayApp, Pilot[None]]]:
+    """The real app over a quiet lab (``config`` changes it), ready: the whole fleet
+    on screen and the arrow keys going to the fleet table."""
+    app = LbplayApp(quiet(**config), lens=lens)
+    async with app.run_test(size=size) as pilot:
+
+        def ready() -> None:
+            screen = dashboard(app)
+            assert screen.focused is screen.fleet  # where the arrow keys go first
+            text = screen_text(app)
+            assert " · sessions " in text.splitlines()[0]  # the header, laid out
+            assert "■ s4 " in text  # the whole fleet
+
+        await eventually(pilot, ready)
+        yield app, pilot
+
+
+def lab(app: LbplayApp) -> LabSnapshot:
+    return app.lab.snapshot()
+
+
+def backend(app: LbplayApp, name: str) -> BackendView:
+    return next(b for b in lab(app).backends if b.name == name)
+
+
+def dashboard(app: LbplayApp) -> DashboardScreen:
+    screen = app.screen
+    assert isinstance(screen, DashboardScreen)
+    return screen
+
+
+def fleet_line(app: LbplayApp, name: str) -> str:
+    """The fleet table's row of ``name``, as on screen."""
+    for line in screen_text(app).splitlines():
+        if f"■ {name} " in line:
+            return line
+    raise AssertionError(f"{name} is not on screen")
+
+
+def notified(app: LbplayApp, text: str) -> bool:
+    """Whether a notification (a toast) says ``text``."""
+    return any(text in n.message for n in app._notifications)
 
 
 def snapshot(**changes: object) -> LabSnapshot:

@@ -9,67 +9,30 @@ redraws after it and on a timer.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-
 import aiohttp
 import pytest
 from textual.command import CommandPalette
-from textual.pilot import Pilot
 
-from lbplay.model.snapshot import BackendView, LabSnapshot
 from lbplay.tui import bindings
-from lbplay.tui.app import LbplayApp
 from lbplay.tui.screens.algorithm import AlgorithmChooser
 from lbplay.tui.screens.dashboard import DashboardScreen
 from lbplay.tui.screens.explain import ExplainScreen
 from lbplay.tui.screens.health import HealthChooser
 from lbplay.tui.screens.help import HelpScreen
 from lbplay.tui.screens.sessions import SessionChooser
-from tests.tui.support import SIZE, eventually, quiet, screen_text, wait_for
-
-
-@asynccontextmanager
-async def running(**config: object) -> AsyncIterator[tuple[LbplayApp, Pilot[None]]]:
-    app = LbplayApp(quiet(**config))
-    async with app.run_test(size=SIZE) as pilot:
-
-        def ready() -> None:
-            screen = dashboard(app)
-            assert screen.focused is screen.fleet  # where the arrow keys go first
-            text = screen_text(app)
-            assert text.startswith(" lbplay · ")  # the header, laid out at full width
-            assert "■ s4 " in text  # the whole fleet
-
-        await eventually(pilot, ready)
-        yield app, pilot
-
-
-def lab(app: LbplayApp) -> LabSnapshot:
-    return app.lab.snapshot()
-
-
-def backend(app: LbplayApp, name: str) -> BackendView:
-    return next(b for b in lab(app).backends if b.name == name)
-
-
-def dashboard(app: LbplayApp) -> DashboardScreen:
-    screen = app.screen
-    assert isinstance(screen, DashboardScreen)
-    return screen
-
-
-def fleet_line(app: LbplayApp, name: str) -> str:
-    """The fleet table's row of ``name``, as on screen."""
-    for line in screen_text(app).splitlines():
-        if f"■ {name} " in line:
-            return line
-    raise AssertionError(f"{name} is not on screen")
-
-
-def notified(app: LbplayApp, text: str) -> bool:
-    """Whether a notification (a toast) says ``text``."""
-    return any(text in n.message for n in app._notifications)
+from lbplay.tui.themes import HIGH_CONTRAST
+from tests.tui.support import (
+    backend,
+    dashboard,
+    eventually,
+    fleet_line,
+    lab,
+    notified,
+    running,
+    screen_text,
+    wait_for,
+    widget_text,
+)
 
 
 def test_every_binding_has_a_test() -> None:
@@ -97,6 +60,7 @@ def test_every_binding_has_a_test() -> None:
         "traffic.burst",
         "traffic.reset",
         "view.feed",
+        "view.events",
         "view.next",
         "view.theme",
         "app.help",
@@ -176,6 +140,8 @@ async def test_slow_cycles_latency() -> None:
         def slowed() -> None:
             assert backend(app, "s1").slow_ms == 100
             assert "+100 ms" in fleet_line(app, "s1")
+            # The timeline says where the key went, and where it goes next.
+            assert "s1 slow: 0 → 100 ms added (s again: 500 ms)" in widget_text(app, "#timeline")
 
         await eventually(pilot, slowed)
         await pilot.press("s", "s", "s")  # 500, 2000, then back to none
@@ -195,6 +161,7 @@ async def test_errors_cycle_the_error_rate() -> None:
             def failing(percent: int = percent) -> None:
                 assert backend(app, "s1").error_rate == pytest.approx(percent / 100)
                 assert f"{percent}% err" in fleet_line(app, "s1")
+                assert f"→ {percent}% answered 500" in widget_text(app, "#timeline")
 
             await eventually(pilot, failing)
 
@@ -230,9 +197,9 @@ async def test_weight_up_and_down() -> None:
 
         def two() -> None:
             assert backend(app, "s1").weight == 2
-            # The timeline is newest first: "now 2" (again) above "now 3".
+            # The timeline is a log, newest at the bottom: "now 2" (again) below "now 3".
             text = screen_text(app)
-            assert -1 < text.find("s1 weight: now 2") < text.find("s1 weight: now 3")
+            assert -1 < text.find("s1 weight: now 3") < text.rfind("s1 weight: now 2")
 
         await eventually(pilot, two)
 
@@ -300,13 +267,22 @@ async def test_algorithm_chooser_applies_live() -> None:
             assert "HAProxy leastconn" in text  # real-world names beside the idea
 
         await eventually(pilot, chooser)
-        await pilot.press("down", "down", "enter")
+        await pilot.press(*"least_conn", "enter")  # typing filters; the best match is first
 
         def applied() -> None:
             assert lab(app).algorithm == "least_connections"
             assert "least_connections" in screen_text(app).splitlines()[0]
 
         await eventually(pilot, applied)
+        await pilot.press("a")
+        await wait_for(pilot, lambda: isinstance(app.screen, AlgorithmChooser))
+        await pilot.press("down", "down", "enter")  # from no row: the first, then the second
+
+        def by_arrows() -> None:
+            assert lab(app).algorithm == "weighted_round_robin"
+            assert "weighted_round_robin" in screen_text(app).splitlines()[0]
+
+        await eventually(pilot, by_arrows)
 
 
 async def test_algorithm_chooser_escape_changes_nothing() -> None:
@@ -323,7 +299,7 @@ async def test_session_chooser() -> None:
     async with running() as (app, pilot):
         await pilot.press("c")
         await wait_for(pilot, lambda: isinstance(app.screen, SessionChooser))
-        await pilot.press("down", "enter")  # none → cookie
+        await pilot.press(*"cook", "enter")
 
         def cookie() -> None:
             assert lab(app).session_mode == "cookie"
@@ -361,7 +337,7 @@ async def test_health_chooser() -> None:
             assert "aws-alb ×0.1" in screen_text(app)
 
         await eventually(pilot, chooser)
-        await pilot.press("down", "down", "enter")  # playground → haproxy → aws-alb ×0.1
+        await pilot.press(*"aws", "enter")  # aws-alb ×0.1 comes first of the two
 
         def applied() -> None:
             assert lab(app).health_name == "aws-alb ×0.1"
@@ -379,14 +355,16 @@ async def test_faster_and_slower() -> None:
 
         def faster() -> None:
             assert lab(app).rate == 100
-            assert "traffic 100/s" in screen_text(app)
+            assert "traffic target 100/s" in screen_text(app)
+            assert "traffic: 50 → 100 requests/s (] again: 200)" in widget_text(app, "#timeline")
 
         await eventually(pilot, faster)
         await pilot.press("left_square_bracket", "left_square_bracket")
 
         def slower() -> None:
             assert lab(app).rate == 20
-            assert "traffic 20/s" in screen_text(app)
+            assert "traffic target 20/s" in screen_text(app)
+            assert "traffic: 50 → 20 requests/s ([ again: 10)" in widget_text(app, "#timeline")
 
         await eventually(pilot, slower)
 
@@ -404,7 +382,7 @@ async def test_pause_and_resume() -> None:
 
         def resumed() -> None:
             assert not lab(app).paused
-            assert "traffic 5/s" in screen_text(app)
+            assert "traffic target 5/s" in screen_text(app)
 
         await eventually(pilot, resumed)
 
@@ -465,6 +443,11 @@ async def test_hold_the_feed_and_explain_a_request() -> None:
             text = screen_text(app)
             assert "held" in text
             assert "you 127.0.0.1" in text
+            # One key away, under the feed, the charts still in view: the whole reason.
+            assert "request 127.0.0.1 GET /hello → s1" in text
+            assert "why     s1: next in rotation (1 of 4)" in text
+            assert "latency · all" in text
+            assert app.screen is screen
 
         await eventually(pilot, held)
         await pilot.press("enter")
@@ -506,13 +489,23 @@ async def test_next_view_shows_one_panel_large() -> None:
             await eventually(pilot, showing)
 
 
-async def test_theme_toggle() -> None:
+async def test_theme_cycles_dark_light_high_contrast() -> None:
     async with running() as (app, pilot):
-        assert app.current_theme.dark
-        await pilot.press("t")
-        await wait_for(pilot, lambda: not app.current_theme.dark)
-        await pilot.press("t")
-        await wait_for(pilot, lambda: app.current_theme.dark)
+        screen = dashboard(app)
+        assert app.theme == "textual-dark"
+        for theme, contrast in (
+            ("textual-light", False),
+            (HIGH_CONTRAST.name, True),
+            ("textual-dark", False),
+        ):
+            await pilot.press("t")
+
+            def switched(theme: str = theme, contrast: bool = contrast) -> None:
+                assert app.theme == theme
+                assert screen.palette.contrast == contrast
+                assert app.has_class(f"-theme-{theme}")
+
+            await eventually(pilot, switched)
 
 
 # -- the app --------------------------------------------------------------------------

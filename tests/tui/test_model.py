@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
+from textual.content import Content
 
 from lbplay.core.events import (
     Attempt,
@@ -20,26 +21,36 @@ from lbplay.tui.controls import (
     ERROR_STEPS,
     RATE_STEPS,
     SLOW_STEPS,
+    errors_change,
     next_step,
+    rate_at_end,
+    rate_change,
     rate_step,
+    slow_change,
 )
 from lbplay.tui.eventlog import EventLog, compress_list
 from lbplay.tui.model import (
     LatencyHistory,
+    TrafficWatch,
+    error_totals,
     explain,
     feed_rows,
     fleet_rows,
+    fmt_bytes_rate,
     fmt_ms,
     fmt_pct,
     fmt_rate,
     session_losses,
     share_bar,
 )
-from lbplay.tui.palette import DEFAULT
-from lbplay.tui.plot import line_cells, nice_ceiling, stacked_cells
+from lbplay.tui.palette import DEFAULT, SERIES_CONTRAST, Palette
+from lbplay.tui.plot import band_labels, line_cells, nice_ceiling, stacked_cells
+from lbplay.tui.screens.chooser import Item, matches
+from lbplay.tui.themes import CYCLE, next_theme
 from lbplay.tui.widgets.chart import cells_to_strips
-from lbplay.tui.widgets.fleet_table import columns_for, fleet_cells
-from lbplay.tui.widgets.row_table import fit
+from lbplay.tui.widgets.fleet_table import STATE_MIN, columns_for, fleet_cells
+from lbplay.tui.widgets.header_bar import header_lines
+from lbplay.tui.widgets.row_table import Column, RowTable, cell, fit, wrap_cell, wrap_spans
 from tests.tui.support import FakeClock, demo_metrics, snapshot
 
 # -- numbers --------------------------------------------------------------------------
@@ -99,8 +110,8 @@ def test_fleet_cells_fit_their_columns() -> None:
         columns = columns_for(width)
         for row in fleet_rows(snapshot()):
             cells = fleet_cells(row, DEFAULT, columns)
-            for column, cell in zip(columns, cells, strict=True):
-                segments = fit(cell, column.width, column.justify)
+            for column, pieces in zip(columns, cells, strict=True):
+                segments = fit(pieces, column.width, column.justify)
                 assert sum(len(s.text) for s in segments) == column.width
 
 
@@ -352,3 +363,212 @@ def test_help_rows_group_the_digits_and_arrows() -> None:
     )
     palette = bindings.palette_bindings([*bindings.DASHBOARD, *bindings.APP])
     assert not any(b.id and b.id.startswith("select.") for b in palette)
+
+
+# -- readable by a class, true numbers ------------------------------------------------
+
+
+def test_fmt_bytes_rate() -> None:
+    assert [fmt_bytes_rate(x) for x in (0, 512, 3_300, 12_400, 1_500_000)] == [
+        "0 B/s",
+        "512 B/s",
+        "3.3 KB/s",
+        "12 KB/s",
+        "1.5 MB/s",
+    ]
+
+
+def test_feed_reasons_drop_the_backend_the_row_already_names() -> None:
+    rows, _ = feed_rows((), snapshot(), limit=1)
+    assert rows[0].target == "s1"
+    assert rows[0].reason == "next in rotation (4 of 4)"  # was "s1: next in rotation ..."
+
+
+def test_wrap_never_cuts_a_reason() -> None:
+    reason = "3 in flight, fewest of s1=5 s2=3 s3=8 s4=9; tied with none of them"
+    lines = wrap_cell((("↻2 ", "bold"), (reason, "")), 20)
+    assert all(sum(len(text) for text, _ in line) <= 20 for line in lines)
+    rejoined = " ".join("".join(text for text, _ in line) for line in lines)
+    assert rejoined == "↻2 " + reason
+    assert lines[0][0] == ("↻2 ", "bold")  # styles stay with their words
+    assert wrap_spans("abcdefghij", 4) == [(0, 4), (4, 8), (8, 10)]  # one long word: cut
+    assert wrap_cell((("short", ""),), 20) == [(("short", ""),)]
+
+
+def test_error_totals_count_the_whole_chart() -> None:
+    series = demo_metrics().series
+    errors, lost, seconds = error_totals(series)
+    assert errors == sum(series.errors) > series.errors[-1]
+    assert lost == sum(session_losses(series)) > 0
+    assert seconds == len(series.errors) == 60
+
+
+def _traffic_snap(
+    at: float, *, rate: float, sent_per_s: float, dropped: int = 0, **changes: object
+) -> object:
+    """A snapshot whose generator asked for ``rate`` and got ``sent_per_s`` over a 2 s
+    window, with ``dropped`` arrivals so far."""
+    metrics = demo_metrics()
+    total = replace(metrics.total, requests=round(sent_per_s * 2), rps=sent_per_s, span=2.0)
+    measured = replace(metrics, window=2, total=total)
+    base = snapshot()
+    return snapshot(
+        at=at,
+        rate=rate,
+        metrics=measured,
+        client_metrics=measured,
+        traffic=replace(base.traffic, rate=rate, dropped=dropped, in_flight=1000),
+        **changes,
+    )
+
+
+def test_traffic_watch_says_when_the_generator_cannot_keep_up() -> None:
+    watch = TrafficWatch()
+    # Just after a change the window still holds the old rate: no alarm yet.
+    first = watch.read(_traffic_snap(100.0, rate=2000, sent_per_s=1400))  # type: ignore[arg-type]
+    assert (first.target, first.measured, first.behind) == (2000, 1400, "")
+    settled = watch.read(_traffic_snap(103.5, rate=2000, sent_per_s=1400))  # type: ignore[arg-type]
+    assert settled.behind == "the generator sends only 1.4k of 2.0k/s"
+    fine = watch.read(_traffic_snap(104.0, rate=2000, sent_per_s=1950))  # type: ignore[arg-type]
+    assert fine.behind == ""
+
+
+def test_traffic_watch_allows_for_poisson_wobble_at_low_rates() -> None:
+    watch = TrafficWatch()
+    watch.read(_traffic_snap(100.0, rate=5, sent_per_s=3))  # type: ignore[arg-type]
+    # 6 arrivals in 2 s where 10 were expected: chance, not a generator falling behind.
+    assert watch.read(_traffic_snap(110.0, rate=5, sent_per_s=3)).behind == ""  # type: ignore[arg-type]
+
+
+def test_traffic_watch_reports_dropped_arrivals_at_once() -> None:
+    watch = TrafficWatch()
+    watch.read(_traffic_snap(100.0, rate=500, sent_per_s=500, dropped=10))  # type: ignore[arg-type]
+    reading = watch.read(_traffic_snap(101.0, rate=500, sent_per_s=500, dropped=130))  # type: ignore[arg-type]
+    assert reading.behind == "120/s dropped: 1000 requests already in flight"
+    # Paused: nothing is asked, nothing is behind.
+    paused = watch.read(_traffic_snap(102.0, rate=500, sent_per_s=0, dropped=500, paused=True))  # type: ignore[arg-type]
+    assert paused.paused
+    assert paused.behind == ""
+
+
+def test_cycling_keys_say_where_they_go() -> None:
+    assert slow_change(100, 500) == "slow: 100 → 500 ms added (s again: 2000 ms)"
+    assert slow_change(2000, 0) == "slow: 2000 → 0 ms added (s again: 100 ms)"
+    assert errors_change(0.1, 0.5) == "errors: 10% → 50% answered 500 (e again: 100%)"
+    assert rate_change(200, 500, 1) == "traffic: 200 → 500 requests/s (] again: 1000)"
+    assert rate_change(1000, 2000, 1) == "traffic: 1000 → 2000 requests/s (the last step)"
+    assert rate_change(5, 0, -1) == "traffic: 5 → 0 requests/s (the last step)"
+    assert "already at the top step" in rate_at_end(2000, 1)
+    assert "already off" in rate_at_end(0, -1)
+
+
+def test_event_log_restates_a_control_and_ranks_fleet_news_first() -> None:
+    log = EventLog(FakeClock())
+    action = ControlAction(at=1.0, action="s1 slow", detail="+500 ms", watch="its p99")
+    log(action)
+    log(BackendStateChanged(at=2.0, backend="s2", old="UP", new="DOWN", evidence=""))
+    version = log.version
+    assert log.restate(action, "s1 slow: 100 → 500 ms")
+    control, health = log.entries
+    assert (control.text, control.watch) == ("s1 slow: 100 → 500 ms", "its p99")
+    assert log.version == version + 1
+    assert not log.restate(object(), "nothing")
+    assert health.important
+    assert not control.important
+
+
+def test_band_labels_name_each_band_on_a_row_inside_it() -> None:
+    # s1 60% at the bottom, s2 30%, s3 10% on top; 10 rows.
+    rows = band_labels([6.0, 3.0, 1.0], 10)
+    assert rows.index(0) >= 4  # s1 named in the lower part
+    assert 1 <= rows.index(1) <= 3  # s2 above it
+    assert rows.index(2) == 0  # s3 in the top row
+    assert band_labels([0.0, 0.0], 4) == [-1] * 4
+    # Too thin for a row of its own: unnamed rather than on someone else's band.
+    assert 1 not in band_labels([99.0, 1.0], 3)
+
+
+def test_fleet_columns_show_bytes_for_least_bandwidth_and_still_fit() -> None:
+    for width in (80, 120):
+        plain = [c.key for c in columns_for(width)]
+        bandwidth = columns_for(width, bandwidth=True)
+        keys = [c.key for c in bandwidth]
+        assert "bytes" in keys
+        assert "bytes" not in plain
+        assert len(keys) == len(plain)  # a latency column makes room
+        state = next(c for c in bandwidth if c.key == "state")
+        assert state.width >= STATE_MIN
+        assert sum(c.width + 2 for c in bandwidth) + 3 <= width
+
+
+def test_chooser_matches_names_first_then_descriptions() -> None:
+    items = [
+        Item("least_connections", Content("x"), (("fewest in flight", ""),)),
+        Item("weighted_least_connections", Content("x"), ()),
+        Item("ring_hash", Content("x"), (("consistent hashing on a ring", ""),)),
+    ]
+    assert [i.id for i in matches(items, "least conn")] == [
+        "least_connections",
+        "weighted_least_connections",
+    ]
+    assert [i.id for i in matches(items, "WEIGHTED")] == ["weighted_least_connections"]
+    assert [i.id for i in matches(items, "consistent")] == ["ring_hash"]
+    assert matches(items, "nothing like it") == []
+    assert matches(items, "  ") == items
+
+
+def test_themes_cycle() -> None:
+    assert [next_theme(t) for t in CYCLE] == [*CYCLE[1:], CYCLE[0]]
+    assert next_theme("monokai") == CYCLE[0]
+    contrast = Palette.from_theme({}, dark=True, contrast=True)
+    assert contrast.series == SERIES_CONTRAST
+    assert contrast.contrast
+
+
+def test_header_lines_keep_a_small_terminals_header_to_two_lines() -> None:
+    def lines(settings: list[str], alerts: list[str], width: int) -> list[str]:
+        packed = header_lines(
+            [Content(s) for s in settings],
+            [Content(a) for a in alerts],
+            Content("curl http://127.0.0.1:8080/hello"),
+            Content("— it shows up in the feed"),
+            [],
+            width,
+        )
+        return [line.plain for line in packed]
+
+    settings = ["least_connections", "L7", "sessions none", "health playground"]
+    narrow = lines([*settings, "traffic 58/s of 50/s"], [], 78)
+    assert narrow == [
+        "least_connections · L7 · sessions none · health playground",
+        "traffic 58/s of 50/s · curl http://127.0.0.1:8080/hello",
+    ]
+    # A warning goes right under the traffic numbers, on a line of its own.
+    warned = lines([*settings, "traffic 1.3k/s of 2.0k/s"], ["⚠ cannot keep up: …"], 78)
+    assert warned[1].startswith("traffic 1.3k/s of 2.0k/s · curl")
+    assert warned[2] == "⚠ cannot keep up: …"
+    wide = lines(["round_robin", "traffic target 2.0k/s"], ["⚠ cannot keep up: …"], 118)
+    assert wide == [
+        "round_robin · traffic target 2.0k/s",
+        "⚠ cannot keep up: …",
+        "curl http://127.0.0.1:8080/hello — it shows up in the feed",
+    ]
+
+
+async def test_a_whole_rows_table_drops_a_row_the_edge_would_cut() -> None:
+    from textual.app import App, ComposeResult
+
+    class One(App[None]):
+        def compose(self) -> ComposeResult:
+            yield RowTable(id="t", whole_rows=True)
+
+    app = One()
+    async with app.run_test(size=(30, 6)) as pilot:  # a header and 5 lines
+        table = app.query_one(RowTable)
+        table.styles.height = 6
+        await pilot.pause()
+        table.set_columns([Column("why", "why", 10, wrap=True)])
+        long = "two lines of words"  # wraps onto 2 lines of 10 cells
+        table.set_rows(["a", "b", "c"], [(cell(long),), (cell(long),), (cell(long),)])
+        assert table.rows == [(cell(long),), (cell(long),)]  # the third would be cut
+        assert table.lines == 4

@@ -1,4 +1,5 @@
-"""SVG snapshots of the dashboard, the algorithm chooser and the help screen.
+"""SVG snapshots of the dashboard (dark, light, high contrast, 80 × 24, the feed held),
+the algorithm chooser and the help screen.
 
 Deterministic by construction (see ``support``): no generated traffic, fixed seeds,
 a clock that stands still, a lens that fixes the proxy's port and — for the busy
@@ -103,3 +104,22 @@ def test_algorithm_chooser(snap_compare: Compare) -> None:
 
 def test_help_screen(snap_compare: Compare) -> None:
     assert snap_compare(idle_app(), terminal_size=SIZE, run_before=settled, press=["question_mark"])
+
+
+def test_main_screen_busy_high_contrast(snap_compare: Compare) -> None:
+    async def high_contrast(pilot: Pilot[Any]) -> None:
+        await with_history(pilot)
+        await pilot.press("t", "t")  # dark → light → high contrast
+
+    assert snap_compare(busy_app(), terminal_size=SIZE, run_before=high_contrast)
+
+
+def test_main_screen_feed_held(snap_compare: Compare) -> None:
+    """``f``: the feed holds still and explains its top request underneath."""
+
+    async def held(pilot: Pilot[Any]) -> None:
+        await with_history(pilot)
+        await pilot.press("f")
+        await wait_for(pilot, lambda: "why     s1: next in rotation" in screen_text(pilot.app))
+
+    assert snap_compare(busy_app(), terminal_size=SIZE, run_before=held)

@@ -66,7 +66,7 @@ class HelpScreen(ModalScreen[None]):
             box.border_subtitle = "Esc closes · ctrl+p: type any command"
             yield Static(
                 "Break a backend, watch the balancer react. Keys act on the selected"
-                " backend (the highlighted row). In the request feed, Enter explains a"
+                " backend (the row marked ▶). In the request feed, Enter explains a"
                 " request. Every key is also in the command palette (ctrl+p).",
                 id="help-intro",
             )

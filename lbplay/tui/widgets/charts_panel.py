@@ -16,6 +16,7 @@ from collections.abc import Sequence
 
 from textual.app import ComposeResult
 from textual.containers import Grid
+from textual.markup import escape
 
 from lbplay.core.metrics import MetricsSnapshot
 from lbplay.tui.model import LatencyHistory, error_totals, fmt_ms, session_losses
@@ -32,6 +33,28 @@ def _ms(values: Sequence[float | None]) -> list[float | None]:
 
 def _last(values: Sequence[float | None]) -> float | None:
     return next((v for v in reversed(values) if v is not None), None)
+
+
+#: Cells of a border around its subtitle: the corners and "─ " on each side.
+_SUBTITLE_CHROME = 6
+
+
+def legend(names: Sequence[str], palette: Palette, width: int) -> str:
+    """Every backend's colour and name (``■ s1 ■ s2``), tighter (``■s1 ■s2``, then
+    ``■s1■s2``) when that does not fit ``width``, then as many as fit and "…"."""
+    for gap, separator in ((" ", " "), ("", " "), ("", "")):
+        parts = [f"■{gap}{name}" for name in names]
+        if len(separator.join(parts)) <= width:
+            break
+    shown: list[str] = []
+    for part in parts:
+        if len(separator.join([*shown, part, "…"])) > width:
+            break
+        shown.append(part)
+    return separator.join(
+        [f"[{palette.backend(i)}]■[/]{escape(part[1:])}" for i, part in enumerate(shown)]
+        + (["…"] if len(shown) < len(parts) else [])
+    )
 
 
 class ChartsPanel(Grid):
@@ -58,7 +81,15 @@ class ChartsPanel(Grid):
         mode: str,
     ) -> None:
         """Redraw from ``metrics`` if anything the charts show changed."""
-        key = (metrics.series.end, selected, tuple(names), palette, mode, history.version)
+        key = (
+            metrics.series.end,
+            selected,
+            tuple(names),
+            palette,
+            mode,
+            history.version,
+            self.size,  # the legend fits the width
+        )
         if key == self._drawn:
             return
         self._drawn = key
@@ -94,8 +125,7 @@ class ChartsPanel(Grid):
             labels=names,
             muted=palette.muted,
         )
-        legend = " ".join(f"[{palette.backend(i)}]■[/] {name}" for i, name in enumerate(names[:8]))
-        share.border_subtitle = legend + (" …" if len(names) > 8 else "")
+        share.border_subtitle = legend(names, palette, share.size.width - _SUBTITLE_CHROME)
         errors = self.query_one("#chart-errors", Chart)
         losses = session_losses(series)
         # Zeros are worth a line only once there was traffic to have errors in.

@@ -65,7 +65,7 @@ _BYTES = Column("bytes", "bytes/s", 8, "right")
 def columns_for(width: int, *, bandwidth: bool = False) -> tuple[Column, ...]:
     """The column set for a table ``width`` cells wide, the state column sized to fit;
     ``bandwidth``: with a bytes/s column."""
-    spec = _FULL if width >= FULL_WIDTH or width == 0 else _NARROW
+    spec: tuple[Column, ...] = _FULL if width >= FULL_WIDTH or width == 0 else _NARROW
     if bandwidth:
         replaced = "p50" if spec is _FULL else "p99"
         spec = tuple(_BYTES if c.key == replaced else c for c in spec)

@@ -44,7 +44,7 @@ NARROW = 100
 
 def traffic_parts(traffic: TrafficReading, width: int = NARROW) -> list[str]:
     """``traffic target 2.0k/s``, ``measured 1.4k/s`` (``traffic 1.4k/s of 2.0k/s``
-    when narrow) and, when the generator falls short, why."""
+    when narrow)."""
     narrow = width < NARROW
     measured = [] if narrow else [f"measured [b]{fmt_rate(traffic.measured)}/s[/]"]
     if traffic.users is not None:
@@ -54,14 +54,49 @@ def traffic_parts(traffic: TrafficReading, width: int = NARROW) -> list[str]:
     if traffic.target == 0:
         return ["[$text-warning]no traffic[/] (press ])", *measured]
     if narrow:
-        parts = [
+        return [
             f"traffic [b]{fmt_rate(traffic.measured)}/s[/] of [b]{fmt_rate(traffic.target)}/s[/]"
         ]
-    else:
-        parts = [f"traffic target [b]{fmt_rate(traffic.target)}/s[/]", *measured]
+    return [f"traffic target [b]{fmt_rate(traffic.target)}/s[/]", *measured]
+
+
+def alert_parts(snap: LabSnapshot, traffic: TrafficReading) -> list[str]:
+    """What must not be missed: the generator falling short, Envoy panic mode."""
+    alerts = []
     if traffic.behind:
-        parts.append(f"[b $text-warning]⚠ cannot keep up:[/] {escape(traffic.behind)}")
-    return parts
+        alerts.append(f"[b $text-warning]⚠ cannot keep up:[/] {escape(traffic.behind)}")
+    if snap.panic:
+        alerts.append("[b #e070e0]PANIC: sending to every backend[/]")
+    return alerts
+
+
+def header_lines(
+    settings: list[Content],
+    alerts: list[Content],
+    curl: Content,
+    hint: Content,
+    notes: list[Content],
+    width: int,
+) -> list[Content]:
+    """The settings, then the alerts right under the traffic numbers, the curl line
+    (with its hint when it fits) and notes. Settings that spill onto a second line
+    share it with the curl command, so a small terminal keeps a row for the feed."""
+    separator = Content.from_markup(" [dim]·[/] ")
+    lines = pack(settings, separator, width)
+    curl_line = curl
+    spilled = len(lines) > 1
+    if spilled and lines[-1].cell_length + separator.cell_length + curl.cell_length <= width:
+        curl_line = lines.pop() + separator + curl
+    else:
+        spilled = False
+    if curl_line.cell_length + 1 + hint.cell_length <= width:
+        curl_line = curl_line + Content(" ") + hint
+    elif not spilled:  # the hint on a line of its own rather than not at all
+        curl_line = Content("\n").join(pack([curl, hint], Content(" "), width))
+    alert_lines = pack(alerts, separator, width)
+    if spilled:
+        return [*lines, curl_line, *alert_lines, *pack(notes, separator, width)]
+    return [*lines, *alert_lines, curl_line, *pack(notes, separator, width)]
 
 
 class HeaderBar(Static):
@@ -83,24 +118,30 @@ class HeaderBar(Static):
             f"health [b]{escape(snap.health_name)}[/]",
             *traffic_parts(traffic, width),
         ]
-        if snap.panic:
-            markup.append("[b #e070e0]PANIC: sending to every backend[/]")
-        url = escape(snap.proxy_url)
-        curl = [f"[b]curl {url}/hello[/]"]
-        curl.append(
+        alerts = alert_parts(snap, traffic)
+        curl = f"[b]curl {escape(snap.proxy_url)}/hello[/]"
+        hint = (
             "from another terminal — your request shows up in the feed"
             if width >= 90
             else "— it shows up in the feed"
         )
+        notes = []
         if snap.mode == "l4":
-            curl.append("[$text-warning]L4 balances connections, not requests (see Events)[/]")
-        key = ("\n".join([*markup, *curl]), width)
+            notes.append("[$text-warning]L4 balances connections, not requests (see Events)[/]")
+        key = ("\n".join([*markup, *alerts, curl, hint, *notes]), width)
         if key == self._shown:
             return
         self._shown = key
-        separator = Content.from_markup(" [dim]·[/] ")
-        lines = pack([Content.from_markup(m) for m in markup], separator, width)
-        lines += pack([Content.from_markup(m) for m in curl], Content(" "), width)
-        relayout = len(lines) != self._lines
-        self._lines = len(lines)
-        self.update(Content("\n").join(lines), layout=relayout)
+        lines = header_lines(
+            [Content.from_markup(m) for m in markup],
+            [Content.from_markup(m) for m in alerts],
+            Content.from_markup(curl),
+            Content.from_markup(hint),
+            [Content.from_markup(m) for m in notes],
+            width,
+        )
+        text = Content("\n").join(lines)
+        height = len(text.plain.splitlines())
+        relayout = height != self._lines
+        self._lines = height
+        self.update(text, layout=relayout)

@@ -95,7 +95,7 @@ class RequestFeed(Vertical):
         self._reason_width = 0
 
     def compose(self) -> ComposeResult:
-        yield RowTable(id="feed-table", show_cursor=False)
+        yield RowTable(id="feed-table", show_cursor=False, whole_rows=True)
         yield Static("", id="feed-empty")
         yield Static("", id="feed-detail")
 

@@ -220,17 +220,20 @@ class RowTable(ScrollView, can_focus=True):
         header: bool = True,
         marker: str = "▶",
         bottom: bool = False,
+        whole_rows: bool = False,
         id: str | None = None,
         classes: str | None = None,
     ) -> None:
         """``header``: draw the column labels on the first line; ``marker``: the
         one-cell symbol left of the cursor row ("" for none); ``bottom``: rows that
-        do not fill the table sit at its bottom (a log)."""
+        do not fill the table sit at its bottom (a log); ``whole_rows``: keep only
+        the rows that fit whole (a live feed: a reason is never cut by the edge)."""
         super().__init__(id=id, classes=classes)
         self.set_reactive(RowTable.show_cursor, show_cursor)
         self.header = header
         self.marker = marker
         self.bottom = bottom
+        self.whole_rows = whole_rows
         self.columns: tuple[Column, ...] = ()
         self.keys: list[str] = []
         self.rows: list[Row] = []
@@ -245,6 +248,15 @@ class RowTable(ScrollView, can_focus=True):
         self._wrapped: dict[Row, tuple[Row, ...]] = {}
         self._cache: dict[int, tuple[object, Strip]] = {}
         self._header: tuple[object, Strip] | None = None
+        #: ``rich_style`` (the background behind the rows), kept: Textual works it
+        #: out from every ancestor on each read, which was a third of a line's cost.
+        self._base: Style | None = None
+
+    @property
+    def base_style(self) -> Style:
+        if self._base is None:
+            self._base = self.rich_style
+        return self._base
 
     # -- attributes down -------------------------------------------------------------
 
@@ -265,6 +277,8 @@ class RowTable(ScrollView, can_focus=True):
         self.keys = list(keys)
         self.rows = list(rows)
         self._relayout()
+        if self.whole_rows:
+            self._keep_whole_rows()
         changed = len(old_layout) != len(self._layout) or any(
             old[1] != new[1] for old, new in zip(old_layout, self._layout, strict=False)
         )
@@ -273,8 +287,8 @@ class RowTable(ScrollView, can_focus=True):
             for index in list(self._cache):
                 if index >= len(self._layout):
                     del self._cache[index]
-        if self.cursor_row >= len(rows):
-            self.cursor_row = max(len(rows) - 1, 0)
+        if self.cursor_row >= len(self.rows):
+            self.cursor_row = max(len(self.rows) - 1, 0)
         if changed:
             self.refresh()
         new_key = self.keys[self.cursor_row] if self.keys else None
@@ -333,6 +347,20 @@ class RowTable(ScrollView, can_focus=True):
             for k in range(height)
         )
 
+    def _keep_whole_rows(self) -> None:
+        """Drop the rows that would only partly fit the visible lines (one is kept)."""
+        visible = self.size.height - int(self.header)
+        if visible <= 0 or len(self._layout) <= visible:
+            return
+        count = max(bisect_right(self._starts, visible) - 1, 1)
+        if count < len(self.rows) and self._row_lines(count - 1).stop > visible:
+            count = max(count - 1, 1)
+        stop = self._row_lines(count - 1).stop
+        self.rows = self.rows[:count]
+        self.keys = self.keys[:count]
+        self._starts = self._starts[:count]
+        self._layout = self._layout[:stop]
+
     def _row_at_line(self, line: int) -> int:
         """The row shown on ``line`` (an index into ``_layout``)."""
         return bisect_right(self._starts, line) - 1
@@ -368,8 +396,8 @@ class RowTable(ScrollView, can_focus=True):
     def _refresh_row(self, index: int) -> None:
         for line in self._row_lines(index):
             self._cache.pop(line, None)
-            y = line + self._top() - int(self.scroll_offset.y)
-            if 0 <= y < self.size.height:
+            y = line + self._top()  # in the virtual space: refresh_line scrolls it
+            if 0 <= y - int(self.scroll_offset.y) < self.size.height:
                 self.refresh_line(y)
 
     def _scroll_to_cursor(self) -> None:
@@ -422,6 +450,7 @@ class RowTable(ScrollView, can_focus=True):
         super().notify_style_update()
         self._cache.clear()
         self._header = None
+        self._base = None
 
     def _line(self, row: Row, base: Style | None, marker: Segment | None = None) -> Strip:
         segments: list[Segment] = []
@@ -431,7 +460,7 @@ class RowTable(ScrollView, can_focus=True):
             segments.extend(fit(pieces, column.width, column.justify, base))
             segments.append(pad)
         return (
-            Strip(segments).adjust_cell_length(self.size.width, base).apply_style(self.rich_style)
+            Strip(segments).adjust_cell_length(self.size.width, base).apply_style(self.base_style)
         )
 
     def render_line(self, y: int) -> Strip:
@@ -445,12 +474,12 @@ class RowTable(ScrollView, can_focus=True):
             return self._header[1]
         line = int(self.scroll_offset.y) + y - self._top()
         if line < 0:
-            return Strip.blank(width, self.rich_style)
+            return Strip.blank(width, self.base_style)
         if line >= len(self._layout):
             if line == 0 and self.empty:
                 strip = Strip([Segment(" " + self.empty, Style(dim=True))])
-                return strip.adjust_cell_length(width).apply_style(self.rich_style)
-            return Strip.blank(width, self.rich_style)
+                return strip.adjust_cell_length(width).apply_style(self.base_style)
+            return Strip.blank(width, self.base_style)
         index, row = self._layout[line]
         cursor = self.show_cursor and index == self.cursor_row
         first = self._starts[index] == line

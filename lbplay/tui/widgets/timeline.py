@@ -36,7 +36,7 @@ _ICONS = {
     "control": "›",
     "health": "◆",
     "retry": "↻",
-    "session": "✖",
+    "session": "×",
     "notice": "•",
     "tui": "•",
 }
@@ -46,6 +46,8 @@ _CHROME = 2 + 2 * 2 + 1
 _AT_WIDTH = 7
 _TEXT_MIN = 10
 LIVE_TITLE = "Events"
+#: Lines of the detail under the live list (its height in ``app.tcss``).
+LIVE_LINES = 5
 HELD_TITLE = "Events · held — ↑↓ pick, Esc goes live"
 
 
@@ -80,13 +82,15 @@ def entry_row(entry: Entry, started: float, palette: Palette) -> Row:
 
 
 def entry_text(entry: Entry, started: float, palette: Palette) -> Text:
-    """One entry in full, for the detail line: time, symbol, text, what to watch."""
+    """One entry in full, for the detail line: time, symbol, text, what to watch.
+    Being read, the dashboard's own notes are at full strength, not muted."""
     text = Text()
-    for pieces in entry_row(entry, started, palette):
-        for piece, style in pieces:
-            text.append(piece, style)
-        text.append(" ")
-    text.rstrip()
+    at, words = entry_row(entry, started, palette)
+    for piece, style in at:
+        text.append(piece, style)
+    text.append(" ")
+    for piece, style in words:
+        text.append(piece, "" if entry.kind == "tui" and style == palette.muted else style)
     return text
 
 
@@ -171,9 +175,23 @@ class EventTimeline(Vertical):
         if palette is None:
             return
         if entry is None:
-            detail.update(Text(self._empty, palette.muted))
+            text = Text(self._empty, palette.muted)
         else:
-            detail.update(entry_text(entry, self._started, palette))
+            text = entry_text(entry, self._started, palette)
+        if self.held:  # the learner is reading: all of it, however many lines
+            detail.update(text)
+            return
+        # Live, the detail keeps its height (LIVE_LINES, in the stylesheet): a new
+        # entry then redraws the detail alone instead of re-laying-out the screen,
+        # which under load was most of a key press's cost. Longer ones end in "…".
+        width = detail.content_region.width
+        if width > 0:
+            lines = text.wrap(self.app.console, width)
+            if len(lines) > LIVE_LINES:
+                text = Text("\n").join(lines[:LIVE_LINES])
+                text.right_crop(1)
+                text.append("…", self._palette.muted if self._palette else "")
+        detail.update(text, layout=False)
 
     def _ensure_columns(self) -> None:
         width = max(self.size.width - _CHROME - _AT_WIDTH, _TEXT_MIN)
@@ -202,6 +220,7 @@ class EventTimeline(Vertical):
         self.border_title = LIVE_TITLE
         self.remove_class("-held")
         self._version = None  # catch up with what happened meanwhile at the next tick
+        self._detail(self._newest)
 
     def on_row_table_cursor_moved(self, event: RowTable.CursorMoved) -> None:
         event.stop()
