@@ -401,6 +401,19 @@ def serve(
 app.add_typer(lessons_app, name="lessons")
 
 
+@app.command(cls=Command)
+def learn(
+    lesson: Annotated[
+        str | None,
+        typer.Argument(help="A lesson's number or id (default: where you left off)."),
+    ] = None,
+) -> None:
+    """Open the dashboard with a lesson beside it ('lbplay lessons' lists them)."""
+    from lbplay.learn import open_lesson
+
+    open_lesson(lesson)
+
+
 @app.command(
     cls=Command,
     context_settings={"allow_extra_args": True, "ignore_unknown_options": True},

@@ -1,4 +1,5 @@
-"""``lbplay lessons`` and ``lbplay lessons check``: the course from the command line.
+"""``lbplay learn``, ``lbplay lessons`` and ``lbplay lessons check``: the course from
+the command line.
 
 ``lbplay lessons`` lists the lessons with the learner's progress (``--json`` for
 scripts); ``lbplay lessons check`` validates every lesson file — its shape, and that
@@ -70,6 +71,16 @@ def choose(lessons: list[Lesson], which: str | None, progress: Progress) -> Less
     if last is not None and not finished(last):
         return last
     return next((lesson for lesson in lessons if not finished(lesson)), lessons[0])
+
+
+def open_lesson(which: str | None) -> None:
+    """``lbplay learn [LESSON]``: the dashboard with that lesson (or where the learner
+    left off) beside it."""
+    from lbplay.tui.app import run
+
+    lessons = load_course()
+    lesson = choose(lessons, which, Store(warn=warn).load())
+    run(lessons=lessons, lesson=lesson)
 
 
 def show_lessons(as_json: bool) -> None:

@@ -6,6 +6,10 @@ quitting leaves no listening socket and no task behind. If the Lab cannot start
 (a busy port), the app exits and ``run()`` raises the reason as a ``LbplayError``
 for the CLI to print in one line.
 
+With ``lessons`` and ``lesson`` (``lbplay learn``) the dashboard opens with the
+lesson pane: the lesson sets the Lab up as it says, and the learner's progress is
+kept (``course.progress``).
+
 For tests and screenshots the app accepts a ready (unstarted) ``lab`` and a
 ``lens`` that transforms each snapshot before it is drawn — e.g. to replace the
 proxy's random port with a fixed placeholder so SVG snapshots are identical run
@@ -15,10 +19,12 @@ to run.
 from __future__ import annotations
 
 import gc
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from textual.app import App
 
+from lbplay.course.lesson import Lesson
+from lbplay.course.progress import Store
 from lbplay.errors import ConfigError, LbplayError
 from lbplay.model.config import LabConfig
 from lbplay.model.snapshot import LabSnapshot
@@ -26,6 +32,7 @@ from lbplay.net.lab import Lab
 from lbplay.tui import bindings
 from lbplay.tui.commands import LabCommands
 from lbplay.tui.eventlog import Entry, EventLog
+from lbplay.tui.learning import Learning
 from lbplay.tui.model import window_seconds
 from lbplay.tui.screens.dashboard import DashboardScreen
 from lbplay.tui.screens.help import HelpScreen
@@ -33,6 +40,7 @@ from lbplay.tui.themes import HIGH_CONTRAST
 
 Lens = Callable[[LabSnapshot], LabSnapshot]
 
+LESSON_KEYS = "N next step · H hint · S solution · L lessons · ? every key."
 WELCOME = (
     "Welcome. Traffic flows through a real proxy to the backends below. Select one"
     " (↑↓ or 1–9) and break it: k kills, s slows, e makes it fail. ? lists every key."
@@ -55,15 +63,28 @@ class LbplayApp(App[None]):
         lab: Lab | None = None,
         lens: Lens | None = None,
         refresh_hz: float = 5.0,
+        lessons: Sequence[Lesson] = (),
+        lesson: Lesson | None = None,
+        store: Store | None = None,
     ) -> None:
         """``lab_config`` configures a new Lab (ignored when ``lab`` is given);
-        ``refresh_hz`` is how often the dashboard reads a snapshot (4-10 is right)."""
+        ``refresh_hz`` is how often the dashboard reads a snapshot (4-10 is right);
+        ``lesson`` opens that lesson of ``lessons`` beside the dashboard, its progress
+        kept in ``store`` (default: the learner's data folder)."""
         super().__init__()
         self.lab = lab if lab is not None else Lab(lab_config or LabConfig())
         self.lens = lens
         self.refresh_hz = refresh_hz
         self.event_log = EventLog(self.lab.clock)
         self.start_error: LbplayError | None = None
+        #: Warnings from before the dashboard could show them (a progress file set
+        #: aside), shown once it is up.
+        self.warnings: list[str] = []
+        self.learning = (
+            Learning(self.lab, lessons, lesson, store=store, warn=self.warnings.append)
+            if lesson is not None
+            else None
+        )
         self._unsubscribe: Callable[[], None] | None = None
         self.register_theme(HIGH_CONTRAST)
 
@@ -85,7 +106,14 @@ class LbplayApp(App[None]):
             self.exit(return_code=1)
             return
         started = self.lab.clock()
-        self.event_log.add(Entry(started, "tui", WELCOME))
+        if self.learning is not None:
+            await self.learning.start()
+            welcome = (
+                f"Lesson {self.learning.lesson.number}: the lab is set up for it. {LESSON_KEYS}"
+            )
+        else:
+            welcome = WELCOME
+        self.event_log.add(Entry(started, "tui", welcome))
         await self.push_screen(
             DashboardScreen(
                 self.lab,
@@ -93,8 +121,11 @@ class LbplayApp(App[None]):
                 source=self.snapshot,
                 started=started,
                 refresh_hz=self.refresh_hz,
+                learning=self.learning,
             )
         )
+        for warning in self.warnings:
+            self.notify(warning, title="Progress", severity="warning", timeout=15)
         # Everything made so far (Textual, aiohttp, the fleet) lives as long as the
         # app. Out of the collector's sight, full collections stay short: measured at
         # 500 requests/s, ~55 ms pauses (a visible hitch) became ~5 ms.
@@ -102,6 +133,8 @@ class LbplayApp(App[None]):
 
     async def on_unmount(self) -> None:
         gc.unfreeze()  # let what this app made be collected once it is gone
+        if self.learning is not None:
+            self.learning.close()
         if self._unsubscribe is not None:
             self._unsubscribe()
         await self.lab.stop()
@@ -110,16 +143,27 @@ class LbplayApp(App[None]):
         """Show every key (generated from the real bindings)."""
         if isinstance(self.screen, HelpScreen):
             return
-        rows = bindings.help_rows([*DashboardScreen.BINDINGS, *self.BINDINGS])
         dashboards = [s for s in self.screen_stack if isinstance(s, DashboardScreen)]
+        keys = bindings.only_bindings(DashboardScreen.BINDINGS)
+        if dashboards:  # only the keys that work here (the lesson keys in a lesson)
+            keys = [b for b in keys if dashboards[0].check_action(b.action, ())]
+        rows = bindings.help_rows([*keys, *self.BINDINGS])
         snap = dashboards[0].snapshot if dashboards else None
         self.push_screen(HelpScreen(rows, window=window_seconds(snap) if snap else None))
 
 
-def run(config: LabConfig | None = None) -> None:
+def run(
+    config: LabConfig | None = None,
+    *,
+    lessons: Sequence[Lesson] = (),
+    lesson: Lesson | None = None,
+) -> None:
     """Start a Lab with ``config`` (default: 4 backends, round robin, L7, 50/s) and
-    show the dashboard until the learner quits."""
-    app = LbplayApp(lab_config=config)
+    show the dashboard until the learner quits; with ``lesson``, beside that lesson
+    (the Lab starts as the lesson sets it up)."""
+    if lesson is not None:
+        config = lesson.setup
+    app = LbplayApp(lab_config=config, lessons=lessons, lesson=lesson)
     app.run()
     if app.start_error is not None:
         raise app.start_error

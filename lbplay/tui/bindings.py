@@ -24,6 +24,7 @@ GROUPS: dict[str, str] = {
     "balancer": "Balancer",
     "traffic": "Traffic",
     "view": "View",
+    "lesson": "Lesson (lbplay learn)",
     "app": "App",
 }
 
@@ -50,6 +51,42 @@ def _b(
         priority=priority,
     )
 
+
+#: The lesson keys (``lbplay learn``): part of the dashboard's, active in a lesson.
+LESSON: list[BindingType] = [
+    _b(
+        "lesson.next",
+        "N",
+        "lesson_next",
+        "next step",
+        "Lesson: the next step (once this one is done)",
+        show=True,
+    ),
+    _b("lesson.back", "B", "lesson_back", "back", "Lesson: back a step"),
+    _b(
+        "lesson.hint",
+        "H",
+        "lesson_hint",
+        "hint",
+        "Lesson: a hint for this step (then the solution)",
+        show=True,
+    ),
+    _b(
+        "lesson.solution",
+        "S",
+        "lesson_solution",
+        "solution",
+        "Lesson: show the solution (again: do it); in a prediction, the engine's answer",
+    ),
+    _b(
+        "lesson.restart",
+        "ctrl+r",
+        "lesson_restart",
+        "restart",
+        "Lesson: start it again on a fresh Lab",
+    ),
+    _b("lesson.menu", "L", "lesson_menu", "lessons", "Lesson: the lessons, with your progress"),
+]
 
 #: The dashboard's keys (``DashboardScreen.BINDINGS``).
 DASHBOARD: list[BindingType] = [
@@ -227,6 +264,7 @@ DASHBOARD: list[BindingType] = [
         "theme",
         "Next theme: dark → light → high contrast (for projectors) → dark",
     ),
+    *LESSON,
 ]
 
 #: The app's own keys (``LbplayApp.BINDINGS``): they work on every screen.

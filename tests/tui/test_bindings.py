@@ -36,8 +36,15 @@ from tests.tui.support import (
 
 
 def test_every_binding_has_a_test() -> None:
-    """The tests below name the ids they cover; no binding is left out."""
+    """The tests below (and test_lesson_pane's, for the lesson keys) name the ids they
+    cover; no binding is left out."""
     tested = {
+        "lesson.next",
+        "lesson.back",
+        "lesson.hint",
+        "lesson.solution",
+        "lesson.restart",
+        "lesson.menu",
         "select.up",
         "select.down",
         "select.number",

@@ -17,11 +17,17 @@ ms)``). A ``LbplayError`` from the Lab is a notification, never a crash.
 Layout: header, fleet, then feed | charts over the timeline. Below 100 columns or
 30 lines the screen is compact: one lower panel at a time, ``v`` switches. In a
 big terminal ``v`` shows one panel large (for projectors).
+
+Lessons (``lbplay learn``): the lesson pane (``widgets.lesson_pane``) sits beside the
+dashboard from 110 columns, leaving the rest compact; in a smaller terminal it takes
+the lower panels' place and ``v`` goes lesson → requests → charts → events. Each
+redraw judges the current step against the Lab (``tui.learning``), so a step turns
+green within a redraw of what proves it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Literal
 
 from textual import on
@@ -71,6 +77,7 @@ from lbplay.tui.controls import (
     slow_change,
 )
 from lbplay.tui.eventlog import EventLog
+from lbplay.tui.learning import Learning
 from lbplay.tui.model import (
     LatencyHistory,
     TrafficWatch,
@@ -83,18 +90,31 @@ from lbplay.tui.palette import Palette
 from lbplay.tui.screens.algorithm import AlgorithmChooser
 from lbplay.tui.screens.explain import ExplainScreen, explanation_brief
 from lbplay.tui.screens.health import HealthChooser
+from lbplay.tui.screens.lessons import LessonChooser
 from lbplay.tui.screens.sessions import SessionChooser
 from lbplay.tui.themes import HIGH_CONTRAST, next_theme
 from lbplay.tui.widgets.charts_panel import ChartsPanel
 from lbplay.tui.widgets.fleet_table import BANDWIDTH_ALGORITHMS, FleetTable
 from lbplay.tui.widgets.header_bar import HeaderBar
+from lbplay.tui.widgets.lesson_pane import AnswerBox, LessonPane
 from lbplay.tui.widgets.request_feed import RequestFeed
 from lbplay.tui.widgets.timeline import EventTimeline
 
-View = Literal["all", "feed", "charts", "timeline"]
+View = Literal["all", "lesson", "feed", "charts", "timeline"]
 PANELS: tuple[View, ...] = ("feed", "charts", "timeline")
 #: Below either, the screen is compact (one lower panel at a time).
 COMPACT_WIDTH, COMPACT_HEIGHT = 100, 30
+#: From this width the lesson pane sits beside the dashboard (below it, it takes the
+#: lower panels' place); its width there, and in a tall terminal.
+LESSON_SIDE_WIDTH = 110
+LESSON_WIDTH, LESSON_WIDTH_TALL = 46, 52
+#: What the panel tabs call each view.
+VIEW_NAMES = {"lesson": "lesson", "feed": "requests", "charts": "charts", "timeline": "events"}
+#: The actions of the lesson keys: they do nothing without a lesson.
+LESSON_ACTIONS = frozenset(
+    {"lesson_next", "lesson_back", "lesson_hint", "lesson_solution", "lesson_restart",
+     "lesson_menu"}
+)  # fmt: skip
 #: From this height the timeline gets more lines.
 TALL_HEIGHT = 45
 
@@ -118,9 +138,14 @@ class DashboardScreen(Screen[None]):
         source: SnapshotSource,
         started: float,
         refresh_hz: float = 5.0,
+        learning: Learning | None = None,
     ) -> None:
         super().__init__()
         self.lab = lab
+        #: The open lesson and the course (``lbplay learn``), or None.
+        self.learning = learning
+        #: The lesson pane is in the lower panels' place (a small terminal).
+        self.lesson_below = False
         self.event_log = event_log
         self.source = source
         self.started = started
@@ -141,6 +166,8 @@ class DashboardScreen(Screen[None]):
         yield HeaderBar(id="header")
         yield FleetTable(id="fleet")
         yield Static("", id="view-tabs")
+        if self.learning is not None:  # docked right in a wide terminal
+            yield LessonPane(id="lesson")
         with Container(id="lower"):
             yield ChartsPanel(id="charts", classes="panel")
             yield RequestFeed(id="feed", classes="panel")
@@ -156,6 +183,9 @@ class DashboardScreen(Screen[None]):
         self.timeline = self.query_one(EventTimeline)
         self.lower = self.query_one("#lower", Container)
         self.tabs = self.query_one("#view-tabs", Static)
+        self.pane = self.query_one(LessonPane) if self.learning is not None else None
+        #: The step whose answer box was last focused (focus it once per step).
+        self._asked: str | None = None
         self._apply_view()
         self.refresh_now()
         self.set_interval(1 / self.refresh_hz, self.refresh_now, name="dashboard refresh")
@@ -163,16 +193,24 @@ class DashboardScreen(Screen[None]):
 
     def on_resize(self, event: Resize) -> None:
         width, height = event.size
-        compact = width < COMPACT_WIDTH or height < COMPACT_HEIGHT
-        self.set_class(height >= TALL_HEIGHT, "-tall")
+        tall = height >= TALL_HEIGHT
+        learning = self.learning is not None
+        side = learning and width >= LESSON_SIDE_WIDTH
+        self.lesson_below = learning and not side
+        main = width - (LESSON_WIDTH_TALL if tall else LESSON_WIDTH) if side else width
+        compact = main < COMPACT_WIDTH or height < COMPACT_HEIGHT or self.lesson_below
+        self.set_class(tall, "-tall")
         self.set_class(compact, "-compact")
+        self.set_class(side, "-lesson-side")
         self.query_one(Footer).compact = compact
         if compact != self.compact:
             self.compact = compact
             if compact and self.view == "all":
-                self.view = "feed"
+                self.view = "lesson" if self.lesson_below else "feed"
             elif not compact and self.view != "all":
                 self.view = "all"
+        if self.view == "lesson" and not self.lesson_below:
+            self.view = "feed"
         self._apply_view()
 
     def watch_view(self) -> None:
@@ -186,13 +224,20 @@ class DashboardScreen(Screen[None]):
         self.lower.set_class(only, "-only")
         for panel in PANELS:
             self.query_one(f"#{panel}").set_class(panel == self.view, "-current")
+        if self.pane is not None:
+            self.pane.display = not self.lesson_below or self.view == "lesson"
+            self.lower.display = not (self.lesson_below and self.view == "lesson")
         self.tabs.display = only
         if only:
-            names = {"feed": "requests", "charts": "charts", "timeline": "events"}
             tabs = "  ".join(
-                f"[reverse b] {names[p]} [/]" if p == self.view else f" {names[p]} " for p in PANELS
+                f"[reverse b] {VIEW_NAMES[p]} [/]" if p == self.view else f" {VIEW_NAMES[p]} "
+                for p in self.views()
             )
             self.tabs.update(f"{tabs}   [dim]v: next panel[/]")
+
+    def views(self) -> tuple[View, ...]:
+        """The panels ``v`` goes through in a compact screen."""
+        return ("lesson", *PANELS) if self.lesson_below else PANELS
 
     def panel_visible(self, panel: View) -> bool:
         return self.view in ("all", panel)
@@ -252,6 +297,19 @@ class DashboardScreen(Screen[None]):
                 palette=palette,
                 empty=WELCOME_EMPTY_TIMELINE,
             )
+        self._show_lesson()
+
+    def _show_lesson(self) -> None:
+        """Judge the lesson's step against the Lab and draw the pane."""
+        if self.learning is None or self.pane is None:
+            return
+        text = self.learning.pane()
+        if text is None:
+            return
+        self.pane.show(text)
+        if text.asking and text.where != self._asked and self.pane.display:
+            self._asked = text.where
+            self.pane.answer_box.focus()
 
     def _show_feed(self, snap: LabSnapshot, palette: Palette) -> None:
         limit = max(self.feed.size.height - 1, 3)  # one line for the column labels
@@ -305,8 +363,16 @@ class DashboardScreen(Screen[None]):
 
     @on(RequestFeed.Released)
     @on(EventTimeline.Released)
+    @on(AnswerBox.Left)
     def _panel_released(self) -> None:
         self.fleet.focus()
+
+    @on(LessonPane.Answered)
+    def _answered(self, message: LessonPane.Answered) -> None:
+        self.fleet.focus()
+        if self.learning is not None:
+            # In a worker: running a prediction on the Lab takes up to seconds.
+            self._lesson_work(self.learning.answer(message.text))
 
     # -- applying controls ------------------------------------------------------------
 
@@ -504,8 +570,8 @@ class DashboardScreen(Screen[None]):
 
     def action_next_view(self) -> None:
         if self.compact:
-            order: tuple[View, ...] = PANELS
-            current: View = self.view if self.view != "all" else "feed"
+            order: tuple[View, ...] = self.views()
+            current: View = self.view if self.view != "all" else order[0]
         else:
             order = ("all", *PANELS)
             current = self.view
@@ -513,3 +579,83 @@ class DashboardScreen(Screen[None]):
 
     def action_next_theme(self) -> None:
         self.app.theme = next_theme(self.app.theme)
+
+    # -- actions: the lesson -----------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """The lesson keys exist only in a lesson (hidden from footer and palette)."""
+        if action in LESSON_ACTIONS:
+            return self.learning is not None
+        return True
+
+    def _lesson_work(self, work: Awaitable[object]) -> None:
+        """Run a lesson move that waits on the Lab, keeping the keys alive meanwhile;
+        its note (if any) becomes a toast and the pane redraws when it is done."""
+
+        async def run() -> None:
+            try:
+                note = await work
+            except LbplayError as error:
+                self.notify(str(error), title="Not possible", severity="error")
+                return
+            if isinstance(note, str) and note:
+                self.notify(note)
+            self.refresh_now()
+
+        self.run_worker(run(), group="lesson", exit_on_error=False)
+
+    def _show_pane(self) -> None:
+        """In a small terminal, bring the lesson back into view when its keys are used."""
+        if self.lesson_below and self.view != "lesson":
+            self.view = "lesson"
+
+    async def action_lesson_next(self) -> None:
+        if self.learning is not None:
+            self._show_pane()
+            self._lesson_work(self.learning.next())
+
+    def action_lesson_back(self) -> None:
+        if self.learning is not None:
+            self._show_pane()
+            self.learning.back()
+            self.refresh_now()
+
+    def action_lesson_hint(self) -> None:
+        if self.learning is not None:
+            self._show_pane()
+            note = self.learning.hint()
+            if note and self.learning.session and self.learning.session.step.kind != "do":
+                self.notify(note)
+            self.refresh_now()
+
+    def action_lesson_solution(self) -> None:
+        if self.learning is not None:
+            self._show_pane()
+            self._lesson_work(self._solution())
+
+    async def _solution(self) -> str:
+        assert self.learning is not None
+        note = await self.learning.solution()
+        # The solution itself shows in the pane; only "nothing to solve" is a toast.
+        return note if note.startswith("Nothing") else ""
+
+    def action_lesson_restart(self) -> None:
+        if self.learning is not None:
+            self._show_pane()
+            self._asked = None
+            self._lesson_work(self.learning.restart())
+
+    def action_lesson_menu(self) -> None:
+        learning = self.learning
+        if learning is None:
+            return
+
+        def chosen(slug: str | None) -> None:
+            if slug:
+                self._show_pane()
+                self._asked = None
+                self._lesson_work(learning.open_slug(slug))
+
+        self.app.push_screen(
+            LessonChooser(learning.lessons, learning.progress, learning.lesson.slug), chosen
+        )

@@ -144,4 +144,8 @@ class HeaderBar(Static):
         height = len(text.plain.splitlines())
         relayout = height != self._lines
         self._lines = height
-        self.update(text, layout=relayout)
+        self.update(text, layout=False)
+        if relayout:
+            # Set, not left to ``height: auto``: beside a docked panel (the lesson
+            # pane) an auto height measured at another width stayed stale.
+            self.styles.height = height
