@@ -20,9 +20,12 @@ rules, in the order they apply:
    weight ramped linearly from 10% to 100% over ``slow_start`` seconds (HAProxy
    ``slowstart``, Envoy slow start, the ALB's slow start duration). It works with
    every algorithm: a pick of the ramping backend is accepted with probability f (the
-   current fraction) and otherwise passed on to the algorithm's next choice, which
-   gives it exactly the share a weight of f × its weight would get — with two equal
-   backends, f / (1 + f) of the traffic.
+   current fraction) and otherwise passed on to the algorithm's next choice. For
+   algorithms that pick by weight alone (round robin, random) that is the share a
+   weight of f × its weight would get — with two equal backends, f / (1 + f) of the
+   traffic. Algorithms that count load offer the ramping backend more often (it has
+   the fewest in flight), so there it gets about f of *all* picks until it catches
+   up: still a ramp from 10%, but of the traffic, not of its weight.
 6. **Connection limits** — a backend with ``max_conns`` requests in flight is full;
    picks avoid it, and when every eligible backend is full ``pick`` raises
    ``AllBackendsFull`` so the proxy can queue the request (HAProxy ``maxconn``).

@@ -91,6 +91,11 @@ def session_mode(sticky: str, shared: bool) -> str:
 
 def sticky_watch(mode: str, name: str, l4: bool) -> str:
     """What to watch after choosing an affinity mode."""
+    if l4 and mode in ("ip", "ip/24"):
+        return (
+            "lbplay's L4 proxy keeps no affinity: this applies once you switch to L7"
+            " (a real L4 balancer can pin by source address)"
+        )
     if l4 and mode != "none":
         return "L4 cannot see cookies or headers: this applies once you switch to L7"
     return {

@@ -420,10 +420,14 @@ async def _routes(lab: Lab, control: c.Routes) -> Announcement:
 @handles(c.Sessions)
 async def _sessions(lab: Lab, control: c.Sessions) -> Announcement:
     mode = narration.SESSION_MODES[control.mode]
-    lab.affinity.set_config(AffinityConfig.parse(mode.sticky))
+    config = AffinityConfig.parse(mode.sticky)
+    lab.affinity.set_config(config)
     lab.sessions.mode = "shared" if mode.store == "shared" else "local"
     lab.set_logins(True)
-    return Announcement(f"session mode {control.mode}", mode.detail, mode.watch)
+    watch = mode.watch
+    if lab.mode == "l4" and config.mode != "none":
+        watch = narration.sticky_watch(config.mode, config.name, l4=True)
+    return Announcement(f"session mode {control.mode}", mode.detail, watch)
 
 
 @handles(c.Sticky)

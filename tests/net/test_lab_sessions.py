@@ -130,3 +130,18 @@ async def test_unreachable_redis_is_one_clear_error() -> None:
         await lab.start()
     with pytest.raises(ConfigError, match="bad mode 'sticky': use none, cookie, ip, header or"):
         parse("sessions sticky")
+
+
+@pytest.mark.parametrize(
+    ("control", "says"),
+    [
+        ("sessions cookie", "L4 cannot see cookies or headers"),
+        ("sticky cookie", "L4 cannot see cookies or headers"),
+        ("sessions ip", "lbplay's L4 proxy keeps no affinity"),
+        ("sticky ip/24", "a real L4 balancer can pin by source address"),
+    ],
+)
+async def test_affinity_chosen_at_l4_says_it_waits_for_l7(control: str, says: str) -> None:
+    async with Lab(quiet(mode="l4")) as lab:
+        outcome = await lab.apply(control)
+        assert says in outcome.event.watch
