@@ -10,6 +10,10 @@ With ``lessons`` and ``lesson`` (``lbplay learn``) the dashboard opens with the
 lesson pane: the lesson sets the Lab up as it says, and the learner's progress is
 kept (``course.progress``).
 
+With ``admin`` (as ``lbplay`` and ``lbplay learn`` run it) the app also serves the
+Lab's admin API and records itself in the run file, so ``lbplay ctl kill s2`` from
+another terminal changes the lab on screen (a teacher's second terminal, a script).
+
 For tests and screenshots the app accepts a ready (unstarted) ``lab`` and a
 ``lens`` that transforms each snapshot before it is drawn — e.g. to replace the
 proxy's random port with a fixed placeholder so SVG snapshots are identical run
@@ -19,7 +23,9 @@ to run.
 from __future__ import annotations
 
 import gc
+import os
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from textual.app import App
 
@@ -28,7 +34,9 @@ from lbplay.course.progress import Store
 from lbplay.errors import ConfigError, LbplayError
 from lbplay.model.config import LabConfig
 from lbplay.model.snapshot import LabSnapshot
+from lbplay.net.admin import AdminApi
 from lbplay.net.lab import Lab
+from lbplay.runfile import RunInfo, remove_runfile, write_runfile
 from lbplay.tui import bindings
 from lbplay.tui.commands import LabCommands
 from lbplay.tui.eventlog import Entry, EventLog
@@ -66,17 +74,21 @@ class LbplayApp(App[None]):
         lessons: Sequence[Lesson] = (),
         lesson: Lesson | None = None,
         store: Store | None = None,
+        admin: bool = False,
     ) -> None:
         """``lab_config`` configures a new Lab (ignored when ``lab`` is given);
         ``refresh_hz`` is how often the dashboard reads a snapshot (4-10 is right);
         ``lesson`` opens that lesson of ``lessons`` beside the dashboard, its progress
-        kept in ``store`` (default: the learner's data folder)."""
+        kept in ``store`` (default: the learner's data folder); ``admin`` serves the
+        admin API and writes the run file for ``lbplay ctl``."""
         super().__init__()
         self.lab = lab if lab is not None else Lab(lab_config or LabConfig())
         self.lens = lens
         self.refresh_hz = refresh_hz
         self.event_log = EventLog(self.lab.clock)
         self.start_error: LbplayError | None = None
+        self.admin = AdminApi(self.lab) if admin else None
+        self._runfile: tuple[int, Path] | None = None
         #: Warnings from before the dashboard could show them (a progress file set
         #: aside), shown once it is up.
         self.warnings: list[str] = []
@@ -98,6 +110,7 @@ class LbplayApp(App[None]):
         self._unsubscribe = self.lab.subscribe(self.event_log)
         try:
             await self.lab.start()
+            await self._start_admin()
         except LbplayError as error:
             self.start_error = error
         except OSError as error:
@@ -114,6 +127,12 @@ class LbplayApp(App[None]):
         else:
             welcome = WELCOME
         self.event_log.add(Entry(started, "tui", welcome))
+        if self.admin is not None:
+            self.event_log.add(
+                Entry(
+                    started, "tui", "From another terminal: lbplay ctl kill s2, lbplay ctl state."
+                )
+            )
         await self.push_screen(
             DashboardScreen(
                 self.lab,
@@ -131,8 +150,26 @@ class LbplayApp(App[None]):
         # 500 requests/s, ~55 ms pauses (a visible hitch) became ~5 ms.
         gc.freeze()
 
+    async def _start_admin(self) -> None:
+        """Serve the admin API and record this lab in the run file (``lbplay ctl``)."""
+        if self.admin is None:
+            return
+        try:
+            await self.admin.start()
+        except OSError as error:
+            raise ConfigError(f"cannot start the admin API: {error}") from None
+        info = RunInfo(
+            os.getpid(), self.lab.proxy_url, self.admin.url, self.admin.token, kind="dashboard"
+        )
+        self._runfile = (info.pid, write_runfile(info))
+
     async def on_unmount(self) -> None:
         gc.unfreeze()  # let what this app made be collected once it is gone
+        if self._runfile is not None:
+            pid, path = self._runfile
+            remove_runfile(pid, path)
+        if self.admin is not None:
+            await self.admin.stop()
         if self.learning is not None:
             self.learning.close()
         if self._unsubscribe is not None:
@@ -163,7 +200,7 @@ def run(
     (the Lab starts as the lesson sets it up)."""
     if lesson is not None:
         config = lesson.setup
-    app = LbplayApp(lab_config=config, lessons=lessons, lesson=lesson)
+    app = LbplayApp(lab_config=config, lessons=lessons, lesson=lesson, admin=True)
     app.run()
     if app.start_error is not None:
         raise app.start_error

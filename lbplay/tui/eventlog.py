@@ -110,7 +110,7 @@ class EventLog:
             self.add(Entry(event.at, "health", transition_text(event), level, source=event))
         elif isinstance(event, SessionLost):
             self._lost += 1
-            self._losses[f"{event.backend} did not know a session of {event.home}"] += 1
+            self._losses[_loss_text(event)] += 1
         elif isinstance(event, Notice):
             level = "warn" if event.level in ("warning", "warn") else "info"
             self.add(Entry(event.at, "notice", event.text, level))
@@ -200,3 +200,12 @@ def _top(counter: Counter[str], limit: int = 3) -> str:
     if len(counter) > limit:
         parts.append("…")
     return ", ".join(parts)
+
+
+def _loss_text(event: SessionLost) -> str:
+    """Why a session was lost, in a few words: ``s2 did not know s1's session``, or
+    for the shared store the reason it gives (``... switching stores does not copy
+    sessions ...``)."""
+    if event.home == "shared store":
+        return f"not in the shared store: {event.reason}"
+    return f"{event.backend} did not know {event.home}'s session"

@@ -450,8 +450,9 @@ def explain(
         why = event.reason
         lesson = (
             f"{event.backend} answered {event.status}. A 5xx is an answer, not a connection"
-            " failure, so it is not retried by default: the client got it. Passive health"
-            " checks (nginx max_fails, Envoy outlier detection) count these."
+            " failure, so it is not retried by default: the client got it. Envoy's outlier"
+            " detection counts it (5 in a row eject a backend); nginx's max_fails counts"
+            " it only when proxy_next_upstream retries 5xx (here: retries --on 500)."
         )
     else:
         why = event.reason

@@ -101,12 +101,15 @@ async def test_the_lesson_keys_walk_a_lesson(tmp_path: Path) -> None:
         await pilot.press("N")
         await shows(pilot, "step 2 of 6 · predict")
         await wait_for(pilot, lambda: app.focused is dashboard(app).pane.answer_box)
-        await pilot.press("N")  # not before answering
-        await eventually(pilot, lambda: _notified(app, "Type your prediction first"))
+        await pilot.press("escape")  # out of the answer box
+        await wait_for(pilot, lambda: app.focused is dashboard(app).fleet)
+        await pilot.press("N")  # not before answering: back into the box
+        await wait_for(pilot, lambda: _notified(app, "Type your prediction first"))
+        await wait_for(pilot, lambda: app.focused is dashboard(app).pane.answer_box)
         for key in "s1 s1 s1":
             await pilot.press("space" if key == " " else key)
         await pilot.press("enter")
-        await shows(pilot, "✗ 0 of 10 in the right place")
+        await shows(pilot, "✗ 1 of 10 in the right place")
         await shows(pilot, "(the same)", timeout=10)
         assert app.focused is dashboard(app).fleet
         await pilot.press("N")
@@ -129,7 +132,7 @@ async def test_the_lesson_keys_walk_a_lesson(tmp_path: Path) -> None:
         await shows(pilot, "step 5 of 6")
         await pilot.press("ctrl+r")
         await shows(pilot, "step 1 of 6 · read")
-        await eventually(pilot, lambda: _weight(app, "s3") == 2)  # the lesson's setup again
+        await wait_for(pilot, lambda: _weight(app, "s3") == 2)  # the lesson's setup again
         await pilot.press("L")
         await wait_for(pilot, lambda: isinstance(app.screen, LessonChooser))
         assert "Weights, for the engine's tests" in screen_text(app)
@@ -153,7 +156,7 @@ async def test_a_step_turns_green_within_a_second_of_what_proves_it(tmp_path: Pa
         await pilot.press("N")
         await shows(pilot, "▸ backend.s2.process is alive (wanted = killed)")
         await pilot.press("N")  # not until the Lab shows it
-        await eventually(pilot, lambda: _notified(app, "Not yet: the Lab has not shown it"))
+        await wait_for(pilot, lambda: _notified(app, "Not yet: the Lab has not shown it"))
         loop = asyncio.get_running_loop()
         await pilot.press("2", "k")
         killed = loop.time()

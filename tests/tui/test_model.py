@@ -244,6 +244,8 @@ def test_event_log_coalesces_retries_and_session_losses() -> None:
         log(_request(seq, retried=seq % 2 == 0))
     for _ in range(3):
         log(SessionLost(at=1000.0, session="s1-ab", backend="s2", home="s1", reason="gone"))
+    stranded = "made in s1's memory before sessions moved to the shared store"
+    log(SessionLost(at=1000.0, session="s1-cd", backend="s3", home="shared store", reason=stranded))
     log.flush()
     assert not log.entries  # less than a second since the last summary
     clock.advance(1.0)
@@ -251,7 +253,8 @@ def test_event_log_coalesces_retries_and_session_losses() -> None:
     texts = [entry.text for entry in log.entries]
     assert texts == [
         "20 requests retried: s2 refused ×20 → served by another backend",
-        "3 sessions lost: s2 did not know a session of s1 ×3",
+        "4 sessions lost: s2 did not know s1's session ×3, not in the shared store: made in"
+        " s1's memory before sessions moved to the shared store ×1",
     ]
     clock.advance(1.0)
     log.flush()

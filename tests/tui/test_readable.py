@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
-from lbplay.model.controls import Algorithm, Pause, Rate
+from lbplay.model.controls import Algorithm, Pause, Rate, parse
 from lbplay.model.snapshot import LabSnapshot
 from lbplay.net.lab import Lab
 from lbplay.tui.app import LbplayApp
@@ -289,3 +289,15 @@ async def test_the_cursor_mark_follows_the_cursor_in_a_scrolled_list() -> None:
             ]
 
         await eventually(pilot, marked)
+
+
+async def test_the_header_says_when_the_balancer_itself_is_down() -> None:
+    async with running() as (app, pilot):
+        await dashboard(app).apply(parse("balancer down"))
+
+        def down() -> None:
+            assert "BALANCER DOWN: every request fails" in screen_text(app)
+
+        await eventually(pilot, down)
+        await dashboard(app).apply(parse("balancer up"))
+        await wait_for(pilot, lambda: "BALANCER DOWN" not in screen_text(app))

@@ -612,6 +612,9 @@ class DashboardScreen(Screen[None]):
     async def action_lesson_next(self) -> None:
         if self.learning is not None:
             self._show_pane()
+            session = self.learning.session
+            if session and session.step.kind == "predict" and not session.state.done:
+                self._asked = None  # back into the answer box at the next redraw
             self._lesson_work(self.learning.next())
 
     def action_lesson_back(self) -> None:

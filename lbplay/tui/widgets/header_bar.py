@@ -61,8 +61,11 @@ def traffic_parts(traffic: TrafficReading, width: int = NARROW) -> list[str]:
 
 
 def alert_parts(snap: LabSnapshot, traffic: TrafficReading) -> list[str]:
-    """What must not be missed: the generator falling short, Envoy panic mode."""
+    """What must not be missed: the balancer down, the generator falling short, Envoy
+    panic mode."""
     alerts = []
+    if not snap.balancer_up:
+        alerts.append("[b $text-error]BALANCER DOWN: every request fails (balancer up)[/]")
     if traffic.behind:
         alerts.append(f"[b $text-warning]⚠ cannot keep up:[/] {escape(traffic.behind)}")
     if snap.panic:
