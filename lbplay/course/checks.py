@@ -13,9 +13,9 @@ pressed. A check is one of:
   ``backend.NAME.FIELD``, ``pool.NAME.FIELD``, ...);
 * a **measure**: ``{ measure = "share", backend = "s1", at_least = 0.45, at_most =
   0.55, over = 200 }`` — a figure measured from the real requests since the step
-  began (``share``, ``requests``, ``errors``, ``error_rate``, ``retried``, ``p50``,
-  ``p99``, ``mean``, ``bytes``, ``session_losses``), over the last ``over``
-  requests, judged only once that many have been seen;
+  began (``share``, ``requests``, ``errors``, ``error_rate``, ``retried``,
+  ``attempts``, ``p50``, ``p99``, ``mean``, ``bytes``, ``session_losses``), over the
+  last ``over`` requests, judged only once that many have been seen;
 * ``{ all = [...] }`` or ``{ any = [...] }`` of those.
 
 ``parse`` checks a check's shape (every name, kind, field and measure must exist);
@@ -44,7 +44,7 @@ from lbplay.core.events import (
     SessionLost,
 )
 from lbplay.errors import ConfigError
-from lbplay.model.numbers import fmt_ms
+from lbplay.model.numbers import fmt_bytes, fmt_ms
 from lbplay.model.snapshot import BackendView, LabSnapshot, PoolView
 
 #: The fields each kind of event can be matched on.
@@ -62,6 +62,7 @@ MEASURES = (
     "errors",
     "error_rate",
     "retried",
+    "attempts",
     "p50",
     "p99",
     "mean",
@@ -289,6 +290,9 @@ class Finished:
     path: str = ""
     #: The routing rule that chose the pool ("" without content routing).
     route: str = ""
+    #: The backend of every attempt, in order (retries included): what the backends
+    #: saw of this one client request.
+    tried: tuple[str, ...] = ()
 
 
 class Recorder:
@@ -323,6 +327,7 @@ class Recorder:
                     event.bytes,
                     event.path,
                     event.route,
+                    tuple(a.backend for a in event.attempts),
                 )
             )
         elif isinstance(event, ConnectionCompleted):
@@ -336,6 +341,7 @@ class Recorder:
                     event.duration,
                     len(event.attempts) > 1,
                     event.bytes_down,
+                    tried=tuple(a.backend for a in event.attempts),
                 )
             )
         else:
@@ -493,6 +499,12 @@ def measure(name: str, requests: Sequence[Finished], backend: str | None, losses
         return losses
     if name == "share":
         return sum(1 for r in requests if r.backend == backend) / len(requests) if requests else 0.0
+    if name == "attempts":
+        # Requests the backends received, retries included (of ``backend``: every attempt
+        # it got, whichever backend answered in the end).
+        if backend is None:
+            return sum(len(r.tried) for r in requests)
+        return sum(r.tried.count(backend) for r in requests)
     mine = [r for r in requests if backend is None or r.backend == backend]
     if name == "requests":
         return len(mine)
@@ -524,11 +536,13 @@ def _measure(check: MeasureCheck, recorder: Recorder, mark: Mark) -> Verdict:
     losses = sum(1 for e in recorder.events_since(mark.seq) if isinstance(e, SessionLost))
     value = measure(check.measure, requests, check.backend, losses)
     key = f"{check.measure}.{check.backend}" if check.backend else check.measure
-    show = (
+    show: Callable[[Any], str] = (
         _pct
         if check.measure in ("share", "error_rate")
         else (_ms if check.measure in ("p50", "p99", "mean") else _show)
     )
+    if check.measure == "bytes":
+        show = fmt_bytes
     text = (
         f"{key} {show(value)} over {len(requests)} requests (wanted {check.bounds.describe(show)})"
     )

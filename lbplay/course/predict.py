@@ -8,7 +8,10 @@ parameters; the answer comes from the core, on the lesson's own setup:
   flight (``in_flight = { s1 = 20, s2 = 12 }``) for least-connections questions;
 * ``share`` — each backend's share of the next ``count`` requests;
 * ``keys_moved`` — the share of keys that move when ``change = "add s5"`` or
-  ``"remove s2"`` (``core.explore.key_movement``, 10,000 keys);
+  ``"remove s2"`` (``core.explore.key_movement``, 10,000 keys), with the setup's
+  algorithm or another one the question names (``algorithm = "ring_hash"``, with
+  its own ``options``), so one lesson can set modulo and consistent hashing side by
+  side;
 * ``detection`` — seconds from a backend dying to its DOWN, with the lab's health
   checks (a refused probe fails at once, so between (fall − 1) and fall intervals);
 * ``recovery`` — seconds from a revived backend's first good probe window to UP.
@@ -47,6 +50,9 @@ class Question:
     in_flight: Mapping[str, int] = field(default_factory=dict)
     #: How far a number may be off and still count (seconds, or share points).
     tolerance: float = 0.0
+    #: keys_moved: the algorithm asked about ("" = the setup's) and its options.
+    algorithm: str = ""
+    options: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -88,7 +94,32 @@ def parse_question(data: Mapping[str, Any], where: str) -> Question:
     tolerance = data.get("tolerance", 0.0)
     if isinstance(tolerance, bool) or not isinstance(tolerance, int | float) or tolerance < 0:
         raise ConfigError(f"{where}.tolerance must be a number, 0 or more")
-    return Question(str(kind), count, str(change), dict(in_flight), float(tolerance))
+    algorithm = data.get("algorithm", "")
+    options = data.get("options", {})
+    if not isinstance(algorithm, str):
+        raise ConfigError(f"{where}.algorithm must be an algorithm's name")
+    if not isinstance(options, Mapping):
+        raise ConfigError(f"{where}.options must be a table like {{ vnodes = 10 }}")
+    if (algorithm or options) and kind != "keys_moved":
+        raise ConfigError(
+            f"{where}: only a keys_moved question may name its own algorithm or options"
+            " (the others are about the lab's)"
+        )
+    if options and not algorithm:
+        raise ConfigError(f"{where}.options need the algorithm they are for")
+    if algorithm:
+        info = registry.get(algorithm)
+        info.resolve_options(options)
+        algorithm = info.name
+    return Question(
+        str(kind),
+        count,
+        str(change),
+        dict(in_flight),
+        float(tolerance),
+        algorithm,
+        dict(options),
+    )
 
 
 def _fleet(setup: LabConfig) -> list[Backend]:
@@ -118,13 +149,18 @@ def answer(question: Question, setup: LabConfig) -> Answer:
         fleet = _fleet(setup)
         added = [Backend(name)] if verb == "add" else []
         removed = [name] if verb == "remove" else []
-        movement = key_movement(info.name, fleet, remove=removed, add=added, options=setup.options)
+        algorithm, options = (
+            (question.algorithm, question.options)
+            if question.algorithm
+            else (info.name, setup.options)
+        )
+        movement = key_movement(algorithm, fleet, remove=removed, add=added, options=options)
         moved = movement.moved_share
         return Answer(
             moved,
             f"{moved:.0%}",
-            f"{movement.moved:,} of {movement.keys:,} keys move; the fewest possible is"
-            f" {movement.minimum / movement.keys:.0%}",
+            f"{movement.moved:,} of {movement.keys:,} keys move with {algorithm}; the fewest"
+            f" possible is {movement.minimum / movement.keys:.0%}",
             max(0.0, moved - question.tolerance),
             moved + question.tolerance,
         )

@@ -22,12 +22,22 @@ from lbplay.course import checks, predict
 from lbplay.course.lesson import Lesson, Step, fill_recap
 from lbplay.course.progress import LessonProgress, Progress, Store
 from lbplay.model import controls
-from lbplay.model.numbers import fmt_ms
+from lbplay.model.numbers import fmt_bytes, fmt_ms
 from lbplay.model.wire import FAKE_BACKEND_HEADER
 from lbplay.net.lab import Lab
 
 #: Measures an observe step shows per backend as well as in all.
-_PER_BACKEND = ("p50", "p99", "mean", "requests", "errors", "error_rate", "bytes", "retried")
+_PER_BACKEND = (
+    "p50",
+    "p99",
+    "mean",
+    "requests",
+    "errors",
+    "error_rate",
+    "bytes",
+    "retried",
+    "attempts",
+)
 
 
 @dataclass
@@ -167,7 +177,8 @@ class LessonSession:
             before = requests[-step.wait.requests - 1]
             window = checks.Mark(before.seq, before.at)
             requests = requests[-step.wait.requests :]
-        losses = len([e for e in self.recorder.events_since(self._mark.seq) if e.KIND == "session"])
+        # Sessions lost over the same window as the requests (and as the expectation).
+        losses = len([e for e in self.recorder.events_since(window.seq) if e.KIND == "session"])
         names = [b.name for b in self.lab.snapshot().backends]
         values: dict[str, Any] = {}
         for name in step.show:
@@ -262,6 +273,8 @@ def describe(name: str, value: Any) -> str:
         shown = f"{value:.0%}"
     elif measure in ("p50", "p99", "mean"):
         shown = fmt_ms(value)
+    elif measure == "bytes":
+        shown = fmt_bytes(value)
     else:
         shown = f"{value:g}" if isinstance(value, float) else str(value)
     return f"{name} {shown}"

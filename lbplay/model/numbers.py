@@ -6,7 +6,7 @@ and, when it is wrong, answered with one line that names what it is for, its uni
 and the range: ``bad slow delay 'inf': use a number of milliseconds from 0 to 60000``.
 ``number`` and ``whole`` check values that are already numbers (JSON, TOML, Python);
 ``parse_number`` and ``parse_whole`` read them from text first. ``fmt_ms`` is how
-lbplay writes a latency back.
+lbplay writes a latency back, ``fmt_bytes`` an amount of data.
 """
 
 from __future__ import annotations
@@ -85,3 +85,15 @@ def fmt_ms(seconds: float | None) -> str:
     if ms < 1000:
         return f"{ms:.0f} ms"
     return f"{seconds:.1f} s"
+
+
+def fmt_bytes(count: float | None) -> str:
+    """An amount of data as people read it: ``512 B``, ``3.4 kB``, ``12 MB``, ``1.5 GB``
+    (decimal units, as network rates are written); ``—`` for none."""
+    if count is None:
+        return "—"
+    for unit, size in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if count >= size:
+            value = count / size
+            return f"{value:.1f} {unit}" if value < 10 else f"{value:.0f} {unit}"
+    return f"{count:.0f} B"

@@ -107,7 +107,7 @@ def pane_text(session: LessonSession, *, lessons: int, finished: bool = False) -
         level,
         tuple(notes),
         asking,
-        PLACEHOLDERS.get(step.question.kind, "") if step.question else "",
+        step.prompt or (PLACEHOLDERS.get(step.question.kind, "") if step.question else ""),
         _keys(session),
     )
 

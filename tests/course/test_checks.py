@@ -7,6 +7,7 @@ from collections.abc import Callable
 import pytest
 
 from lbplay.core.events import (
+    Attempt,
     BackendStateChanged,
     ControlAction,
     Event,
@@ -186,6 +187,26 @@ def test_measures_count_what_a_learner_would() -> None:
     assert checks.measure("mean", done, "s1", 0) == pytest.approx(0.0055)
     assert checks.measure("p99", done, "s9", 0) is None
     assert checks.measure("session_losses", done, None, 7) == 7
+
+
+def test_attempts_count_what_the_backends_received_retries_included(
+    feed: Feed, recorder: checks.Recorder
+) -> None:
+    mark = checks.Mark(recorder.last_seq, 0.0)
+    refused = Attempt("s2", "next in rotation", "http 500", 500)
+    ok = Attempt("s3", "next in rotation", "ok", 200)
+    feed.push(request(1, "s3", attempts=(refused, ok)))  # retried: two backend requests
+    feed.push(request(2, "s1", attempts=(Attempt("s1", "next", "ok", 200),)))
+    feed.push(request(3, None, 503))  # the proxy answered itself: no backend request
+    done = recorder.since(mark.seq)
+    assert [r.tried for r in done] == [("s2", "s3"), ("s1",), ()]
+    assert checks.measure("requests", done, None, 0) == 3
+    assert checks.measure("attempts", done, None, 0) == 3
+    # s2 answered nobody in the end, yet it received a request.
+    assert checks.measure("attempts", done, "s2", 0) == 1
+    assert checks.measure("requests", done, "s2", 0) == 0
+    check = checks.parse({"measure": "attempts", "backend": "s2", "at_least": 1})
+    assert checks.evaluate(check, recorder, None, mark, 3.0).passed is True
 
 
 def test_session_losses_count_lost_sessions_since_the_mark(

@@ -52,6 +52,44 @@ def test_keys_moved_modulo_versus_consistent_hashing() -> None:
     assert "the fewest possible is 20%" in maglev.why
 
 
+def test_a_keys_moved_question_may_name_another_algorithm_and_its_options() -> None:
+    # One lesson (modulo hashing in its lab) asks about a ring as well.
+    setup = LabConfig(backends=4, algorithm="hash_modulo")
+    modulo = ask("keys_moved", setup, change="add s5")
+    ring = ask("keys_moved", setup, change="add s5", algorithm="ring_hash")
+    few = ask("keys_moved", setup, change="add s5", algorithm="ring-hash", options={"vnodes": 1})
+    assert modulo.value > 0.7
+    assert 0.15 < ring.value < 0.25
+    assert "with ring_hash" in ring.why
+    assert "with hash_modulo" in modulo.why
+    assert few.value != ring.value  # the options are used, not the setup's
+    assert ask("keys_moved", setup, change="add s5", algorithm="hash_modulo") == modulo
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"question": "picks", "algorithm": "random"}, "only a keys_moved question"),
+        ({"question": "keys_moved", "change": "add s5", "algorithm": "ringhash"}, "ringhash"),
+        ({"question": "keys_moved", "change": "add s5", "options": {"vnodes": 1}}, "need the"),
+        (
+            {
+                "question": "keys_moved",
+                "change": "add s5",
+                "algorithm": "ring_hash",
+                "options": {"points": 1},
+            },
+            "no option 'points'",
+        ),
+    ],
+)
+def test_a_question_about_another_algorithm_is_checked(
+    data: dict[str, object], message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        predict.parse_question(data, "step 2")
+
+
 def test_detection_and_recovery_come_from_the_health_settings() -> None:
     health = HealthCheckConfig(interval=5.0, timeout=2.0, fall=2, rise=3)
     setup = LabConfig(backends=3, health=health)

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from lbplay.core.events import RequestCompleted, SessionLost
 from lbplay.course.catalog import load_course
+from lbplay.course.lesson import load
 from lbplay.course.progress import Store
 from lbplay.course.session import LessonSession
 from lbplay.course.verify import play
@@ -104,5 +106,46 @@ async def test_a_session_resumes_where_the_learner_left(tmp_path: Path) -> None:
             assert session.index == 3
             assert session.step.kind == "do"
             assert store.load().last == "weights"
+        finally:
+            session.close()
+
+
+async def test_an_observation_counts_lost_sessions_over_the_requests_it_shows(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "01-window.toml"
+    path.write_text(
+        'title = "t"\ngoals = ["g"]\nsyllabus = ["sessions"]\n'
+        '[setup]\nbackends = 2\nrate = 0.0\nlatency = { kind = "fixed", ms = 1.0 }\n'
+        '[[steps]]\nkind = "observe"\nid = "o"\ntext = "Watch."\n'
+        'wait = { requests = 5 }\nshow = ["session_losses"]\n'
+    )
+    lesson = load(path, "window", 1)
+
+    def lost(at: float) -> SessionLost:
+        return SessionLost(at=at, session="x", backend="s2", home="s1", reason="it lives on s1")
+
+    def done(at: float) -> RequestCompleted:
+        return RequestCompleted(
+            at=at, client="127.0.0.1", method="GET", path="/", status=200, latency=0.001,
+            backend="s1",
+        )  # fmt: skip
+
+    async with Lab(lesson.setup) as lab:
+        session = LessonSession(lab, lesson)
+        try:
+            await session.begin(resume=False)
+            # Three sessions lost early, then ten requests with one more loss among the
+            # last five: the observation shows (and judges) only the last five requests.
+            for n in range(3):
+                lab.events.publish(lost(n))
+            for n in range(10):
+                lab.events.publish(done(10 + n))
+                if n == 7:
+                    lab.events.publish(lost(10 + n))
+            state = session.poll()
+            assert state.done
+            assert state.values["session_losses"] == 1
+            assert state.status == "session_losses 1"
         finally:
             session.close()

@@ -225,6 +225,7 @@ class DashboardScreen(Screen[None]):
         for panel in PANELS:
             self.query_one(f"#{panel}").set_class(panel == self.view, "-current")
         if self.pane is not None:
+            self.pane.set_short(self.lesson_below)
             self.pane.display = not self.lesson_below or self.view == "lesson"
             self.lower.display = not (self.lesson_below and self.view == "lesson")
         self.tabs.display = only

@@ -45,7 +45,8 @@ class AnswerBox(Input):
 
 
 class LessonPane(Vertical):
-    """The current lesson step, live."""
+    """The current lesson step, live. Its keys show on a line of their own, or, when
+    the pane is short (class ``-short``), in its bottom border."""
 
     class Answered(Message):
         """The learner typed a prediction and pressed Enter."""
@@ -63,13 +64,18 @@ class LessonPane(Vertical):
         with VerticalScroll(id="lesson-body"):
             yield Markdown("", id="lesson-text")
             yield Static("", id="lesson-status")
-            yield Static("", id="lesson-notes")
+            yield Markdown("", id="lesson-notes")
         yield AnswerBox(id="lesson-answer")
         yield Static("", id="lesson-keys")
 
     def on_mount(self) -> None:
         self.answer_box = self.query_one(AnswerBox)
         self.answer_box.display = False
+
+    def set_short(self, short: bool) -> None:
+        """A short pane (a small terminal) puts its keys in its bottom border."""
+        self.set_class(short, "-short")
+        self.border_subtitle = self.shown.keys if short and self.shown else ""
 
     def show(self, text: PaneText) -> None:
         """Draw ``text`` (only the parts that changed)."""
@@ -89,13 +95,14 @@ class LessonPane(Vertical):
             )
             self.set_class(text.level == "done", "-done")
         if old is None or old.notes != text.notes:
-            notes = self.query_one("#lesson-notes", Static)
-            notes.update(Content("\n\n").join(Content(note) for note in text.notes))
+            notes = self.query_one("#lesson-notes", Markdown)
+            notes.update("\n\n".join(text.notes))
             notes.display = bool(text.notes)
             if old is not None and len(text.notes) > len(old.notes):
                 self.query_one("#lesson-body", VerticalScroll).scroll_end(animate=False)
         if old is None or old.keys != text.keys:
             self.query_one("#lesson-keys", Static).update(Content.styled(text.keys, "dim"))
+        self.border_subtitle = text.keys if self.has_class("-short") else ""
         if old is None or (old.asking, old.where) != (text.asking, text.where):
             self.answer_box.display = text.asking
             self.answer_box.placeholder = text.placeholder
