@@ -6,7 +6,7 @@ import its own layer and the ones below, never one above, and no import cycle
 exists anywhere in lbplay/ (imports only needed for type checking excepted). The
 pure layers are also checked by importing them in a fresh interpreter: ``core``
 and ``model`` load nothing but the standard library, each other and two small pure
-libraries; ``net`` loads no Textual.
+libraries; ``net`` and ``course`` load no Textual.
 """
 
 from __future__ import annotations
@@ -173,8 +173,9 @@ def test_the_model_loads_only_the_standard_library_and_the_core() -> None:
     assert "asyncio" not in loaded
 
 
-def test_net_imports_no_textual() -> None:
-    modules = [m for m in MODULES if m.startswith("lbplay.net.")]
+@pytest.mark.parametrize(("layer", "sample"), [("net", "lab"), ("course", "session")])
+def test_net_and_course_import_no_textual(layer: str, sample: str) -> None:
+    modules = [m for m in MODULES if m.startswith(f"lbplay.{layer}.")]
     loaded = loaded_by("\n".join(f"import {m}" for m in modules))
-    assert "lbplay.net.lab" in loaded
+    assert f"lbplay.{layer}.{sample}" in loaded
     assert not [m for m in loaded if m.split(".")[0] in ("textual", "rich", "typer")]
