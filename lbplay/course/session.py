@@ -26,6 +26,8 @@ from lbplay.model.numbers import fmt_bytes, fmt_ms
 from lbplay.model.wire import FAKE_BACKEND_HEADER
 from lbplay.net.lab import Lab
 
+#: Where a prediction's replay requests come from.
+REPLAY_ADDRESS = "127.0.0.2"
 #: Measures an observe step shows per backend as well as in all.
 _PER_BACKEND = (
     "p50",
@@ -333,7 +335,10 @@ async def _fresh_picks(lab: Lab, count: int) -> list[str]:
         balancer = lab.balancer
         await lab.apply(controls.Algorithm(balancer.algorithm, dict(balancer.options)))
         served = []
-        async with aiohttp.ClientSession() as client:
+        # From an address of its own, so the feed does not call them "you" (the
+        # learner's curl comes from 127.0.0.1).
+        connector = aiohttp.TCPConnector(local_addr=(REPLAY_ADDRESS, 0))
+        async with aiohttp.ClientSession(connector=connector) as client:
             for _ in range(count):
                 async with client.get(lab.proxy_url + "/") as response:
                     await response.read()

@@ -86,6 +86,8 @@ LESSON: list[BindingType] = [
         "Lesson: start it again on a fresh Lab",
     ),
     _b("lesson.menu", "L", "lesson_menu", "lessons", "Lesson: the lessons, with your progress"),
+    _b("lesson.down", "J", "lesson_scroll(1)", "scroll", "Lesson: scroll the step's text down"),
+    _b("lesson.up", "K", "lesson_scroll(-1)", "scroll up", "Lesson: scroll the step's text up"),
 ]
 
 #: The dashboard's keys (``DashboardScreen.BINDINGS``).

@@ -126,5 +126,5 @@ def _keys(session: LessonSession) -> str:
             keys.append("S again: do it")
     if step.kind == "predict" and not state.done:
         keys.append("S show the answer")
-    keys += ["L lessons", "ctrl+r restart"]
+    keys += ["J/K scroll", "L lessons", "ctrl+r restart"]
     return " · ".join(keys)

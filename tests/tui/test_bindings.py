@@ -45,6 +45,8 @@ def test_every_binding_has_a_test() -> None:
         "lesson.solution",
         "lesson.restart",
         "lesson.menu",
+        "lesson.down",
+        "lesson.up",
         "select.up",
         "select.down",
         "select.number",

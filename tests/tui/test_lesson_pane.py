@@ -189,6 +189,18 @@ async def test_at_80_by_24_the_lesson_takes_the_lower_panels_place(tmp_path: Pat
         await pilot.press("N")  # a lesson key brings the lesson back
         await eventually(pilot, lambda: _only(screen, "lesson"))
         await shows(pilot, "step 2 of 3")
+        assert "N next" not in pane(app)  # short: the keys are in the border
+        assert "J/K scroll" in screen_text(app)
+        body = screen.pane.query_one("#lesson-body")
+        await pilot.press("H", "H")
+        await shows(pilot, "hint: Then press k")
+        await pilot.resize_terminal(80, 19)  # now the step is longer than the pane
+        await wait_for(pilot, lambda: body.max_scroll_y > 0)
+        body.scroll_home(animate=False)
+        await pilot.press("J")
+        await wait_for(pilot, lambda: body.scroll_y > 0)
+        await pilot.press("K")
+        await wait_for(pilot, lambda: body.scroll_y == 0)
 
 
 def _only(screen: Any, view: str) -> None:

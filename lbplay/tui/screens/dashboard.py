@@ -113,7 +113,7 @@ VIEW_NAMES = {"lesson": "lesson", "feed": "requests", "charts": "charts", "timel
 #: The actions of the lesson keys: they do nothing without a lesson.
 LESSON_ACTIONS = frozenset(
     {"lesson_next", "lesson_back", "lesson_hint", "lesson_solution", "lesson_restart",
-     "lesson_menu"}
+     "lesson_menu", "lesson_scroll"}
 )  # fmt: skip
 #: From this height the timeline gets more lines.
 TALL_HEIGHT = 45
@@ -648,6 +648,11 @@ class DashboardScreen(Screen[None]):
             self._show_pane()
             self._asked = None
             self._lesson_work(self.learning.restart())
+
+    def action_lesson_scroll(self, direction: int) -> None:
+        if self.pane is not None:
+            self._show_pane()
+            self.pane.scroll_text(direction)
 
     def action_lesson_menu(self) -> None:
         learning = self.learning

@@ -72,6 +72,11 @@ class LessonPane(Vertical):
         self.answer_box = self.query_one(AnswerBox)
         self.answer_box.display = False
 
+    def scroll_text(self, direction: int) -> None:
+        """Scroll the step's text a page down (1) or up (-1), keeping a line of context."""
+        body = self.query_one("#lesson-body", VerticalScroll)
+        body.scroll_relative(y=direction * max(body.size.height - 1, 1), animate=False)
+
     def set_short(self, short: bool) -> None:
         """A short pane (a small terminal) puts its keys in its bottom border."""
         self.set_class(short, "-short")
