@@ -198,10 +198,12 @@ def passive(nginx: NginxPassive | None, outlier: OutlierDetection | None) -> tup
     if nginx:
         counted = "connection errors, resets and timeouts"
         if "5xx" in nginx.counts:
-            counted += " and 5xx answers (they are retried)"
+            counted = "connection errors, resets, timeouts and retried 5xx answers"
         parts.append(f"nginx max_fails={nginx.max_fails} fail_timeout={nginx.fail_timeout:g}s")
+        failures = "1 failure" if nginx.max_fails == 1 else f"{nginx.max_fails} failures"
+        takes = "takes" if nginx.max_fails == 1 else "take"
         watch.append(
-            f"{nginx.max_fails} {counted} within {nginx.fail_timeout:g} s take a backend out"
+            f"{failures} ({counted}) within {nginx.fail_timeout:g} s {takes} a backend out"
             f" for {nginx.fail_timeout:g} s"
             + (
                 ""
