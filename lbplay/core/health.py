@@ -74,8 +74,21 @@ class HealthCheckConfig:
 
     @property
     def detection_time(self) -> float:
-        """Worst-case seconds from a crash to DOWN: fall intervals plus one timeout."""
+        """Worst-case seconds from a hang to DOWN: fall intervals plus one timeout."""
         return self.fall * self.interval + self.timeout
+
+    @property
+    def refused_time(self) -> float:
+        """Worst-case seconds from a crash to DOWN when its port refuses connections
+        (a refused probe fails at once): fall intervals."""
+        return self.fall * self.interval
+
+    def noticed(self) -> str:
+        """``within 3 s if it refuses connections, 3.5 s if it hangs``."""
+        return (
+            f"within {self.refused_time:.3g} s if it refuses connections,"
+            f" {self.detection_time:.3g} s if it hangs"
+        )
 
     def describe(self) -> str:
         return (

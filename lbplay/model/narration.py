@@ -155,8 +155,9 @@ def kill_watch(health: HealthCheckConfig | None) -> str:
     """What happens after a kill: how long until the checker notices, and retries."""
     if health is not None:
         return (
-            f"the health checker needs {health.fall} failed checks, about"
-            f" {health.detection_time:.3g} s, before it stops sending traffic there;"
+            f"the health checker needs {health.fall} failed checks, at most"
+            f" {health.refused_time:.3g} s (a killed backend refuses them at once), before it"
+            " stops sending traffic there;"
             " until then retries carry its requests to another backend"
         )
     return (
@@ -188,7 +189,7 @@ def enable_watch(slow_start: float) -> str:
 
 
 def health_watch(health: HealthCheckConfig) -> str:
-    return f"a dead backend is noticed within about {health.detection_time:.3g} s"
+    return f"a dead backend is noticed {health.noticed()}"
 
 
 def passive(nginx: NginxPassive | None, outlier: OutlierDetection | None) -> tuple[str, str]:

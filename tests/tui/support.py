@@ -283,7 +283,7 @@ def demo_events() -> list[object]:
             at=1004.0,
             action="s2 killed",
             detail="it refuses connections now",
-            watch="the health checker needs 3 failed checks, about 3.5 s, before it stops"
+            watch="the health checker needs 3 failed checks, at most 3 s, before it stops"
             " sending traffic there",
         ),
         BackendStateChanged(

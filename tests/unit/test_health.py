@@ -108,3 +108,10 @@ def test_bad_settings(kwargs: dict[str, object], message: str) -> None:
 def test_unknown_preset() -> None:
     with pytest.raises(ConfigError, match="presets: playground, haproxy"):
         preset("f5")
+
+
+def test_detection_is_quicker_for_a_refused_probe_than_a_hung_one() -> None:
+    playground = preset("playground")
+    assert playground.refused_time == pytest.approx(3.0)
+    assert playground.detection_time == pytest.approx(3.5)
+    assert playground.noticed() == "within 3 s if it refuses connections, 3.5 s if it hangs"

@@ -10,14 +10,13 @@ from lbplay.tui.screens.chooser import Chooser, Item
 
 
 def choice_detail(choice: HealthChoice) -> str:
-    """``every 3 s, timeout 0.5 s, rise 5, fall 2 — a dead backend is noticed in ...``."""
+    """``every 3 s, timeout 0.5 s, rise 5, fall 2 — a dead backend is noticed within ...``."""
     if not choice.preset:
         return "dead backends stay in rotation"
     config = preset(choice.preset, choice.scale)
     return (
         f"every {config.interval:g} s, timeout {config.timeout:g} s, rise {config.rise},"
-        f" fall {config.fall} — a dead backend is noticed in about"
-        f" {config.detection_time:.3g} s"
+        f" fall {config.fall} — a dead backend is noticed {config.noticed()}"
     )
 
 
