@@ -65,6 +65,8 @@ class LabCommands(Provider):
         found: list[Command] = []
         if isinstance(screen, DashboardScreen):
             for binding in bindings.palette_bindings(screen.BINDINGS):
+                if not screen.check_action(binding.action.split("(")[0], ()):
+                    continue  # the lesson keys, outside a lesson
                 found.append(
                     Command(
                         binding.tooltip or binding.description,

@@ -209,6 +209,28 @@ def _only(screen: Any, view: str) -> None:
     assert screen.lower.display is (view != "lesson")
 
 
+async def test_the_palette_offers_the_lesson_keys_only_in_a_lesson(tmp_path: Path) -> None:
+    from textual.command import CommandPalette
+
+    from tests.tui.support import running
+
+    async def offered(app: LbplayApp, pilot: Pilot[None]) -> str:
+        await pilot.press("ctrl+p")
+        await wait_for(pilot, lambda: isinstance(app.screen, CommandPalette))
+        await pilot.press(*"Lesson")
+        await pilot.pause(0.5)
+        text = screen_text(app)
+        await pilot.press("escape")
+        return text
+
+    app = learning_app(kill_course(tmp_path), tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await shows(pilot, "step 1 of 3")
+        assert "Lesson: a hint for this step" in await offered(app, pilot)
+    async with running() as (app, pilot):
+        assert "Lesson: a hint for this step" not in await offered(app, pilot)
+
+
 @pytest.mark.parametrize("key", ["N", "B", "H", "S", "L", "ctrl+r"])
 async def test_without_a_lesson_the_lesson_keys_do_nothing(key: str) -> None:
     from tests.tui.support import running
