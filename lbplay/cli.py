@@ -320,7 +320,10 @@ def serve(
         typer.Option(help="Generated clients: off (own networks), subnet (one /24), address."),
     ] = "off",
     mix: Annotated[
-        str, typer.Option(help="What they ask for: pages, or downloads (1 in 10 is 1 MB).")
+        str,
+        typer.Option(
+            help="What they ask for: pages, downloads (1 in 10 is 1 MB) or site (the ALB case study)."
+        ),
     ] = "pages",
     pool: Annotated[
         list[str] | None,
