@@ -322,7 +322,7 @@ def serve(
     mix: Annotated[
         str,
         typer.Option(
-            help="What they ask for: pages, downloads (1 in 10 is 1 MB) or site (the ALB case study)."
+            help="What they ask for: pages, downloads (1 in 10 is 1 MB) or site (ALB case study)."
         ),
     ] = "pages",
     pool: Annotated[
