@@ -65,9 +65,13 @@ def stand_ins(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[Any]:
     async def serve(config: Any, *args: Any, **kwargs: Any) -> None:
         ran.append(config)
 
+    def dashboard(config: Any = None, **kwargs: Any) -> None:
+        ran.append(config if config is not None else kwargs)
+
     monkeypatch.setattr("lbplay.serve.run", serve)
-    monkeypatch.setattr("lbplay.tui.app.run", ran.append)
+    monkeypatch.setattr("lbplay.tui.app.run", dashboard)
     monkeypatch.setenv("LBPLAY_RUNFILE", str(tmp_path / "none.json"))
+    monkeypatch.setenv("LBPLAY_PROGRESS", str(tmp_path / "progress.json"))
     return ran
 
 
