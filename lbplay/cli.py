@@ -18,6 +18,7 @@ from lbplay.clihelp import FLAG, Command, Group
 from lbplay.core import registry
 from lbplay.core.backends import Backend, parse_backends
 from lbplay.core.explore import key_movement, pick_sequence
+from lbplay.demo import demo as demo_command
 from lbplay.errors import LbplayError
 from lbplay.learn import lessons_app
 from lbplay.model import controls
@@ -402,6 +403,7 @@ def serve(
 
 
 app.add_typer(lessons_app, name="lessons")
+app.command(cls=Command)(demo_command)
 
 
 @app.command(cls=Command)

@@ -1,7 +1,7 @@
 """The layers point one way, and the pure ones stay pure.
 
 errors < core < model < net < course < tui < the command line (cli, ctl, serve,
-learn): a module may
+learn, demo): a module may
 import its own layer and the ones below, never one above, and no import cycle
 exists anywhere in lbplay/ (imports only needed for type checking excepted). The
 pure layers are also checked by importing them in a fresh interpreter: ``core``
@@ -35,6 +35,7 @@ RANKS = {
     "lbplay.serve": 6,
     "lbplay.ctl": 6,
     "lbplay.learn": 6,
+    "lbplay.demo": 6,
     "lbplay.cli": 7,
     "lbplay.__main__": 8,
 }

@@ -536,19 +536,24 @@ def _measure(check: MeasureCheck, recorder: Recorder, mark: Mark) -> Verdict:
     losses = sum(1 for e in recorder.events_since(mark.seq) if isinstance(e, SessionLost))
     value = measure(check.measure, requests, check.backend, losses)
     key = f"{check.measure}.{check.backend}" if check.backend else check.measure
-    show: Callable[[Any], str] = (
-        _pct
-        if check.measure in ("share", "error_rate")
-        else (_ms if check.measure in ("p50", "p99", "mean") else _show)
-    )
-    if check.measure == "bytes":
-        show = fmt_bytes
+    show = formatter(check.measure)
     text = (
         f"{key} {show(value)} over {len(requests)} requests (wanted {check.bounds.describe(show)})"
     )
     # Not met yet is not failed: more requests may bring it (a caller with a deadline
     # decides when "not yet" becomes "no").
     return Verdict(True if check.bounds.holds(value) else None, text, {key: value})
+
+
+def formatter(measure: str) -> Callable[[Any], str]:
+    """How a measure's values are written: shares as %, latencies in ms, bytes in units."""
+    if measure in ("share", "error_rate"):
+        return _pct
+    if measure in ("p50", "p99", "mean"):
+        return _ms
+    if measure == "bytes":
+        return fmt_bytes
+    return _show
 
 
 def _show(value: Any) -> str:

@@ -31,6 +31,7 @@ from textual.app import App
 
 from lbplay.course.lesson import Lesson
 from lbplay.course.progress import Store
+from lbplay.course.scenario import Scenario, ScenarioPlayer
 from lbplay.errors import ConfigError, LbplayError
 from lbplay.model.config import LabConfig
 from lbplay.model.snapshot import LabSnapshot
@@ -75,12 +76,15 @@ class LbplayApp(App[None]):
         lesson: Lesson | None = None,
         store: Store | None = None,
         admin: bool = False,
+        scenario: Scenario | None = None,
+        speed: float = 1.0,
     ) -> None:
         """``lab_config`` configures a new Lab (ignored when ``lab`` is given);
         ``refresh_hz`` is how often the dashboard reads a snapshot (4-10 is right);
         ``lesson`` opens that lesson of ``lessons`` beside the dashboard, its progress
         kept in ``store`` (default: the learner's data folder); ``admin`` serves the
-        admin API and writes the run file for ``lbplay ctl``."""
+        admin API and writes the run file for ``lbplay ctl``; ``scenario`` plays that
+        scenario (``lbplay demo NAME``) at ``speed`` with its banner."""
         super().__init__()
         self.lab = lab if lab is not None else Lab(lab_config or LabConfig())
         self.lens = lens
@@ -88,6 +92,7 @@ class LbplayApp(App[None]):
         self.event_log = EventLog(self.lab.clock)
         self.start_error: LbplayError | None = None
         self.admin = AdminApi(self.lab) if admin else None
+        self.player = ScenarioPlayer(self.lab, scenario, speed=speed) if scenario else None
         self._runfile: tuple[int, Path] | None = None
         #: Warnings from before the dashboard could show them (a progress file set
         #: aside), shown once it is up.
@@ -119,7 +124,12 @@ class LbplayApp(App[None]):
             self.exit(return_code=1)
             return
         started = self.lab.clock()
-        if self.learning is not None:
+        if self.player is not None:
+            await self.player.start()
+            welcome = (
+                f"Scenario: {self.player.scenario.title}. Space pauses it, → runs the next step."
+            )
+        elif self.learning is not None:
             await self.learning.start()
             welcome = (
                 f"Lesson {self.learning.lesson.number}: the lab is set up for it. {LESSON_KEYS}"
@@ -141,6 +151,7 @@ class LbplayApp(App[None]):
                 started=started,
                 refresh_hz=self.refresh_hz,
                 learning=self.learning,
+                demo=self.player,
             )
         )
         for warning in self.warnings:
@@ -172,6 +183,8 @@ class LbplayApp(App[None]):
             await self.admin.stop()
         if self.learning is not None:
             self.learning.close()
+        if self.player is not None:
+            self.player.close()
         if self._unsubscribe is not None:
             self._unsubscribe()
         await self.lab.stop()
@@ -194,13 +207,24 @@ def run(
     *,
     lessons: Sequence[Lesson] = (),
     lesson: Lesson | None = None,
+    scenario: Scenario | None = None,
+    speed: float = 1.0,
 ) -> None:
     """Start a Lab with ``config`` (default: 4 backends, round robin, L7, 50/s) and
-    show the dashboard until the learner quits; with ``lesson``, beside that lesson
-    (the Lab starts as the lesson sets it up)."""
+    show the dashboard until the learner quits; with ``lesson``, beside that lesson,
+    or playing ``scenario`` (the Lab starts as the lesson or scenario sets it up)."""
     if lesson is not None:
         config = lesson.setup
-    app = LbplayApp(lab_config=config, lessons=lessons, lesson=lesson, admin=True)
+    if scenario is not None:
+        config = scenario.setup
+    app = LbplayApp(
+        lab_config=config,
+        lessons=lessons,
+        lesson=lesson,
+        admin=True,
+        scenario=scenario,
+        speed=speed,
+    )
     app.run()
     if app.start_error is not None:
         raise app.start_error

@@ -25,6 +25,7 @@ GROUPS: dict[str, str] = {
     "traffic": "Traffic",
     "view": "View",
     "lesson": "Lesson (lbplay learn)",
+    "demo": "Scenario (lbplay demo)",
     "app": "App",
 }
 
@@ -90,8 +91,20 @@ LESSON: list[BindingType] = [
     _b("lesson.up", "K", "lesson_scroll(-1)", "scroll up", "Lesson: scroll the step's text up"),
 ]
 
+#: The scenario keys (``lbplay demo NAME``): part of the dashboard's, active in a
+#: scenario; before the traffic keys, so space pauses the scenario there.
+DEMO: list[BindingType] = [
+    _b(
+        "demo.pause", "space", "demo_pause", "pause demo", "Scenario: pause or resume it", show=True
+    ),
+    _b(
+        "demo.step", "right", "demo_step", "next step", "Scenario: run its next step now", show=True
+    ),
+]
+
 #: The dashboard's keys (``DashboardScreen.BINDINGS``).
 DASHBOARD: list[BindingType] = [
+    *DEMO,
     _b("select.up", "up", "select_offset(-1)", "previous", "Select the backend above"),
     _b("select.down", "down", "select_offset(1)", "next", "Select the backend below"),
     *(

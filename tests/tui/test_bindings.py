@@ -47,6 +47,8 @@ def test_every_binding_has_a_test() -> None:
         "lesson.menu",
         "lesson.down",
         "lesson.up",
+        "demo.pause",
+        "demo.step",
         "select.up",
         "select.down",
         "select.number",

@@ -38,6 +38,7 @@ from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
+from lbplay.course.scenario import ScenarioPlayer
 from lbplay.errors import LbplayError
 from lbplay.model.controls import (
     Add,
@@ -94,6 +95,7 @@ from lbplay.tui.screens.lessons import LessonChooser
 from lbplay.tui.screens.sessions import SessionChooser
 from lbplay.tui.themes import HIGH_CONTRAST, next_theme
 from lbplay.tui.widgets.charts_panel import ChartsPanel
+from lbplay.tui.widgets.demo_banner import DemoBanner
 from lbplay.tui.widgets.fleet_table import BANDWIDTH_ALGORITHMS, FleetTable
 from lbplay.tui.widgets.header_bar import HeaderBar
 from lbplay.tui.widgets.lesson_pane import AnswerBox, LessonPane
@@ -115,6 +117,10 @@ LESSON_ACTIONS = frozenset(
     {"lesson_next", "lesson_back", "lesson_hint", "lesson_solution", "lesson_restart",
      "lesson_menu", "lesson_scroll"}
 )  # fmt: skip
+#: The actions of the scenario keys: they do nothing without a scenario.
+DEMO_ACTIONS = frozenset({"demo_pause", "demo_step"})
+#: How often a scenario's clock and expectations are looked at.
+DEMO_HZ = 10.0
 #: From this height the timeline gets more lines.
 TALL_HEIGHT = 45
 
@@ -139,6 +145,7 @@ class DashboardScreen(Screen[None]):
         started: float,
         refresh_hz: float = 5.0,
         learning: Learning | None = None,
+        demo: ScenarioPlayer | None = None,
     ) -> None:
         super().__init__()
         self.lab = lab
@@ -146,6 +153,9 @@ class DashboardScreen(Screen[None]):
         self.learning = learning
         #: The lesson pane is in the lower panels' place (a small terminal).
         self.lesson_below = False
+        #: The scenario being played (``lbplay demo NAME``), or None.
+        self.demo = demo
+        self._demo_busy = False
         self.event_log = event_log
         self.source = source
         self.started = started
@@ -163,6 +173,8 @@ class DashboardScreen(Screen[None]):
     # -- layout ------------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
+        if self.demo is not None:
+            yield DemoBanner(id="demo-banner")
         yield HeaderBar(id="header")
         yield FleetTable(id="fleet")
         yield Static("", id="view-tabs")
@@ -189,6 +201,10 @@ class DashboardScreen(Screen[None]):
         self._apply_view()
         self.refresh_now()
         self.set_interval(1 / self.refresh_hz, self.refresh_now, name="dashboard refresh")
+        if self.demo is not None:
+            self.banner = self.query_one(DemoBanner)
+            self.banner.show(self.demo)
+            self.set_interval(1 / DEMO_HZ, self._demo_tick, name="scenario")
         self.watch(self.app, "theme", self._theme_changed, init=False)
 
     def on_resize(self, event: Resize) -> None:
@@ -584,10 +600,40 @@ class DashboardScreen(Screen[None]):
     # -- actions: the lesson -----------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """The lesson keys exist only in a lesson (hidden from footer and palette)."""
+        """The lesson keys exist only in a lesson, the scenario keys only in a scenario
+        (hidden from footer and palette); in a scenario, space pauses it, not traffic."""
         if action in LESSON_ACTIONS:
             return self.learning is not None
+        if action in DEMO_ACTIONS:
+            return self.demo is not None
         return True
+
+    # -- the scenario --------------------------------------------------------------------
+
+    async def _demo_tick(self) -> None:
+        """Advance the scenario (its steps apply controls to the Lab) and redraw it."""
+        if self.demo is None or self._demo_busy:
+            return
+        self._demo_busy = True
+        before = self.event_log.added
+        try:
+            await self.demo.poll()
+        except LbplayError as error:
+            self.notify(str(error), title="Scenario", severity="error")
+        finally:
+            self._demo_busy = False
+        self.banner.show(self.demo)
+        if self.event_log.added != before:
+            self.refresh_now()
+
+    def action_demo_pause(self) -> None:
+        if self.demo is not None:
+            self.demo.pause()
+            self.banner.show(self.demo)
+
+    def action_demo_step(self) -> None:
+        if self.demo is not None:
+            self.demo.step_now()
 
     def _lesson_work(self, work: Awaitable[object]) -> None:
         """Run a lesson move that waits on the Lab, keeping the keys alive meanwhile;
