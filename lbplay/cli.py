@@ -20,6 +20,7 @@ from lbplay.core.backends import Backend, parse_backends
 from lbplay.core.explore import key_movement, pick_sequence
 from lbplay.demo import demo as demo_command
 from lbplay.errors import LbplayError
+from lbplay.export_cli import export_command
 from lbplay.learn import lessons_app
 from lbplay.model import controls
 from lbplay.model.control_args import parse_options
@@ -404,6 +405,7 @@ def serve(
 
 app.add_typer(lessons_app, name="lessons")
 app.command(cls=Command)(demo_command)
+app.command("export", cls=Command)(export_command)
 
 
 @app.command(cls=Command)

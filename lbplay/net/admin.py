@@ -14,6 +14,7 @@ port, and the admin API can kill servers.
                                       notice), about one backend
     GET    /algorithms                the registry: names, ideas, real-world names
     GET    /controls                  every control: its name, usage and help
+    GET    /config                    the lab now as a lab model (TOML) and its addresses
     POST   /control                   one control in its JSON form, e.g.
                                       {"control": "kill", "backend": "s2"}
                                       {"control": "slow", "backend": "s3", "ms": 300}
@@ -46,7 +47,9 @@ from lbplay.core.backends import check_name
 from lbplay.core.events import KINDS, Event
 from lbplay.errors import ConfigError, LbplayError, UnknownBackend
 from lbplay.model import controls
+from lbplay.model.tomlform import dumps
 from lbplay.net.lab import Lab
+from lbplay.net.views import addresses, live_config
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 log = logging.getLogger(__name__)
@@ -123,6 +126,7 @@ class AdminApi:
                 web.get("/events", self._events),
                 web.get("/algorithms", self._algorithms),
                 web.get("/controls", self._controls),
+                web.get("/config", self._config),
                 web.post("/control", self._control),
                 web.post("/backends/{name}/{control}", self._backend_control),
             ]
@@ -234,6 +238,17 @@ class AdminApi:
                 }
                 for i in infos
             ]
+        )
+
+    async def _config(self, request: web.Request) -> web.Response:
+        """The lab as it is now, as a lab model in TOML, and its backends' addresses
+        (``lbplay export`` turns them into a real balancer's configuration)."""
+        return _json(
+            {
+                "config": dumps(live_config(self.lab)),
+                "addresses": addresses(self.lab),
+                "proxy_url": self.lab.proxy_url,
+            }
         )
 
     async def _controls(self, request: web.Request) -> web.Response:

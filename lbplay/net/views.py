@@ -8,9 +8,12 @@ as structured fields; ``model.status`` turns them into words.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from lbplay.core.balancer import Balancer
+from lbplay.core.routing import DEFAULT_POOL
+from lbplay.model.config import BackendSpec, LabConfig, PoolSpec
 from lbplay.model.snapshot import BackendView, LabSnapshot, PoolView
 from lbplay.net.health_checker import HealthChecker
 
@@ -117,3 +120,57 @@ def pool_views(
             )
         )
     return views
+
+
+def live_config(lab: Lab) -> LabConfig:
+    """The lab as it is now, as a model: its starting config with every setting a
+    control changes read back from the running parts (weights, backups, limits, pools,
+    algorithms, health, passive checks, routes, affinity, sessions, retries, traffic).
+    What ``lbplay export`` translates; fake backends stay fake (their addresses are in
+    ``addresses``)."""
+    pools = dict(lab.fleet.pools)
+    default = pools.pop(DEFAULT_POOL)
+
+    def specs(pool: Balancer) -> tuple[BackendSpec, ...]:
+        return tuple(
+            BackendSpec(
+                b.name,
+                b.weight,
+                backup=b.backup,
+                max_conns=pool.status(b.name).max_conns,
+                address=None if b.name in lab.fleet.fakes else b.address,
+            )
+            for b in pool.backends
+        )
+
+    traffic = lab.running_traffic()
+    sessions = lab.session_store.url if lab.sessions.mode == "shared" else "local"
+    return replace(
+        lab.config,
+        backends=specs(default),
+        algorithm=default.algorithm,
+        options=dict(default.options),
+        mode=lab.mode,
+        proxy=lab.proxy_config,
+        rate=traffic.rate,
+        health=lab.fleet.health if lab.fleet.checks_on else None,
+        passive_nginx=default.passive.nginx,
+        passive_outlier=default.passive.outlier,
+        panic_threshold=default.panic_threshold,
+        slow_start=default.slow_start,
+        drain_timeout=default.drain_timeout,
+        max_conns=None,
+        pools=tuple(
+            PoolSpec(name, specs(pool), pool.algorithm, dict(pool.options))
+            for name, pool in pools.items()
+        ),
+        routes=tuple(lab.router.rules),
+        sticky=lab.affinity.config,
+        sessions="shared" if sessions == "memory" else sessions,
+        logins=lab.logins,
+    )
+
+
+def addresses(lab: Lab) -> dict[str, str]:
+    """Every backend's ``host:port``, fake or real (for an exported configuration)."""
+    return {b.name: b.address for _, pool in lab.fleet for b in pool.backends if b.address}
