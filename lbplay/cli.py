@@ -24,6 +24,7 @@ from lbplay.export_cli import export_command
 from lbplay.learn import lessons_app
 from lbplay.model import controls
 from lbplay.model.control_args import parse_options
+from lbplay.quiz import quiz as quiz_command
 from lbplay.resources import assets_dir, lessons_dir
 
 app = typer.Typer(
@@ -406,6 +407,26 @@ def serve(
 app.add_typer(lessons_app, name="lessons")
 app.command(cls=Command)(demo_command)
 app.command("export", cls=Command)(export_command)
+app.command("quiz", cls=Command)(quiz_command)
+
+
+@app.command(cls=Command)
+def web(
+    host: Annotated[
+        str, typer.Option(help="Address to listen on: the one your class opens.")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    learn: Annotated[
+        str | None, typer.Option(help="Open this lesson in each browser (as lbplay learn).")
+    ] = None,
+    demo: Annotated[
+        str | None, typer.Option(help="Play this scenario in each browser (as lbplay demo).")
+    ] = None,
+) -> None:
+    """Serve the dashboard to a browser (each tab gets its own lab)."""
+    from lbplay import web as web_module
+
+    web_module.serve(host, port, web_module.command_for(learn, demo))
 
 
 @app.command(cls=Command)

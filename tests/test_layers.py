@@ -35,8 +35,10 @@ RANKS = {
     "lbplay.serve": 6,
     "lbplay.ctl": 6,
     "lbplay.learn": 6,
+    "lbplay.quiz": 6,
     "lbplay.demo": 6,
     "lbplay.export_cli": 6,
+    "lbplay.web": 6,
     "lbplay.cli": 7,
     "lbplay.__main__": 8,
 }
