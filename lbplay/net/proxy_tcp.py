@@ -183,7 +183,9 @@ def _abort(transport: asyncio.WriteTransport, *, reset: bool) -> None:
     if reset:
         sock = transport.get_extra_info("socket")
         if sock is not None:
-            with contextlib.suppress(OSError):
+            # A socket already closed under the transport: OSError here, ValueError
+            # ("negative file descriptor") under uvloop. Either way nothing to reset.
+            with contextlib.suppress(OSError, ValueError):
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RESET)
     if transport.is_closing() and not transport.get_write_buffer_size():
         return
@@ -518,10 +520,13 @@ class TcpProxy(Service):
             if writer is None:
                 continue
             transport = writer.transport
-            if conn.error or transport.get_write_buffer_size():
-                _abort(transport, reset=conn.reset)
-            else:
-                transport.close()
+            try:
+                if conn.error or transport.get_write_buffer_size():
+                    _abort(transport, reset=conn.reset)
+                else:
+                    transport.close()
+            except Exception:  # a transport that fails to close must not skip the rest
+                log.exception("closing a connection of %s failed", conn.client)
         self._conns.discard(conn)
         duration = self.clock() - conn.started
         if conn.ticket is not None:

@@ -578,3 +578,38 @@ async def test_stop_closes_everything_and_leaves_no_task_behind(
     await echo_server.idle()  # the backend connections were closed too
     assert asyncio.all_tasks() == before
     await proxy.stop()  # a second stop is harmless
+
+
+class _ClosedSocket:
+    """A socket already closed under its transport, as uvloop hands it over."""
+
+    def setsockopt(self, *args: object) -> None:
+        raise ValueError("negative file descriptor")
+
+
+class _Transport(asyncio.WriteTransport):
+    def __init__(self) -> None:
+        super().__init__()
+        self.aborted = False
+
+    def get_extra_info(self, name: str, default: object = None) -> object:
+        return _ClosedSocket() if name == "socket" else default
+
+    def is_closing(self) -> bool:
+        return False
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+    def abort(self) -> None:
+        self.aborted = True
+
+
+def test_a_reset_of_an_already_closed_socket_still_aborts() -> None:
+    """Found under uvloop: setsockopt on a closed socket raised ValueError out of
+    _abort, and _finish (documented as never raising) skipped its accounting."""
+    from lbplay.net.proxy_tcp import _abort
+
+    transport = _Transport()
+    _abort(transport, reset=True)
+    assert transport.aborted
