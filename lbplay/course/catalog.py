@@ -13,7 +13,7 @@ import tomllib
 from collections.abc import Sequence
 from pathlib import Path
 
-from lbplay.course.lesson import Lesson, LessonError, load
+from lbplay.course.lesson import Lesson, LessonError, load, toml_line
 from lbplay.errors import ConfigError
 from lbplay.resources import lessons_dir
 
@@ -30,9 +30,7 @@ def load_course(folder: Path | None = None) -> list[Lesson]:
     except FileNotFoundError:
         raise LessonError(manifest, 0, "the course has no manifest") from None
     except tomllib.TOMLDecodeError as error:
-        raise LessonError(
-            manifest, getattr(error, "lineno", 0), f"not valid TOML: {error}"
-        ) from None
+        raise LessonError(manifest, toml_line(error), f"not valid TOML: {error}") from None
     ids = data.get("lessons")
     if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids) or not ids:
         raise LessonError(manifest, 1, 'lessons must be a list of lesson ids: lessons = ["..."]')

@@ -167,8 +167,7 @@ def load(path: Path, lesson_id: str, number: int) -> Lesson:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
-        line = getattr(error, "lineno", 0)
-        raise LessonError(path, line, f"not valid TOML: {error}") from None
+        raise LessonError(path, toml_line(error, text), f"not valid TOML: {error}") from None
     lines = Lines(path, text)
     extra = sorted(set(data) - _TOP)
     if extra:
@@ -223,6 +222,18 @@ def load(path: Path, lesson_id: str, number: int) -> Lesson:
         recap,
         path,
     )
+
+
+def toml_line(error: tomllib.TOMLDecodeError, text: str = "") -> int:
+    """The line a TOML error is on (Python 3.11's error has it only in its message;
+    "at end of document" is the last line of ``text``)."""
+    line = getattr(error, "lineno", None)
+    if isinstance(line, int):
+        return line
+    found = re.search(r"at line (\d+)", str(error))
+    if found:
+        return int(found.group(1))
+    return len(text.splitlines()) if "end of document" in str(error) else 0
 
 
 class Lines:

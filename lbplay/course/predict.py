@@ -173,11 +173,15 @@ def answer(question: Question, setup: LabConfig) -> Answer:
     return Answer(
         (low + high) / 2,
         f"{low:g} to {high:g} s",
-        f"{intervals} probes must {what} in a row, one every {health.interval:g} s; the first"
-        f" comes anywhere within an interval of the change",
+        f"{_probes(intervals)} must {what} in a row, one every {health.interval:g} s; the"
+        f" first comes anywhere within an interval of the change",
         low - question.tolerance,
         high + question.tolerance,
     )
+
+
+def _probes(count: int) -> str:
+    return "1 probe" if count == 1 else f"{count} probes"
 
 
 def _picks(question: Question, setup: LabConfig) -> list[tuple[str, str]]:

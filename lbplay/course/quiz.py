@@ -57,7 +57,7 @@ from lbplay.course.answers import (
     show,
     unit_words,
 )
-from lbplay.course.lesson import LessonError, Lines
+from lbplay.course.lesson import LessonError, Lines, toml_line
 from lbplay.course.syllabus import MISCONCEPTIONS, SELF_CHECK, SOURCE_ERRORS
 from lbplay.errors import ConfigError
 from lbplay.model.config import LabConfig
@@ -249,7 +249,7 @@ def load_file(
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
-        raise LessonError(path, _toml_line(error), f"not valid TOML: {error}") from None
+        raise LessonError(path, toml_line(error, text), f"not valid TOML: {error}") from None
     lines = _Lines(path, text)
     extra = sorted(set(data) - {"questions"})
     if extra:
@@ -263,15 +263,6 @@ def load_file(
         _question(entry, lines, lines.question(index), lessons, seeds)
         for index, entry in enumerate(raw)
     ]
-
-
-def _toml_line(error: tomllib.TOMLDecodeError) -> int:
-    """The line a TOML error is on (Python 3.11's error has it only in its message)."""
-    line = getattr(error, "lineno", None)
-    if isinstance(line, int):
-        return line
-    found = re.search(r"at line (\d+)", str(error))
-    return int(found.group(1)) if found else 0
 
 
 def _question(

@@ -44,7 +44,7 @@ from typing import Any
 
 from lbplay.core.routing import DEFAULT_POOL
 from lbplay.course import checks
-from lbplay.course.lesson import LessonError, Lines, added_by
+from lbplay.course.lesson import LessonError, Lines, added_by, toml_line
 from lbplay.errors import ConfigError
 from lbplay.model import controls
 from lbplay.model.config import LabConfig
@@ -127,7 +127,7 @@ def load(path: Path) -> Scenario:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
-        raise ScenarioError(path, getattr(error, "lineno", 0), f"not valid TOML: {error}") from None
+        raise ScenarioError(path, toml_line(error, text), f"not valid TOML: {error}") from None
     lines = Lines(path, text)
     extra = sorted(set(data) - _TOP)
     if extra:
