@@ -228,3 +228,17 @@ def run(
     app.run()
     if app.start_error is not None:
         raise app.start_error
+
+
+def run_quiz(
+    *, topic: str | None = None, seed: int = 0, count: int = 10, review: bool = False
+) -> None:
+    """``lbplay quiz [TOPIC]``: a round of questions on the quiz screen, answers filed
+    in the learner's progress (Leitner boxes)."""
+    from lbplay.course.quiz import load_bank
+    from lbplay.course.quizround import QuizRound
+    from lbplay.tui.screens.quiz import QuizApp
+
+    store = Store()
+    round_ = QuizRound(load_bank(), topic=topic, seed=seed, count=count, review=review, store=store)
+    QuizApp(round_).run()

@@ -273,6 +273,13 @@ DASHBOARD: list[BindingType] = [
         "Next panel: in a small terminal, requests → charts → events; in a big one, each large",
     ),
     _b(
+        "view.quiz",
+        "Q",
+        "quiz",
+        "quiz",
+        "A quiz round: ten questions (in a lesson, on its topic), answers checked by lbplay",
+    ),
+    _b(
         "view.theme",
         "t",
         "next_theme",

@@ -74,6 +74,7 @@ def test_every_binding_has_a_test() -> None:
         "view.events",
         "view.next",
         "view.theme",
+        "view.quiz",
         "app.help",
         "app.palette",
         "app.quit",

@@ -594,6 +594,21 @@ class DashboardScreen(Screen[None]):
             current = self.view
         self.view = order[(order.index(current) + 1) % len(order)]
 
+    def action_quiz(self) -> None:
+        """A quiz round over the running lab: the lesson's questions in a lesson."""
+        from lbplay.course.progress import Store
+        from lbplay.course.quiz import load_bank
+        from lbplay.course.quizround import QuizRound
+        from lbplay.tui.screens.quiz import QuizScreen
+
+        topic = self.learning.lesson.id if self.learning is not None else None
+        try:
+            round_ = QuizRound(load_bank(), topic=topic, seed=self.frames, store=Store())
+        except LbplayError as error:
+            self.notify(str(error), title="Quiz", severity="error")
+            return
+        self.app.push_screen(QuizScreen(round_))
+
     def action_next_theme(self) -> None:
         self.app.theme = next_theme(self.app.theme)
 
