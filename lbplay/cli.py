@@ -21,6 +21,7 @@ from lbplay.core.explore import key_movement, pick_sequence
 from lbplay.demo import demo as demo_command
 from lbplay.errors import LbplayError
 from lbplay.export_cli import export_command
+from lbplay.interview import interview_app
 from lbplay.learn import lessons_app
 from lbplay.model import controls
 from lbplay.model.control_args import parse_options
@@ -405,6 +406,7 @@ def serve(
 
 
 app.add_typer(lessons_app, name="lessons")
+app.add_typer(interview_app, name="interview")
 app.command(cls=Command)(demo_command)
 app.command("export", cls=Command)(export_command)
 app.command("quiz", cls=Command)(quiz_command)

@@ -36,6 +36,7 @@ RANKS = {
     "lbplay.ctl": 6,
     "lbplay.learn": 6,
     "lbplay.quiz": 6,
+    "lbplay.interview": 6,
     "lbplay.demo": 6,
     "lbplay.export_cli": 6,
     "lbplay.web": 6,

@@ -6,8 +6,9 @@ Per lesson: the steps done, the current step, predictions made and how many were
 right, the seconds spent, the numbers measured (for recaps); and, for quizzes, a
 ``quiz`` section the quiz engine owns.
 
-Writes are atomic (a temporary file in the same folder, then ``os.replace``), so a
-crash never leaves half a file. A file that cannot be read — corrupt, or written by
+Writes are atomic (``write_atomic``: a temporary file in the same folder, then
+``os.replace``), so a crash never leaves half a file; the interview notes use the same
+helper. A file that cannot be read — corrupt, or written by
 a newer lbplay — is never erased and never a crash: it is set aside next to itself
 (``progress.json.corrupt-<time>`` or ``.newer-<time>``), a one-line warning says so,
 and the learner starts afresh.
@@ -58,12 +59,41 @@ class Progress:
         return self.lessons.setdefault(lesson_id, LessonProgress())
 
 
+def data_dir() -> Path:
+    """The folder of the learner's own files (``LBPLAY_DATA`` wins over the platform's)."""
+    override = os.environ.get("LBPLAY_DATA")
+    if override:
+        return Path(override)
+    return Path(user_data_dir("lbplay"))
+
+
 def progress_path() -> Path:
     """Where progress is kept (``LBPLAY_PROGRESS`` wins)."""
     override = os.environ.get("LBPLAY_PROGRESS")
     if override:
         return Path(override)
-    return Path(user_data_dir("lbplay")) / "progress.json"
+    return data_dir() / "progress.json"
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` whole or not at all.
+
+    The text goes to a temporary file in the same folder, is flushed to the disk, and
+    only then renamed over ``path`` (``os.replace`` is atomic within a file system).
+    If anything fails on the way — a full disk, a crash mid-write — the temporary file
+    is removed and ``path`` keeps its old content.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
 
 
 class Store:
@@ -97,18 +127,8 @@ class Store:
 
     def save(self, progress: Progress) -> None:
         """Write ``progress`` atomically."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         data = {"version": VERSION, **asdict(progress)}
-        fd, temp = tempfile.mkstemp(dir=self.path.parent, prefix=".progress-", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w") as handle:
-                json.dump(data, handle, indent=1)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temp, self.path)
-        except BaseException:
-            Path(temp).unlink(missing_ok=True)
-            raise
+        write_atomic(self.path, json.dumps(data, indent=1))
 
     def _set_aside(self, why: str, reason: str) -> None:
         aside = self.path.with_name(f"{self.path.name}.{why}-{time.strftime('%Y%m%d-%H%M%S')}")
