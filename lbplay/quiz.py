@@ -155,7 +155,10 @@ def play_plain(rounds: QuizRound, stdin: TextIO, stdout: TextIO) -> None:
         print(text, file=stdout, flush=True)
 
     def read() -> str:
-        line = stdin.readline()
+        try:
+            line = stdin.readline()
+        except (OSError, UnicodeDecodeError):  # stdin closed or not text: as at its end
+            raise _Ended from None
         if not line or line.strip().lower() in QUIT:
             raise _Ended
         return line.strip()
