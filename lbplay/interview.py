@@ -28,6 +28,7 @@ from lbplay.clihelp import FLAG, Command, Group
 from lbplay.course import design as design_module
 from lbplay.course.interview import Prompt, find_prompt, load_prompts
 from lbplay.course.prove import ProveProgress, ProveResult, prove, rows
+from lbplay.errors import ConfigError
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
@@ -42,35 +43,31 @@ def show_prompts(as_json: bool) -> None:
     table = Table(title="Interview prompts (lbplay interview --prompt ID)", title_justify="left")
     table.add_column("id", no_wrap=True, style="bold")
     table.add_column("prompt", ratio=3)
+    table.add_column("incident it is proven on", ratio=2, style="dim")
     table.add_column("min", justify="right")
     table.add_column("follow-ups", justify="right")
     for prompt in prompts:
         mark = " [dim](the explainer's question)[/]" if prompt.source else ""
         table.add_row(
             prompt.id,
-            f"{prompt.title}{mark}\n[dim]{prompt.incident.title}[/]",
+            f"{prompt.title}{mark}",
+            prompt.incident.title,
             f"{prompt.minutes:g}",
             str(len(prompt.follow_ups)),
         )
     out.print(table)
 
 
-def open_screen(which: str | None) -> None:
-    """The dashboard's interview screen, or — before it exists — a line saying so and
-    the prompts."""
-    prompt = find_prompt(load_prompts(), which).id if which else None
-    from lbplay.tui import app as tui_app
+def open_screen(which: str | None, minutes: float | None = None) -> None:
+    """The interview screen for ``which`` (default: the explainer's own question),
+    every phase ``minutes`` long when given (a quick practice run)."""
+    from lbplay.course.interview import PHASES
+    from lbplay.tui.app import run_interview
 
-    run_interview = getattr(tui_app, "run_interview", None)
-    if run_interview is None:
-        out.print(
-            "The interview screen is not available yet in this lbplay; the prompts"
-            " ('lbplay interview prove DESIGN.toml --prompt ID' proves a design):",
-            soft_wrap=True,
-        )
-        show_prompts(False)
-        return
-    run_interview(prompt=prompt)
+    prompt = find_prompt(load_prompts(), which).id if which else None
+    if minutes is not None and not 0 < minutes <= 240:
+        raise ConfigError(f"bad minutes {minutes:g}: use more than 0 and at most 240")
+    run_interview(prompt=prompt, minutes=dict.fromkeys(PHASES, minutes) if minutes else None)
 
 
 def print_template(which: str) -> None:
@@ -170,6 +167,10 @@ def interview(
     prompt: Annotated[
         str | None, typer.Option("--prompt", "-p", help="The prompt to practise (an id).")
     ] = None,
+    minutes: Annotated[
+        float | None,
+        typer.Option(help="Minutes for every phase (default: the prompt's own; --list)."),
+    ] = None,
 ) -> None:
     """Practise a system-design interview; --list shows the prompts."""
     if ctx.invoked_subcommand is not None:
@@ -177,7 +178,7 @@ def interview(
     if list_ or as_json:
         show_prompts(as_json)
         return
-    open_screen(prompt)
+    open_screen(prompt, minutes)
 
 
 @interview_app.command("prove", cls=Command)

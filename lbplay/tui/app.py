@@ -242,3 +242,15 @@ def run_quiz(
     store = Store()
     round_ = QuizRound(load_bank(), topic=topic, seed=seed, count=count, review=review, store=store)
     QuizApp(round_).run()
+
+
+def run_interview(*, prompt: str | None = None, minutes: dict[str, float] | None = None) -> None:
+    """``lbplay interview [PROMPT]``: a timed practice run on the interview screen
+    (the explainer's own question unless ``prompt`` names another)."""
+    from lbplay.course.interview import InterviewSession, Notes, find_prompt, load_prompts
+    from lbplay.tui.screens.interview import InterviewApp
+
+    prompts = load_prompts()
+    chosen = find_prompt(prompts, prompt) if prompt else next(p for p in prompts if p.source)
+    session = InterviewSession(chosen, minutes=minutes or {}, notes_store=Notes.new(chosen.id))
+    InterviewApp(session).run()

@@ -39,25 +39,23 @@ def test_list_as_a_table(capsys: pytest.CaptureFixture[str]) -> None:
     assert "cache-hot-keys" in out
 
 
-def test_without_a_screen_it_says_so_in_one_line_and_lists_the_prompts(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.delattr(tui_app, "run_interview", raising=False)
-    code, out, err = run(capsys, "interview")
-    assert (code, err) == (0, "")
-    first, *rest = out.splitlines()
-    assert first.startswith("The interview screen is not available yet")
-    assert "rest-api" in "\n".join(rest)
-
-
-def test_with_a_screen_it_opens_it_on_the_prompt(
+def test_interview_opens_the_screen_on_the_prompt(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     opened: list[Any] = []
-    monkeypatch.setattr(tui_app, "run_interview", lambda **kw: opened.append(kw), raising=False)
+    monkeypatch.setattr(tui_app, "run_interview", lambda **kw: opened.append(kw))
     assert run(capsys, "interview", "--prompt", "2")[0] == 0
     assert run(capsys, "interview")[0] == 0
-    assert opened == [{"prompt": "chat-websockets"}, {"prompt": None}]
+    assert run(capsys, "interview", "--minutes", "0.5")[0] == 0
+    quick = dict.fromkeys(("clarify", "design", "deep-dive", "wrap-up"), 0.5)
+    assert opened == [
+        {"prompt": "chat-websockets", "minutes": None},
+        {"prompt": None, "minutes": None},
+        {"prompt": None, "minutes": quick},
+    ]
+    code, _, err = run(capsys, "interview", "--minutes", "0")
+    assert code == 2
+    assert "bad minutes 0" in err
 
 
 def test_an_unknown_prompt_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
