@@ -79,7 +79,7 @@ def ci_test_commands() -> list[str]:
 def test_ci_runs_the_readme_test_command_then_the_slow_tests() -> None:
     """.ci/run spells out the README's test command, with the venv in a temp folder,
     then runs the slow tests (which that command leaves out) with the same pytest,
-    then plays every lesson on a real Lab."""
+    then plays every lesson and every scenario on a real Lab, each bounded in time."""
     readme = (ROOT / "README.md").read_text()
     block = readme.split("<!-- test-command -->", 1)[1].split("```sh\n", 1)[1]
     command = block.split("\n```", 1)[0].strip()
@@ -87,8 +87,9 @@ def test_ci_runs_the_readme_test_command_then_the_slow_tests() -> None:
         "python3 -m venv .venv && .venv/bin/pip install '.[test]' && .venv/bin/python -m pytest"
     )
     steps = [step.replace(".venv", '"$venv"') for step in command.split(" && ")]
-    lessons = '"$venv"/bin/lbplay lessons check --run'
-    assert ci_test_commands() == [*steps, f"{steps[-1]} -m slow", lessons]
+    lessons = 'timeout 900 "$venv"/bin/lbplay lessons check --run'
+    scenarios = 'timeout 600 "$venv"/bin/lbplay demo all --headless'
+    assert ci_test_commands() == [*steps, f"{steps[-1]} -m slow", lessons, scenarios]
 
 
 def test_a_plain_pytest_leaves_the_slow_tests_to_pytest_m_slow() -> None:

@@ -150,6 +150,18 @@ async def test_the_player_pauses_and_steps(tmp_path: Path) -> None:
             player.close()
 
 
-def test_every_shipped_scenario_loads() -> None:
-    names = [scenario.load(path).name for path in scenario.shipped()]
-    assert "failover" in names
+def test_every_shipped_scenario_loads_and_the_ten_stories_are_there() -> None:
+    """The stories a teacher tells (issue 14): each ships, and each file is valid."""
+    names = {scenario.load(path).name for path in scenario.shipped()}
+    assert names >= {
+        "failover",
+        "sticky-session-vs-shared-store",
+        "alb-content-routing",
+        "least-response-time-fast-failure",
+        "ip-hash-behind-nat",
+        "add-server-modulo-vs-ring",
+        "rolling-deploy-drain",
+        "l4-keepalive-pinning",
+        "thundering-herd-slow-start",
+        "retry-storm",
+    }
