@@ -288,11 +288,6 @@ def coverage() -> tuple[dict[int, int], int]:
     return per_item, sum(1 for q in bank.questions if not q.generated)
 
 
-@pytest.mark.xfail(
-    reason="issue 13 asks for 8 per self-check item and 60 hand-written questions; the"
-    " bank's first questions are in, the rest are being written (remove this mark then)",
-    strict=True,
-)
 def test_the_bank_covers_each_self_check_item_eight_times() -> None:
     per_item, written = coverage()
     assert min(per_item.values()) >= 8, per_item
