@@ -13,9 +13,9 @@ dropped otherwise; the same goes for X-Forwarded-Proto. The *client address* the
 balancer hashes on is the right-most untrusted hop.
 
 Header values reach the backend byte for byte. The parser decodes values as Latin-1 so
-any byte survives, but aiohttp's client writes header values as UTF-8: a value is
-therefore handed over as the text its bytes spell in UTF-8, which aiohttp turns back
-into the same bytes, and a value whose bytes are not UTF-8 cannot be forwarded exactly
+any byte survives, but the upstream client (``net.upstream``) writes the request head
+as UTF-8: a value is therefore handed over as the text its bytes spell in UTF-8, which
+turns back into the same bytes, and a value whose bytes are not UTF-8 cannot be forwarded exactly
 and is refused with 400 rather than silently altered.
 """
 
@@ -104,7 +104,8 @@ class TrustedProxies:
 
 
 def _as_sent(name: str, value: str) -> str:
-    """``value`` as text that aiohttp writes back as the bytes the client sent."""
+    """``value`` as text whose UTF-8 is the bytes the client sent (as ``net.upstream``
+    writes it)."""
     if value.isascii():
         return value
     try:
@@ -137,9 +138,9 @@ def request_headers(head: RequestHead, peer_ip: str, trusted: bool) -> CIMultiDi
     headers: CIMultiDict[str] = CIMultiDict()
     forwarded_for: list[str] = []
     proto = "http"
-    # Repeats of a header keep the first spelling of its name: aiohttp's client merges
-    # its headers case-sensitively and would drop "c: 2" after "C: 1". Header names
-    # are case-insensitive, so nothing is lost.
+    # Repeats of a header keep the first spelling of its name, so that a backend that
+    # compares names case-sensitively sees one header. Names are case-insensitive, so
+    # nothing is lost.
     spelling: dict[str, str] = {}
     for name, value in strip_hop_by_hop(head.headers):
         lower = name.lower()

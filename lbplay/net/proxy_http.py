@@ -18,7 +18,7 @@ the other parts together:
 
 * ``net.pool_queue``: waiting for room when every backend is at its ``max_conns``;
 * ``net.attempt``: one try on one backend, begun when picked and ended exactly once;
-* ``net.upstream``: the client to the backends (aiohttp lives there, and only there);
+* ``net.upstream``: lbplay's own HTTP/1.1 client to the backends, with keep-alive pools;
 * ``net.retry``: whether and where to try again (nginx's ``proxy_next_upstream``);
 * ``net.relay``: the request body on its way out, the response on its way back.
 
