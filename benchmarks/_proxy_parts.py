@@ -2,7 +2,8 @@
 
 * servers: the static backend (raw asyncio, a fixed 3-byte answer on every port), the
   fake backends (lbplay's ``FakeBackend``, zero latency), lbplay's L7 and L4 proxies,
-  and the naive aiohttp proxy;
+  and two aiohttp proxies: the pooled one (one ``ClientSession`` for the process's
+  life, keep-alive connections reused) and the naive one (a new session per request);
 * load clients: a closed loop (N keep-alive connections, each sending its next request
   the moment the answer arrived: wrk's model) and an open loop (requests at a fixed
   mean rate, Poisson arrivals, whatever the server does);
@@ -47,6 +48,24 @@ _CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:[ \t]*(\d+)", re.IGNORECASE)
 _NAIVE_DROPPED = frozenset(
     {"content-encoding", "content-length", "transfer-encoding", "connection"}
 )
+#: Hop-by-hop headers (RFC 9110 7.6.1), which a proxy does not forward either way.
+_HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+    }
+)
+#: Not copied from the client's request: aiohttp writes its own Host and framing.
+_POOLED_REQUEST_DROPPED = _HOP_BY_HOP | {"host", "content-length"}
+#: Not copied from the backend's answer: aiohttp's server frames the body itself.
+_POOLED_RESPONSE_DROPPED = _HOP_BY_HOP | {"content-length"}
 
 
 def run(main: Coroutine[Any, Any, None]) -> str:
@@ -175,7 +194,8 @@ async def serve_naive(addresses: list[str]) -> None:
 
     Read the whole request body, open a new client (``requests.request`` opens a new
     connection per call), read the whole response, copy it back. Deliberately not
-    fixed: it is the baseline the issue compares lbplay's L7 proxy with.
+    fixed: its row shows what a new client session per request costs; the pooled
+    proxy above is the fair baseline.
     """
     import aiohttp
     from aiohttp import web
@@ -207,6 +227,58 @@ async def serve_naive(addresses: list[str]) -> None:
         await until_stopped()
     finally:
         await runner.cleanup()
+
+
+async def serve_pooled(addresses: list[str]) -> None:
+    """The simplest proxy done right: what a user who knows aiohttp would write.
+
+    One ``ClientSession`` for the life of the process, its ``TCPConnector`` keeping
+    connections to the backends alive and reusing them; the request's method, path and
+    query (as received), headers (less hop-by-hop ones) and body forwarded; the
+    answer's status, headers (duplicates such as Set-Cookie kept) and body copied back.
+    Bodies are read whole, as in the naive proxy: every answer here is 3 bytes.
+    """
+    import aiohttp
+    from aiohttp import web
+    from multidict import CIMultiDict
+    from yarl import URL
+
+    upstreams = itertools.cycle(addresses)
+    session = aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=256, limit_per_host=0),
+        auto_decompress=False,  # pass bodies through as they are, Content-Encoding too
+        timeout=aiohttp.ClientTimeout(total=30),
+    )
+
+    async def forward(request: web.Request) -> web.Response:
+        body = await request.read()
+        url = URL(f"http://{next(upstreams)}{request.raw_path}", encoded=True)
+        headers = CIMultiDict(
+            (k, v) for k, v in request.headers.items() if k.lower() not in _POOLED_REQUEST_DROPPED
+        )
+        async with session.request(
+            request.method, url, headers=headers, data=body or None, allow_redirects=False
+        ) as upstream:
+            data = await upstream.read()
+            kept = CIMultiDict(
+                (k, v)
+                for k, v in upstream.headers.items()
+                if k.lower() not in _POOLED_RESPONSE_DROPPED
+            )
+            return web.Response(body=data, status=upstream.status, headers=kept)
+
+    app = web.Application(client_max_size=16 * 1024 * 1024)
+    app.router.add_route("*", "/{tail:.*}", forward)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0, backlog=1024)
+    await site.start()
+    try:
+        announce(runner.addresses[0][1])
+        await until_stopped()
+    finally:
+        await runner.cleanup()
+        await session.close()
 
 
 # -- load clients -------------------------------------------------------------------

@@ -13,23 +13,40 @@ Chart redraw: one full redraw of a live chart of 60 points (the dashboard's
 ``Chart.draw``: braille cells, then styled strips) at the size it has on screen, and
 the plotting alone at a large size. Target: under 16 ms.
 
+Dashboard CPU (``--cpu``, issue 15): the real ``lbplay`` command, exactly as a learner
+starts it (its default 50 requests per second), in a pseudo-terminal of 120 × 36 with
+``TERM=xterm-256color`` whose output is read as a terminal would; after a warm-up
+(5 s), the user+system CPU time of its processes is read from /proc over 20 s (Linux).
+Target: under 10% of a core. ``q`` then quits it as a learner would.
+
 Run: ``python benchmarks/tui.py`` (``--quick`` for a smoke run: fewer samples,
-less traffic; ``--samples N``, ``--rate R``).
+less traffic; ``--samples N``, ``--rate R``); ``python benchmarks/tui.py --cpu``
+(``--seconds S``, ``--warmup S``, ``--rate R`` to pass ``--rate`` to ``lbplay``).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import fcntl
 import math
 import os
 import platform
 import random
 import re
+import select
+import shutil
 import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import termios
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 from lbplay.model.config import LabConfig
 from lbplay.tui.app import LbplayApp
@@ -41,6 +58,10 @@ from lbplay.tui.widgets.chart import Chart, Line, cells_to_strips
 SIZE = (120, 36)
 KEY_TARGET_MS = 100.0
 CHART_TARGET_MS = 16.0
+#: The dashboard's own traffic by default (``lbplay --rate``), and its CPU target.
+DASHBOARD_RATE = 50.0
+CPU_TARGET = 0.10
+ROOT = Path(__file__).resolve().parents[1]
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07")
 
 
@@ -177,6 +198,148 @@ def chart_offline(width: int, height: int, runs: int = 50) -> tuple[float, float
     return line_ms, stack_ms
 
 
+# -- the dashboard's CPU (--cpu) ----------------------------------------------------
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _tree(pid: int) -> Iterator[int]:
+    yield pid
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return
+    for child in children:
+        yield from _tree(int(child))
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and its live children, from /proc."""
+    total = 0
+    for each in _tree(pid):
+        with contextlib.suppress(OSError):  # a child that ended meanwhile
+            fields = Path(f"/proc/{each}/stat").read_text().rpartition(")")[2].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / _TICKS
+
+
+def lbplay_command() -> str:
+    beside = Path(sys.executable).parent / "lbplay"
+    found = str(beside) if beside.is_file() else shutil.which("lbplay")
+    if found is None:
+        raise SystemExit("tui benchmark: no lbplay command beside this Python or on PATH")
+    return found
+
+
+class Terminal:
+    """``lbplay`` on a pseudo-terminal whose output is read (and dropped) as it comes."""
+
+    def __init__(self, argv: list[str], env: dict[str, str]) -> None:
+        self.master, slave = os.openpty()
+        columns, rows = SIZE
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
+        try:
+            self.proc = subprocess.Popen(
+                argv, stdin=slave, stdout=slave, stderr=slave, env=env, start_new_session=True
+            )
+        finally:
+            os.close(slave)
+        self.tail = b""
+        self.received = 0
+
+    def pump(self, seconds: float) -> None:
+        """Read what the app writes for ``seconds`` (a terminal never stops reading)."""
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            readable, _, _ = select.select([self.master], [], [], min(left, 0.1))
+            if not readable:
+                continue
+            try:
+                chunk = os.read(self.master, 65536)
+            except OSError:  # the app has gone
+                return
+            if not chunk:
+                return
+            self.received += len(chunk)
+            self.tail = (self.tail + chunk)[-65536:]
+
+    def screen_text(self) -> str:
+        return _ANSI.sub("", self.tail.decode(errors="replace"))
+
+    def close(self) -> None:
+        """Quit as a learner does (q), then SIGTERM, then SIGKILL."""
+        with contextlib.suppress(OSError):
+            os.write(self.master, b"q")
+        deadline = time.monotonic() + 5
+        while self.proc.poll() is None and time.monotonic() < deadline:
+            self.pump(0.1)
+        if self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.proc.terminate()
+            try:
+                self.proc.wait(timeout=3)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        os.close(self.master)
+
+
+def dashboard_cpu(rate: float | None, seconds: float, warmup: float) -> None:
+    """Print the dashboard's share of a core at its default rate, and the verdict."""
+    argv = [lbplay_command()] + ([] if rate is None else ["--rate", f"{rate:g}"])
+    temp = Path(tempfile.mkdtemp(prefix="lbplay-bench-tui-"))
+    path = os.environ.get("PYTHONPATH", "")
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), path) if p),
+        "TERM": "xterm-256color",
+        "COLUMNS": str(SIZE[0]),
+        "LINES": str(SIZE[1]),
+        # The dashboard records itself for lbplay ctl: here, not in the user's list.
+        "LBPLAY_RUNFILE": str(temp / "runfile.json"),
+    }
+    load = " / ".join(f"{v:.2f}" for v in os.getloadavg())
+    print(
+        f"# {platform.python_implementation()} {platform.python_version()},"
+        f" {platform.system()} {platform.machine()}, {os.cpu_count()} CPUs;"
+        f" load average before {load} (1/5/15 min)"
+    )
+    terminal = Terminal(argv, env)
+    try:
+        terminal.pump(warmup)
+        if terminal.proc.poll() is not None:
+            raise SystemExit(f"tui benchmark: lbplay exited:\n{terminal.screen_text()[-2000:]}")
+        slices: list[float] = []
+        step = min(5.0, seconds)
+        started, used = time.monotonic(), cpu_seconds(terminal.proc.pid)
+        first_wall, first_cpu = started, used
+        while (now := time.monotonic()) - first_wall < seconds - 1e-3:
+            terminal.pump(min(step, seconds - (now - first_wall)))
+            wall, cpu = time.monotonic(), cpu_seconds(terminal.proc.pid)
+            slices.append((cpu - used) / (wall - started))
+            started, used = wall, cpu
+        share = (used - first_cpu) / (started - first_wall)
+        if terminal.proc.poll() is not None:
+            raise SystemExit(f"tui benchmark: lbplay exited:\n{terminal.screen_text()[-2000:]}")
+        measured = re.findall(r"measured (\d[\d,.]*)/s", terminal.screen_text())
+    finally:
+        terminal.close()
+        shutil.rmtree(temp, ignore_errors=True)
+    shown = f"{measured[-1]} req/s on its status line" if measured else "its rate not found"
+    asked = f"--rate {rate:g}" if rate is not None else f"its default {DASHBOARD_RATE:g} req/s"
+    print(
+        f"dashboard CPU ({' '.join(Path(a).name if i == 0 else a for i, a in enumerate(argv))},"
+        f" {asked}; {shown}; {SIZE[0]}×{SIZE[1]} pty, TERM=xterm-256color):"
+        f" {share:.1%} of a core over {started - first_wall:.0f} s after {warmup:g} s warm-up"
+    )
+    print(f"  per {step:g} s: " + ", ".join(f"{v:.1%}" for v in slices))
+    print(f"  terminal output: {terminal.received / 1024 / (warmup + seconds):,.0f} KiB/s")
+    load = " / ".join(f"{v:.2f}" for v in os.getloadavg())
+    print(f"# load average after {load} (1/5/15 min)")
+    verdict = "ok" if share < CPU_TARGET else "MISS"
+    print(f"  target under {CPU_TARGET:.0%} of a core at {DASHBOARD_RATE:g} req/s: {verdict}")
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
@@ -186,8 +349,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="a smoke run")
     parser.add_argument("--samples", type=int, default=None, help="key presses (default 60)")
-    parser.add_argument("--rate", type=float, default=None, help="requests/s (default 500)")
+    parser.add_argument(
+        "--rate", type=float, default=None, help="requests/s (default 500; --cpu: lbplay's 50)"
+    )
+    parser.add_argument(
+        "--cpu", action="store_true", help="the dashboard process's CPU instead (Linux)"
+    )
+    parser.add_argument("--seconds", type=float, default=None, help="--cpu: measured (20)")
+    parser.add_argument("--warmup", type=float, default=None, help="--cpu: warm-up (5)")
     args = parser.parse_args()
+    if args.cpu:
+        seconds = args.seconds or (3.0 if args.quick else 20.0)
+        warmup = args.warmup if args.warmup is not None else (2.0 if args.quick else 5.0)
+        dashboard_cpu(args.rate, seconds, warmup)
+        return
     samples = args.samples or (10 if args.quick else 60)
     rate = args.rate if args.rate is not None else (100.0 if args.quick else 500.0)
     warmup = 1.0 if args.quick else 3.0
