@@ -44,7 +44,11 @@ err = Console(stderr=True, highlight=False)
 
 def _version(value: bool) -> None:
     if value:
-        out.print(f"lbplay {__version__}")
+        import platform
+
+        from lbplay.net.eventloop import loop_name
+
+        out.print(f"lbplay {__version__} (Python {platform.python_version()}, {loop_name()})")
         raise typer.Exit()
 
 
@@ -345,14 +349,13 @@ def serve(
     """Run the balancer headless: fake (or real) backends behind a real proxy.
 
     Prints the proxy URL to curl and the admin URL for 'lbplay ctl'; Ctrl-C stops."""
-    import asyncio
-
     from lbplay.core.affinity import AffinityConfig
     from lbplay.core.health import preset
     from lbplay.core.passive import NginxPassive, OutlierDetection, nginx_failures
     from lbplay.core.routing import Rule
     from lbplay.model.config import LabConfig, PoolSpec, ProxyConfig, RetryPolicy
     from lbplay.model.numbers import whole
+    from lbplay.net import eventloop
     from lbplay.serve import run
 
     registry.get(algorithm)
@@ -402,7 +405,7 @@ def serve(
     whole(port, "port", 0, 65535)
     whole(admin_port, "admin port", 0, 65535)
     live = live and out.is_terminal
-    asyncio.run(run(config, out, err, live=live, host=host, port=port, admin_port=admin_port))
+    eventloop.run(run(config, out, err, live=live, host=host, port=port, admin_port=admin_port))
 
 
 app.add_typer(lessons_app, name="lessons")

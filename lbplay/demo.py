@@ -9,7 +9,6 @@ A teacher's own file works the same: ``lbplay demo ./mine.toml``.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Annotated
 
@@ -20,6 +19,7 @@ from rich.table import Table
 from lbplay.clihelp import FLAG
 from lbplay.course import scenario
 from lbplay.errors import ConfigError
+from lbplay.net import eventloop
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
@@ -54,7 +54,7 @@ def headless(which: str, speed: float, as_json: bool) -> None:
 
         if not as_json:
             out.print(f"[b]{one.name}[/]: {one.title}")
-        report = asyncio.run(scenario.play(one, speed=speed, on_step=said))
+        report = eventloop.run(scenario.play(one, speed=speed, on_step=said))
         reports.append(report)
         if not as_json:
             show_report(report)

@@ -15,7 +15,6 @@ mistakes are one line and exit 2 (``cli.main``).
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 from typing import Annotated
@@ -29,6 +28,7 @@ from lbplay.course import design as design_module
 from lbplay.course.interview import Prompt, find_prompt, load_prompts
 from lbplay.course.prove import ProveProgress, ProveResult, prove, rows
 from lbplay.errors import ConfigError
+from lbplay.net import eventloop
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
@@ -105,7 +105,7 @@ def prove_design(path: Path, which: str, as_json: bool) -> None:
 
 def _run(prompt: Prompt, design: design_module.Design) -> ProveResult:
     if not err.is_terminal:
-        return asyncio.run(prove(design, prompt.model_design, prompt.incident, prompt=prompt.id))
+        return eventloop.run(prove(design, prompt.model_design, prompt.incident, prompt=prompt.id))
     with err.status("starting") as status:
 
         def progress(step: ProveProgress) -> None:
@@ -113,7 +113,7 @@ def _run(prompt: Prompt, design: design_module.Design) -> ProveResult:
                 f"{step.design}: {step.stage} {step.elapsed:4.1f} / {step.total:.0f} s  {step.text}"
             )
 
-        return asyncio.run(
+        return eventloop.run(
             prove(
                 design,
                 prompt.model_design,

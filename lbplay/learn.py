@@ -10,7 +10,6 @@ prediction can be computed — and, with ``--run``, plays each lesson on a real 
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Annotated
 
@@ -24,6 +23,7 @@ from lbplay.course.lesson import Lesson
 from lbplay.course.progress import Progress, Store
 from lbplay.course.syllabus import SYLLABUS
 from lbplay.course.verify import play
+from lbplay.net import eventloop
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
@@ -113,7 +113,7 @@ def check(run: bool, only: list[str]) -> None:
     failed = []
     total = 0.0
     for lesson in chosen:
-        report = asyncio.run(play(lesson))
+        report = eventloop.run(play(lesson))
         total += report.seconds
         mark = "[green]pass[/]" if report.passed else "[red]FAIL[/]"
         out.print(f"{mark} {lesson.slug} in {report.seconds:.1f} s", soft_wrap=True)

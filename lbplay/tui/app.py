@@ -35,6 +35,7 @@ from lbplay.course.scenario import Scenario, ScenarioPlayer
 from lbplay.errors import ConfigError, LbplayError
 from lbplay.model.config import LabConfig
 from lbplay.model.snapshot import LabSnapshot
+from lbplay.net import eventloop
 from lbplay.net.admin import AdminApi
 from lbplay.net.lab import Lab
 from lbplay.runfile import RunInfo, remove_runfile, write_runfile
@@ -225,7 +226,7 @@ def run(
         scenario=scenario,
         speed=speed,
     )
-    app.run()
+    eventloop.run(app.run_async())
     if app.start_error is not None:
         raise app.start_error
 
@@ -241,7 +242,7 @@ def run_quiz(
 
     store = Store()
     round_ = QuizRound(load_bank(), topic=topic, seed=seed, count=count, review=review, store=store)
-    QuizApp(round_).run()
+    eventloop.run(QuizApp(round_).run_async())
 
 
 def run_interview(*, prompt: str | None = None, minutes: dict[str, float] | None = None) -> None:
@@ -253,4 +254,4 @@ def run_interview(*, prompt: str | None = None, minutes: dict[str, float] | None
     prompts = load_prompts()
     chosen = find_prompt(prompts, prompt) if prompt else next(p for p in prompts if p.source)
     session = InterviewSession(chosen, minutes=minutes or {}, notes_store=Notes.new(chosen.id))
-    InterviewApp(session).run()
+    eventloop.run(InterviewApp(session).run_async())

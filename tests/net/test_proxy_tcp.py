@@ -613,3 +613,10 @@ def test_a_reset_of_an_already_closed_socket_still_aborts() -> None:
     transport = _Transport()
     _abort(transport, reset=True)
     assert transport.aborted
+
+
+async def test_the_proxy_tests_run_on_both_loops(request: pytest.FixtureRequest) -> None:
+    """Every test here runs twice: on asyncio's loop and on uvloop (tests/conftest.py)."""
+    loop = type(asyncio.get_running_loop())
+    expected = "uvloop" if request.node.name.endswith("[uvloop]") else "asyncio"
+    assert loop.__module__.split(".")[0] == expected
