@@ -152,8 +152,9 @@ def pick(
         typer.Option("--option", "-o", help="Algorithm option NAME=VALUE, e.g. vnodes=100."),
     ] = None,
 ) -> None:
-    """Show a sequence of picks and why each was made (or, with --remove/--add,
-    how many of 10,000 keys move to another backend).
+    """Show a sequence of picks and why each was made, or keys moved (--remove/--add).
+
+    With --remove or --add: how many of 10,000 keys move to another backend.
 
     Each request completes before the next unless --hold keeps them in flight; hash
     algorithms hash user1, user2, ... unless --key or --client-ip is given."""
@@ -453,8 +454,9 @@ def learn(
     add_help_option=False,
 )
 def ctl(ctx: typer.Context) -> None:
-    """Change a running lab from another terminal: 'lbplay ctl kill s2', 'lbplay ctl
-    state' ('lbplay ctl --help' lists every command)."""
+    """Change a running lab from another terminal: 'lbplay ctl kill s2', 'ctl state'.
+
+    'lbplay ctl --help' lists every command."""
     from lbplay import ctl as ctl_module
 
     ctl_module.main(ctx.args)

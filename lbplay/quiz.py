@@ -68,8 +68,10 @@ def quiz(
         bool, typer.Option("--json", help="With --list: for scripts.", metavar=FLAG)
     ] = False,
 ) -> None:
-    """Self-check quizzes: answers computed by lbplay's engine, misses come back for
-    review ('lbplay quiz --plain 3' asks about algorithms, line by line)."""
+    """Self-check quizzes: answers computed by lbplay's engine, misses come back.
+
+    'lbplay quiz --review' asks what is due and what you missed; 'lbplay quiz --plain 3'
+    asks about algorithms, line by line."""
     if as_json and not list_bank:
         raise ConfigError("--json goes with --list (lbplay quiz --list --json)")
     bank = load_bank()
