@@ -4,7 +4,8 @@ The proxy serves clients with plain asyncio streams rather than aiohttp's server
 because aiohttp's server has no header-read timeout, answers oversized headers with 400
 instead of 431 and accepts some inputs that a proxy must refuse. This module is the
 front door: it reads one request head, decides how the body is framed, streams the body
-and writes the few answers the proxy makes itself. The backend side is aiohttp's client.
+and writes the few answers the proxy makes itself. The backend side is lbplay's own
+client (``net.upstream``).
 
 Strict means "refuse, never repair". A proxy and the server behind it must agree on
 where each request ends; when they can be made to disagree (Content-Length *and*
@@ -63,7 +64,7 @@ Choices where the RFCs leave room (RFC 9112 unless noted):
   expectations are left to the backend.
 
 How the proxy forwards a body: a Content-Length body is sent on with the same length;
-a chunked body is decoded here and re-framed as chunked by the client library, so
+a chunked body is decoded here and re-framed as chunked by ``net.upstream``, so
 chunk boundaries and extensions are not preserved, only the bytes.
 """
 
