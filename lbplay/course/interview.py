@@ -31,7 +31,6 @@ from __future__ import annotations
 import json
 import re
 import time
-import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -41,7 +40,7 @@ from typing import Any
 from lbplay import __version__
 from lbplay.course.design import Design, KeyedError, key_line, template
 from lbplay.course.design import parse as parse_design
-from lbplay.course.lesson import LessonError, toml_line
+from lbplay.course.lesson import LessonError, read_toml
 from lbplay.course.progress import data_dir, write_atomic
 from lbplay.course.prove import Incident, ProgressCallback, ProveResult, parse_incident
 from lbplay.course.prove import markdown as prove_markdown
@@ -268,14 +267,7 @@ class _Reader:
 
 def load_prompt(path: Path, prompt_id: str, number: int) -> Prompt:
     """Read and check the prompt at ``path``; ``PromptError`` says where it is wrong."""
-    try:
-        text = path.read_text()
-    except OSError as error:
-        raise PromptError(path, 0, f"cannot read it: {error.strerror}") from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as error:
-        raise PromptError(path, toml_line(error, text), f"not valid TOML: {error}") from None
+    text, data = read_toml(path, PromptError)
     if not _ID.fullmatch(prompt_id):
         raise PromptError(path, 0, "a prompt's id is lowercase letters, digits and '-'")
     read = _Reader(path, text)

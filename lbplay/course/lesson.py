@@ -160,14 +160,7 @@ _STEP_KEYS: dict[str, set[str]] = {
 
 def load(path: Path, lesson_id: str, number: int) -> Lesson:
     """Read and check the lesson at ``path``; ``LessonError`` says where it is wrong."""
-    try:
-        text = path.read_text()
-    except OSError as error:
-        raise LessonError(path, 0, f"cannot read it: {error.strerror}") from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as error:
-        raise LessonError(path, toml_line(error, text), f"not valid TOML: {error}") from None
+    text, data = read_toml(path)
     lines = Lines(path, text)
     extra = sorted(set(data) - _TOP)
     if extra:
@@ -222,6 +215,19 @@ def load(path: Path, lesson_id: str, number: int) -> Lesson:
         recap,
         path,
     )
+
+
+def read_toml(path: Path, error: type[LessonError] = LessonError) -> tuple[str, dict[str, Any]]:
+    """The text of the TOML file at ``path`` and what it holds; ``error`` (a kind of
+    ``LessonError``) says so, with the line, if it cannot be read or is not TOML."""
+    try:
+        text = path.read_text()
+    except OSError as failed:
+        raise error(path, 0, f"cannot read it: {failed.strerror}") from None
+    try:
+        return text, tomllib.loads(text)
+    except tomllib.TOMLDecodeError as failed:
+        raise error(path, toml_line(failed, text), f"not valid TOML: {failed}") from None
 
 
 def toml_line(error: tomllib.TOMLDecodeError, text: str = "") -> int:

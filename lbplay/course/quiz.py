@@ -57,7 +57,7 @@ from lbplay.course.answers import (
     show,
     unit_words,
 )
-from lbplay.course.lesson import LessonError, Lines, toml_line
+from lbplay.course.lesson import LessonError, Lines, read_toml
 from lbplay.course.syllabus import MISCONCEPTIONS, SELF_CHECK, SOURCE_ERRORS
 from lbplay.errors import ConfigError
 from lbplay.model.config import LabConfig
@@ -242,14 +242,7 @@ def load_file(
     path: Path, lessons: Sequence[str], seeds: Sequence[int] = SAMPLE_SEEDS
 ) -> list[Question]:
     """The questions of one bank file, checked."""
-    try:
-        text = path.read_text()
-    except OSError as error:
-        raise LessonError(path, 0, f"cannot read it: {error.strerror}") from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as error:
-        raise LessonError(path, toml_line(error, text), f"not valid TOML: {error}") from None
+    text, data = read_toml(path)
     lines = _Lines(path, text)
     extra = sorted(set(data) - {"questions"})
     if extra:

@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,7 +43,7 @@ from typing import Any
 
 from lbplay.core.routing import DEFAULT_POOL
 from lbplay.course import checks
-from lbplay.course.lesson import LessonError, Lines, added_by, toml_line
+from lbplay.course.lesson import LessonError, Lines, added_by, read_toml
 from lbplay.errors import ConfigError
 from lbplay.model import controls
 from lbplay.model.config import LabConfig
@@ -120,14 +119,7 @@ def find(which: str) -> Path:
 
 def load(path: Path) -> Scenario:
     """Read and check the scenario at ``path``; ``ScenarioError`` says where it is wrong."""
-    try:
-        text = path.read_text()
-    except OSError as error:
-        raise ScenarioError(path, 0, f"cannot read it: {error.strerror}") from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as error:
-        raise ScenarioError(path, toml_line(error, text), f"not valid TOML: {error}") from None
+    text, data = read_toml(path, ScenarioError)
     lines = Lines(path, text)
     extra = sorted(set(data) - _TOP)
     if extra:
