@@ -85,8 +85,16 @@ def root(
 
 
 @app.command(cls=Command)
-def algorithms() -> None:
+def algorithms(
+    name: Annotated[
+        str | None,
+        typer.Argument(help="One algorithm to show in full, with its options."),
+    ] = None,
+) -> None:
     """List every algorithm: its idea and what nginx, HAProxy, Envoy and AWS call it."""
+    if name is not None:
+        _show_algorithm(registry.get(name))
+        return
     wide = out.width >= 140
     table = Table(title="Load-balancing algorithms", title_justify="left", show_lines=not wide)
     table.add_column("name", no_wrap=True, style="bold")
@@ -108,6 +116,52 @@ def algorithms() -> None:
             called = "\n".join(f"[dim]{k}[/] {v}" for k, v in zip(labels, real, strict=True))
             table.add_row(f"{info.name}\n[dim]{info.family}[/]", info.idea, called)
     out.print(table)
+    out.print("[dim]lbplay algorithms NAME shows one in full, with its options.[/]")
+
+
+def _show_algorithm(info: registry.AlgorithmInfo) -> None:
+    """``lbplay algorithms NAME``: one algorithm, its real names, what it depends on
+    and every option with its default (for ``-o key=value``)."""
+    out.print(f"[b]{info.name}[/b] [dim]({info.family})[/]")
+    out.print(info.idea, soft_wrap=True)
+    out.print()
+    for label, value in (
+        ("nginx", info.nginx),
+        ("HAProxy", info.haproxy),
+        ("Envoy", info.envoy),
+        ("AWS", info.aws),
+    ):
+        out.print(f"  {label:<8} {value}", soft_wrap=True, markup=False)
+    depends = [
+        what
+        for what, flag in (
+            ("backend weights", info.uses_weights),
+            ("live load (requests in flight, latency or bytes)", info.uses_load),
+            ("a hash of the client's address", info.hashes_address),
+            (
+                "a hash key (the client's address unless a header or key is hashed)",
+                info.uses_key and not info.hashes_address,
+            ),
+            ("random numbers (seeded)", info.uses_random),
+        )
+        if flag
+    ]
+    out.print()
+    out.print("Picks depend on: " + ("; ".join(depends) if depends else "nothing but the order"))
+    if info.fleet_note:
+        out.print(f"When backends come and go: {info.fleet_note}", soft_wrap=True)
+    out.print()
+    if not info.options:
+        out.print("Options: none.")
+    else:
+        out.print(
+            f"Options (lbplay ctl algorithm {info.name} -o KEY=VALUE; lbplay pick -o too):",
+            markup=False,
+        )
+        for key, option in info.options.items():
+            out.print(f"  {key} = {option.default!r}  [dim]{option.help}[/]", soft_wrap=True)
+    out.print()
+    out.print(f"[dim]Try it: lbplay pick {info.name}[/]")
 
 
 @app.command(cls=Command)

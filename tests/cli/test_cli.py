@@ -50,6 +50,29 @@ def test_algorithms_table_lists_every_algorithm(capsys: pytest.CaptureFixture[st
         assert column in out
 
 
+@pytest.mark.parametrize("name", registry.names())
+def test_one_algorithm_in_full_with_its_options(
+    capsys: pytest.CaptureFixture[str], name: str
+) -> None:
+    code, out, _ = run(capsys, "algorithms", name)
+    assert code == 0
+    info = registry.get(name)
+    flat = " ".join(out.split())
+    assert flat.startswith(f"{name} ({info.family})")
+    assert f"Envoy {info.envoy}" in flat
+    for key, option in info.options.items():
+        assert f"{key} = {option.default!r}" in flat
+    if not info.options:
+        assert "Options: none." in flat
+
+
+def test_an_unknown_algorithm_suggests_real_ones(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "algorithms", "leastconn")
+    assert code == 2
+    assert err.startswith("lbplay: error: unknown algorithm 'leastconn'; did you mean")
+    assert "least_connections" in err
+
+
 def test_pick_prints_smooth_wrr_sequence(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(
         capsys, "pick", "weighted_round_robin", "--backends", "a:5,b:1,c:1", "-n", "7"
