@@ -511,11 +511,9 @@ class Upstream:
             message = f"backend {name} has no address"
             raise Failure("no address", 502, message, sent=False, kind=None)
         head_only = head.method == "HEAD"
-        if "Host" not in headers:  # an HTTP/1.0 client may send none: nginx's $proxy_host
-            headers["Host"] = address
         for stale in range(STALE_RETRIES + 1):
             payload = body.payload()
-            request, stream = _request_bytes(head, headers, payload)
+            request, stream = _request_bytes(head, headers, payload, address)
             chunked = stream is not None and "Content-Length" not in headers
             conn = self._idle_connection(address) or await self._connect(name, address)
             try:
@@ -596,16 +594,23 @@ class Upstream:
 
 
 def _request_bytes(
-    head: RequestHead, headers: CIMultiDict[str], payload: bytes | AsyncIterator[bytes] | None
+    head: RequestHead,
+    headers: CIMultiDict[str],
+    payload: bytes | AsyncIterator[bytes] | None,
+    address: str,
 ) -> tuple[bytes, AsyncIterator[bytes] | None]:
     """The request line and headers (with a buffered body), ready to write, and the
     stream to send after them (None: nothing more).
 
     Header values are text whose UTF-8 encoding is the bytes the client sent
-    (``net.forwarding``), so they reach the backend byte for byte."""
+    (``net.forwarding``), so they reach the backend byte for byte. A request without
+    Host (HTTP/1.0 may send none) gets the backend's ``address``, as nginx's
+    ``$proxy_host``."""
     target = head.path if head.query is None else f"{head.path}?{head.query}"
     lines = [f"{head.method} {target} HTTP/1.1\r\n"]
     lines += [f"{name}: {value}\r\n" for name, value in headers.items()]
+    if "Host" not in headers:
+        lines.append(f"Host: {address}\r\n")
     if isinstance(payload, bytes):
         if "Content-Length" not in headers:
             lines.append(f"Content-Length: {len(payload)}\r\n")

@@ -288,6 +288,17 @@ async def test_absolute_form_is_forwarded_in_origin_form_with_its_host() -> None
         assert b"\r\nHost: Example.org\r\n" in head
 
 
+async def test_a_request_without_host_names_the_backend_it_is_retried_on() -> None:
+    # HTTP/1.0 may send no Host: each try names its own backend (nginx's $proxy_host).
+    b1 = FakeBackend("b1")
+    async with rig(b1, RawBackend("r1", lambda c: answer_each(c, ok_response()))) as the_rig:
+        await b1.kill()
+        data = request(headers=[], version="HTTP/1.0")
+        assert (await parse_response(await exchange(the_rig.port, data))).status == 200
+        [head] = the_rig.raws["r1"].requests
+        assert f"\r\nHost: {the_rig.raws['r1'].address}\r\n".encode() in head
+
+
 async def test_an_empty_query_is_forwarded_as_sent() -> None:
     # (aiohttp's client, which lbplay used before its own, forwarded "/p?" as "/p".)
     async with rig(RawBackend("r1", lambda c: answer_each(c, ok_response()))) as the_rig:
