@@ -72,22 +72,7 @@ def weights_of(question: Drawn) -> dict[str, int]:
     return {name: int(weight) for name, weight in (p.split(":") for p in spec.split(","))}
 
 
-@pytest.mark.parametrize(
-    "algorithm",
-    [
-        "round_robin",
-        "weighted_round_robin",
-        "least_connections",
-        "weighted_least_connections",
-        "least_response_time",
-        "ip_hash",
-        "hash_modulo",
-        "ring_hash",
-        "jump_hash",
-        "maglev",
-        "rendezvous",
-    ],
-)
+@pytest.mark.parametrize("algorithm", generators.PICK_ALGORITHMS)
 def test_generated_picks_agree_with_the_rule_stated_in_the_question(algorithm: str) -> None:
     for seed, question in drawn("picks", range(120), algorithms=[algorithm]):
         assert question.form == "picks"
