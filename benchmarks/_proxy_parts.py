@@ -189,6 +189,22 @@ async def serve_l4(addresses: list[str], *, telemetry: bool) -> None:
         await until_stopped()
 
 
+async def _serve_app(app: Any) -> None:
+    """Serve an aiohttp ``app`` on a free port of 127.0.0.1, announce the port, and run
+    until stopped (the naive and pooled proxies)."""
+    from aiohttp import web
+
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0, backlog=1024)
+    await site.start()
+    try:
+        announce(runner.addresses[0][1])
+        await until_stopped()
+    finally:
+        await runner.cleanup()
+
+
 async def serve_naive(addresses: list[str]) -> None:
     """A proxy written the simple way, as in the classic Flask + requests example.
 
@@ -218,15 +234,7 @@ async def serve_naive(addresses: list[str]) -> None:
 
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", forward)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0, backlog=1024)
-    await site.start()
-    try:
-        announce(runner.addresses[0][1])
-        await until_stopped()
-    finally:
-        await runner.cleanup()
+    await _serve_app(app)
 
 
 async def serve_pooled(addresses: list[str]) -> None:
@@ -269,15 +277,9 @@ async def serve_pooled(addresses: list[str]) -> None:
 
     app = web.Application(client_max_size=16 * 1024 * 1024)
     app.router.add_route("*", "/{tail:.*}", forward)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0, backlog=1024)
-    await site.start()
     try:
-        announce(runner.addresses[0][1])
-        await until_stopped()
+        await _serve_app(app)
     finally:
-        await runner.cleanup()
         await session.close()
 
 
