@@ -284,3 +284,21 @@ def test_same_seed_same_picks() -> None:
             r.backend for r in pick_sequence(algorithm, parse_backends("a:2,b,c"), 50, seed=10)
         ]
         assert other != runs[0]
+
+
+def test_power_of_two_fast_path_draws_and_explains_as_the_general_one() -> None:
+    """d = 2 over equal weights takes a shortcut (no lists, no binary search); it must
+    make the same draws, the same choice and give the same reason as the general code."""
+    from lbplay.core import registry
+    from lbplay.core.picker import PickerEnv
+
+    backends = [Backend(f"s{i}") for i in range(50)]
+    for i, backend in enumerate(backends):
+        backend.stats.in_flight = (i * 7919) % 13
+    fast = registry.create("power_of_two_choices", backends, PickerEnv(random.Random(5), float))
+    general = registry.create("power_of_two_choices", backends, PickerEnv(random.Random(5), float))
+    general._unit = False  # type: ignore[attr-defined]
+    for _ in range(2000):
+        one, two = fast.pick(NO_CONTEXT), general.pick(NO_CONTEXT)
+        assert one.backend is two.backend
+        assert one.reason == two.reason
