@@ -1,12 +1,12 @@
 """The layers point one way, and the pure ones stay pure.
 
-errors < core < model < net < course < tui < the command line (cli, ctl, serve,
-learn, demo): a module may
+errors < core < model < sim < net < course < tui < the command line (cli, ctl,
+serve, learn, demo, sim_cli): a module may
 import its own layer and the ones below, never one above, and no import cycle
 exists anywhere in lbplay/ (imports only needed for type checking excepted). The
-pure layers are also checked by importing them in a fresh interpreter: ``core``
-and ``model`` load nothing but the standard library, each other and two small pure
-libraries; ``net`` and ``course`` load no Textual.
+pure layers are also checked by importing them in a fresh interpreter: ``core``,
+``model`` and ``sim`` load nothing but the standard library, each other and two
+small pure libraries (no asyncio); ``net`` and ``course`` load no Textual.
 """
 
 from __future__ import annotations
@@ -28,20 +28,23 @@ RANKS = {
     "lbplay.core": 1,
     "lbplay.model": 2,
     "lbplay.resources": 2,
-    "lbplay.net": 3,
-    "lbplay.runfile": 3,
-    "lbplay.course": 4,
-    "lbplay.tui": 5,
-    "lbplay.serve": 6,
-    "lbplay.ctl": 6,
-    "lbplay.learn": 6,
-    "lbplay.quiz": 6,
-    "lbplay.interview": 6,
-    "lbplay.demo": 6,
-    "lbplay.export_cli": 6,
-    "lbplay.web": 6,
-    "lbplay.cli": 7,
-    "lbplay.__main__": 8,
+    # The simulator: pure like the model, below the network (it never needs it).
+    "lbplay.sim": 3,
+    "lbplay.net": 4,
+    "lbplay.runfile": 4,
+    "lbplay.course": 5,
+    "lbplay.tui": 6,
+    "lbplay.serve": 7,
+    "lbplay.ctl": 7,
+    "lbplay.learn": 7,
+    "lbplay.quiz": 7,
+    "lbplay.interview": 7,
+    "lbplay.demo": 7,
+    "lbplay.export_cli": 7,
+    "lbplay.web": 7,
+    "lbplay.sim_cli": 7,
+    "lbplay.cli": 8,
+    "lbplay.__main__": 9,
 }
 #: Third-party libraries the pure layers may load, and why.
 PURE_LIBRARIES = {
@@ -162,10 +165,13 @@ def loaded_by(code: str) -> list[str]:
     return list(json.loads(result.stdout))
 
 
-def test_the_model_loads_only_the_standard_library_and_the_core() -> None:
-    modules = [m for m in MODULES if m.startswith("lbplay.model.")]
+@pytest.mark.parametrize(("layer", "sample"), [("model", "controls"), ("sim", "engine")])
+def test_the_model_and_the_simulator_load_only_the_standard_library_and_below(
+    layer: str, sample: str
+) -> None:
+    modules = [m for m in MODULES if m.startswith(f"lbplay.{layer}.")]
     loaded = loaded_by("\n".join(f"import {m}" for m in modules))
-    assert "lbplay.model.controls" in loaded  # the check really imported everything
+    assert f"lbplay.{layer}.{sample}" in loaded  # the check really imported everything
     foreign = sorted(
         m
         for m in loaded
@@ -174,7 +180,11 @@ def test_the_model_loads_only_the_standard_library_and_the_core() -> None:
         and not m.startswith("_")
     )
     assert foreign == []
-    assert not [m for m in loaded if m.startswith(("lbplay.net", "lbplay.tui", "lbplay.cli"))]
+    assert not [
+        m
+        for m in loaded
+        if m.startswith(("lbplay.net", "lbplay.course", "lbplay.tui", "lbplay.cli"))
+    ]
     assert "asyncio" not in loaded
 
 

@@ -1,5 +1,5 @@
 """ruff (lint and format) is clean everywhere; mypy --strict is clean on the pure
-layers (the core and the lab model)."""
+layers (the core, the lab model and the simulator)."""
 
 from __future__ import annotations
 
@@ -26,6 +26,6 @@ def test_ruff_format() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_mypy_strict_core_and_model() -> None:
-    result = run("mypy", "lbplay/core", "lbplay/model", "lbplay/errors.py")
+def test_mypy_strict_core_model_and_sim() -> None:
+    result = run("mypy", "lbplay/core", "lbplay/model", "lbplay/sim", "lbplay/errors.py")
     assert result.returncode == 0, result.stdout + result.stderr
