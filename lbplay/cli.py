@@ -27,6 +27,7 @@ from lbplay.model import controls
 from lbplay.model.control_args import parse_options
 from lbplay.quiz import quiz as quiz_command
 from lbplay.resources import assets_dir, lessons_dir
+from lbplay.sim_cli import sim_command
 
 app = typer.Typer(
     name="lbplay",
@@ -468,6 +469,7 @@ app.add_typer(interview_app, name="interview")
 app.command(cls=Command)(demo_command)
 app.command("export", cls=Command)(export_command)
 app.command("quiz", cls=Command)(quiz_command)
+app.command("sim", cls=Command)(sim_command)
 
 
 @app.command(cls=Command)

@@ -57,7 +57,9 @@ DEFAULT_WITHIN = 10.0
 #: Seconds after the last step, unless the scenario says.
 DEFAULT_END = 2.0
 _WANTED = re.compile(r" \(wanted [^)]*\)")
-_TOP = {"title", "story", "setup", "steps", "end"}
+#: ``sim`` is the same story at scale, for ``lbplay sim FILE`` (``sim.config``); a
+#: scenario played on a Lab leaves it alone.
+_TOP = {"title", "story", "setup", "steps", "end", "sim"}
 _STEP = {"at", "after", "delay", "do", "say", "expect", "within"}
 
 

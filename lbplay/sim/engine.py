@@ -97,6 +97,21 @@ class RunResult:
         return max((k for k, c in enumerate(self.queue) if c), default=0)
 
 
+def arrival_rate(config: SimConfig) -> float:
+    """Requests per unit of model time: the load times the fleet's capacity (the sum
+    of the speeds, times the lanes of a FIFO server), over the mean service time."""
+    lanes = config.concurrency if config.discipline == "fifo" else 1
+    speeds = sum(config.speed_of(i) for i in range(config.servers))
+    return config.load * speeds * lanes / config.service.mean
+
+
+def relaxation_time(load: float) -> float:
+    """How long, in mean service times, an M/M/1 queue at ``load`` takes to forget
+    how it started: 1 / (1 − √load)². The warm-up should cover it (random routing
+    gives each server exactly such a queue; every other policy forgets faster)."""
+    return math.inf if load >= 1 else 1.0 / (1.0 - math.sqrt(load)) ** 2
+
+
 class _Run:
     """The state of one run; ``run`` drives it chunk by chunk."""
 
@@ -111,8 +126,7 @@ class _Run:
         self.inv = [1.0 / s for s in self.speed]
         #: Requests a server works on at full speed at once (its busy time's divisor).
         self.lanes = config.concurrency if fifo else 1
-        capacity = sum(self.speed) * self.lanes
-        self.rate = config.load * capacity / config.service.mean
+        self.rate = arrival_rate(config)
 
         def stream(name: str) -> random.Random:
             return random.Random(f"lbplay.sim/{seed}/{name}")
@@ -556,9 +570,19 @@ class _Run:
 
     def _refused(self, i: int, j: int, ctx: PickContext, now: float) -> int:
         """Server ``i`` is down and refuses the connection: try another, as many
-        times as ``retries`` allows, avoiding those tried. The server, or -1."""
+        times as ``retries`` allows, avoiding those tried. The server, or -1.
+
+        Each refused attempt is begun and ended at once, failed, as the proxy does, so
+        pickers that track load see what they see live: a server that fails fast has
+        nothing in flight and a latency near 0 (the trap of least_connections and
+        least_response_time)."""
         tried = {self.truth[i].name}
-        for _ in range(self.config.retries):
+        for attempt in range(self.config.retries + 1):
+            if self.acct == 2:
+                self._begin(i, j)
+                self._end(now, i, j, 0.0, False)
+            if attempt == self.config.retries:
+                break
             again = PickContext(ctx.client_ip, ctx.hash_key, frozenset(tried))
             i = self.index[self.pickers[j].pick(again).backend]
             if not self.down[i]:

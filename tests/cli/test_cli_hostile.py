@@ -62,7 +62,7 @@ class Started(BaseException):
 
 
 #: Everything that would run for long (a lab, a dashboard, a browser server, a
-#: lesson, scenario or incident played on a Lab). Called synchronously, before any
+#: lesson, scenario or incident played on a Lab, a simulation). Called synchronously, before any
 #: event loop, so a stand-in that raises stops the command right there.
 LONG_RUNNERS = [
     "lbplay.serve.run",
@@ -73,6 +73,7 @@ LONG_RUNNERS = [
     "lbplay.course.scenario.play",
     "lbplay.learn.play",
     "lbplay.interview.prove",
+    "lbplay.sim_cli.run_comparison",
 ]
 
 
