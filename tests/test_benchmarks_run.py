@@ -32,3 +32,39 @@ def test_pick_benchmark_runs_and_covers_every_algorithm() -> None:
         if not line.startswith(("#", "algorithm"))
     ]
     assert rows == ["round_robin", "maglev"]
+
+
+def test_sim_benchmark_runs_with_its_simpy_anchor() -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    result = subprocess.run(
+        [sys.executable, "benchmarks/sim.py", "--quick"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    rows = [
+        line.split()[:2]
+        for line in result.stdout.splitlines()
+        if line.startswith(("lbplay", "simpy"))
+    ]
+    assert [r[0] + " " + r[1] for r in rows] == [
+        "lbplay round_robin",
+        "lbplay power_of_two_choices",
+        "simpy (round",
+    ]
+    assert result.stdout.count("peak RSS") == 2
+
+
+def test_sim_accuracy_table_runs() -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    result = subprocess.run(
+        [sys.executable, "benchmarks/sim_accuracy.py", "--quick"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert result.stdout.count(" ok") == 3
