@@ -40,6 +40,7 @@ from lbplay.sim.engine import (
 )
 from lbplay.sim.stats import queue_tail
 from lbplay.sim.svg import Series, line_chart
+from lbplay.sim.theory import expected_mean
 from lbplay.tui.palette import SERIES_DARK
 from lbplay.tui.plot import line_cells
 
@@ -374,6 +375,14 @@ def report(config: SimConfig, outcomes: Sequence[Outcome], console: Console) -> 
             _share(f["failed"].value),
         )
     console.print(table)
+    theory = [(o.algorithm, expected_mean(config, o.algorithm)) for o in outcomes]
+    known = [f"{name} {mean:.3g}" for name, mean in theory if mean is not None]
+    if known:
+        console.print(
+            "Theory for the mean as n → ∞ (random: M/M/1; d choices: Mitzenmacher's"
+            f" T_d): {', '.join(known)}.",
+            style="dim",
+        )
     width = max(30, min(console.width, 100) - 8)
     console.print()
     console.print(cdf_chart(outcomes, width, 10))

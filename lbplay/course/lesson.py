@@ -26,8 +26,11 @@ solution). A **predict** step has ``question`` (``course.predict``: picks, share
 keys_moved, detection, recovery) with its parameters, and may ``run`` controls to
 show the real outcome beside the prediction. An **observe** step has ``id``, a
 ``wait`` (``{ requests = 200 }`` or ``{ seconds = 5 }``), what to ``show`` (measures)
-and what to ``expect`` (a check). Any step may have ``after``: what to notice once
-it is done.
+and what to ``expect`` (a check) — or, instead of a wait, a ``sim`` table
+(``sim.config``'s keys, as in a scenario's ``[sim]``): the same algorithms run by the
+simulator at scale, in the learner's session, each figure of ``show`` (``mean``,
+``p99``, ...) kept per algorithm (``{scale.p99.random}``). Any step may have
+``after``: what to notice once it is done.
 
 ``load`` reads and checks a lesson; every mistake is a ``LessonError`` with the file,
 the line and what is wrong.
@@ -51,6 +54,8 @@ from lbplay.model.config import LabConfig
 from lbplay.model.control_args import Names
 from lbplay.model.numbers import fmt_bytes, fmt_ms
 from lbplay.model.tomlform import from_dict
+from lbplay.sim import config as sim_config
+from lbplay.sim.engine import total_requests
 
 StepKind = Literal["read", "do", "predict", "observe"]
 STEP_KINDS: tuple[StepKind, ...] = ("read", "do", "predict", "observe")
@@ -102,6 +107,14 @@ class Step:
     wait: Wait = field(default_factory=Wait)
     show: tuple[str, ...] = ()
     expect: checks.Check | None = None
+    #: observe at scale: the simulation whose figures are shown.
+    sim: sim_config.SimConfig | None = None
+
+
+#: What an observe step with a ``sim`` can show, per algorithm (``sim_cli``'s JSON names).
+SIM_SHOWS = ("mean", "p50", "p99", "p999", "mean_queue", "max_queue", "failed", "rejected")
+#: The most requests one lesson step may simulate (all algorithms): seconds, not minutes.
+SIM_MOST = 3_000_000
 
 
 @dataclass(frozen=True)
@@ -154,7 +167,7 @@ _STEP_KEYS: dict[str, set[str]] = {
         "options",
         "run",
     },
-    "observe": {"kind", "text", "after", "id", "wait", "show", "expect"},
+    "observe": {"kind", "text", "after", "id", "wait", "show", "expect", "sim"},
 }
 
 
@@ -406,6 +419,8 @@ def _step(raw: Any, index: int, line: int, setup: LabConfig, names: Names, lines
     step_id = raw.get("id")
     if not isinstance(step_id, str) or not _ID.fullmatch(step_id):
         raise LessonError(path, line, f"{where} needs an id: lowercase letters, digits, '-'")
+    if "sim" in raw:
+        return _sim_step(raw, text, index, line, after, step_id, lines, where)
     wait = raw.get("wait")
     if not isinstance(wait, Mapping) or len(wait) != 1 or not {"requests", "seconds"} & set(wait):
         message = f"{where}: wait is {{ requests = N }} or {{ seconds = S }}"
@@ -438,6 +453,41 @@ def _step(raw: Any, index: int, line: int, setup: LabConfig, names: Names, lines
     )
 
 
+def _sim_step(
+    raw: Mapping[str, Any],
+    text: str,
+    index: int,
+    line: int,
+    after: str,
+    step_id: str,
+    lines: Lines,
+    where: str,
+) -> Step:
+    """An observe step at scale: ``sim`` instead of ``wait``, no ``expect``."""
+    start = line - 1
+    for key in ("wait", "expect"):
+        if key in raw:
+            raise lines.error(key, f"{where}: a step with a sim has no {key}", start)
+    try:
+        config = sim_config.build(sim_config.table_values(raw["sim"], "sim"))
+    except ConfigError as error:
+        raise lines.error("sim", f"{where}: {error}", start) from None
+    if total_requests(config) > SIM_MOST:
+        raise lines.error(
+            "sim",
+            f"{where}: the sim makes {total_requests(config):,} requests in all; a lesson"
+            f" step may make {SIM_MOST:,} (seconds, not minutes)",
+            start,
+        )
+    show = _strings(raw, "show", lines, required=True, start=start)
+    for item in show:
+        if item not in SIM_SHOWS:
+            raise lines.error(
+                "show", f"{where}: a sim shows {', '.join(SIM_SHOWS)}, not {item!r}", start
+            )
+    return Step("observe", text, index, line, after, id=step_id, show=show, sim=config)
+
+
 def _within(value: Any, low: float, high: float) -> bool:
     return not isinstance(value, bool) and isinstance(value, int | float) and low <= value <= high
 
@@ -454,7 +504,7 @@ def _check_recap(recap: str, steps: Sequence[Step], lines: Lines) -> None:
             message = f"recap quotes {step_id!r}, which is no observe step's id ({known})"
             raise lines.error("recap", message)
         measure = match.group(2).split(".")[0]
-        if measure not in checks.MEASURES:
+        if measure not in checks.MEASURES and measure not in SIM_SHOWS:
             raise lines.error("recap", f"recap quotes no measure {measure!r}")
     stray = re.findall(r"\{[^}]*\}", _PLACEHOLDER.sub("", recap))
     if stray:

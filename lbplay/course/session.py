@@ -11,6 +11,7 @@ began, ``answer`` grades a prediction and ``reveal`` runs it on the Lab, and
 from __future__ import annotations
 
 import asyncio
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +26,9 @@ from lbplay.model import controls
 from lbplay.model.numbers import fmt_bytes, fmt_ms
 from lbplay.model.wire import FAKE_BACKEND_HEADER
 from lbplay.net.lab import Lab
+from lbplay.sim.config import SimConfig
+from lbplay.sim.engine import Outcome, compare, total_requests
+from lbplay.sim.theory import expected_mean
 
 #: Where a prediction's replay requests come from.
 REPLAY_ADDRESS = "127.0.0.2"
@@ -63,6 +67,33 @@ class StepState:
     values: dict[str, Any] = field(default_factory=dict)
 
 
+class SimJob:
+    """A simulation run on a thread of its own, so the Lab and the dashboard go on
+    while it runs (a few seconds); ``poll`` reads how far it got."""
+
+    def __init__(self, config: SimConfig) -> None:
+        self.config = config
+        self.total = total_requests(config)
+        self.done = 0
+        self.outcomes: list[Outcome] | None = None
+        self.error = ""
+        self._thread = threading.Thread(target=self._run, name="lbplay-sim", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        def advance(count: int) -> None:
+            self.done += count
+
+        try:
+            self.outcomes = compare(self.config, advance)
+        except Exception as error:  # shown to the learner: a bug, but not a crash
+            self.error = f"the simulation failed: {error!r}"
+
+    @property
+    def finished(self) -> bool:
+        return self.outcomes is not None or bool(self.error)
+
+
 class LessonSession:
     """One lesson on one Lab."""
 
@@ -83,6 +114,7 @@ class LessonSession:
         self.state = StepState()
         self._mark = checks.Mark(0, 0.0)
         self._started = lab.clock()
+        self._sim: SimJob | None = None
 
     @property
     def mine(self) -> LessonProgress:
@@ -134,6 +166,9 @@ class LessonSession:
         self.mine.current = index
         self.state = StepState(done=self.step.kind == "read" or index in self.mine.done)
         self._mark = checks.Mark(self.recorder.last_seq, self.lab.clock())
+        self._sim = None
+        if self.step.sim is not None and not self.state.done:
+            self._sim = SimJob(self.step.sim)
         self._save()
 
     def _done_here(self) -> None:
@@ -164,6 +199,9 @@ class LessonSession:
         return state
 
     def _observe(self, step: Step, state: StepState) -> None:
+        if step.sim is not None:
+            self._observe_sim(step, state)
+            return
         requests = self.recorder.since(self._mark.seq)
         elapsed = self.lab.clock() - self._mark.at
         if step.wait.requests and len(requests) < step.wait.requests:
@@ -200,6 +238,12 @@ class LessonSession:
             values.update(verdict.values)
             met = bool(verdict.passed)
             lines.append(("as expected: " if met else "not as expected: ") + verdict.text)
+        self._observed(step, state, values, lines)
+
+    def _observed(
+        self, step: Step, state: StepState, values: dict[str, Any], lines: list[str]
+    ) -> None:
+        """An observation is over: show ``lines``, keep ``values`` for the recap."""
         state.values = values
         state.status = "\n".join(lines)
         state.done = True
@@ -207,6 +251,36 @@ class LessonSession:
             self.mine.measured[f"{step.id}.{name}"] = value
         self._done_here()
         self._save()
+
+    def _observe_sim(self, step: Step, state: StepState) -> None:
+        """An observation at scale: the simulation's figures, per algorithm."""
+        job = self._sim
+        if job is None:  # started when the step was entered; if not, now
+            job = self._sim = SimJob(step.sim) if step.sim is not None else None
+        if job is None or not job.finished:
+            done, total = (job.done, job.total) if job is not None else (0, 1)
+            state.status = f"simulating at scale: {done:,} of {total:,} requests"
+            return
+        if job.error:
+            state.status = f"not as expected: {job.error}"
+            state.done = True
+            return
+        assert job.outcomes is not None
+        values: dict[str, Any] = {}
+        lines = []
+        for outcome in job.outcomes:
+            figures = outcome.figures
+            cells = []
+            for name in step.show:
+                value = figures[name].value
+                values[f"{name}.{outcome.algorithm}"] = value
+                cells.append(f"{name} {value:.3g}")
+            theory = expected_mean(job.config, outcome.algorithm)
+            if theory is not None and "mean" in step.show:
+                cells.append(f"(theory as n → ∞: mean {theory:.3g})")
+            lines.append(f"{outcome.algorithm}: " + " · ".join(cells))
+        lines.append("times in mean service times")
+        self._observed(step, state, values, lines)
 
     # -- hints and solutions ---------------------------------------------------------------
 

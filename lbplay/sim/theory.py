@@ -159,3 +159,31 @@ def measure(case: Case) -> Row:
         simulated = simulate(config, algorithm).latency.mean
         theory = mm1(case.x) if case.kind == "mm1" else supermarket(case.x, case.d)
     return Row(case, simulated, theory, time.perf_counter() - started)
+
+
+def expected_mean(config: SimConfig, algorithm: str) -> float | None:
+    """The mean time in system theory gives for ``algorithm`` under ``config`` (as
+    n → ∞), or None when no formula above applies: it needs one balancer with a live
+    view, Poisson arrivals, exponential service, equal single-lane FIFO servers and
+    no outages, queue limit or slow server; then random is M/M/1 and the power of d
+    choices is T_d(λ)."""
+    plain = (
+        config.balancers == 1
+        and config.arrivals.kind == "poisson"
+        and config.service.kind == "exp"
+        and config.discipline == "fifo"
+        and config.concurrency == 1
+        and not config.outages
+        and not config.queue_limit
+        and config.slow == 1
+        and all(s == config.speeds[0] for s in config.speeds)
+        and config.load < 1
+    )
+    if not plain:
+        return None
+    if algorithm == "random":
+        return mm1(config.load) * config.service.mean
+    if algorithm == "power_of_two_choices":
+        d = int(config.options_for(algorithm).get("choices", 2))
+        return supermarket(config.load, d) * config.service.mean
+    return None
