@@ -280,6 +280,14 @@ DASHBOARD: list[BindingType] = [
         "A quiz round: ten questions (in a lesson, on its topic), answers checked by lbplay",
     ),
     _b(
+        "view.scale",
+        "z",
+        "at_scale",
+        "at scale",
+        "At scale: this algorithm and random, round robin, least connections, two choices"
+        " over 1,000 simulated servers at 90% load (lbplay sim)",
+    ),
+    _b(
         "view.theme",
         "t",
         "next_theme",

@@ -75,6 +75,7 @@ def test_every_binding_has_a_test() -> None:
         "view.next",
         "view.theme",
         "view.quiz",
+        "view.scale",
         "app.help",
         "app.palette",
         "app.quit",

@@ -594,6 +594,14 @@ class DashboardScreen(Screen[None]):
             current = self.view
         self.view = order[(order.index(current) + 1) % len(order)]
 
+    def action_at_scale(self) -> None:
+        """The current algorithm at 1,000 simulated servers (``lbplay sim``), beside the
+        classic ones, on a worker thread: the dashboard keeps drawing meanwhile."""
+        from lbplay.tui.screens.scale import ScaleScreen
+
+        balancer = self.lab.balancer
+        self.app.push_screen(ScaleScreen(balancer.algorithm, balancer.options, self.palette))
+
     def action_quiz(self) -> None:
         """A quiz round over the running lab: the lesson's questions in a lesson."""
         from lbplay.course.progress import Store
