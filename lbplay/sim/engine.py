@@ -469,9 +469,9 @@ class _Run:
         now = self.now
         for _ in range(count):
             now = now - log(1.0 - rnd()) * gap if next_arrival is None else next_arrival()
-            self._ps_until(now)
             if self.ctl and self.ctl[0][0] <= now:
-                self._controls(now)
+                self._controls(now)  # each after the departures before it
+            self._ps_until(now)
             j = int(rrnd() * k) if k > 1 else 0
             ctx = self.ctxs[int(rrnd() * len(self.ctxs))] if self.ctxs else NO_CONTEXT
             self.cell[0] = now

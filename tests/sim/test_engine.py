@@ -20,9 +20,9 @@ def config(**values: object) -> SimConfig:
 
 
 def test_same_seed_same_run_and_another_seed_another() -> None:
-    one = simulate(config(), "power_of_two_choices")
-    two = simulate(config(), "power_of_two_choices")
-    other = simulate(config(seed=4), "power_of_two_choices")
+    one = simulate(config(requests=30_000), "power_of_two_choices")
+    two = simulate(config(requests=30_000), "power_of_two_choices")
+    other = simulate(config(requests=30_000, seed=4), "power_of_two_choices")
     assert one.latency.counts == two.latency.counts
     assert one.queue == two.queue
     assert one.latency.total == two.latency.total
@@ -56,7 +56,7 @@ def test_processor_sharing_is_insensitive_to_the_service_distribution() -> None:
     """M/G/1-PS: the mean time in system is 1 / (1 − λ) whatever the distribution."""
     for service in ("exp", "det", "lognormal:1.5"):
         result = simulate(
-            config(load=0.5, discipline="ps", concurrency=0, service=service, requests=100_000),
+            config(load=0.5, discipline="ps", concurrency=0, service=service, requests=60_000),
             "random",
         )
         assert result.latency.mean == pytest.approx(2.0, rel=0.04), service
@@ -156,7 +156,7 @@ def test_hash_algorithms_get_keys() -> None:
 
 
 def test_compare_gives_estimates_over_replications() -> None:
-    outcomes = compare(config(compare="random,round_robin", replications=3))
+    outcomes = compare(config(compare="random,round_robin", replications=3, requests=20_000))
     assert [o.algorithm for o in outcomes] == ["random", "round_robin"]
     mean = outcomes[0].figures["mean"]
     assert math.isfinite(mean.half_width)
