@@ -331,6 +331,8 @@ def rows(outcomes: Sequence[Outcome]) -> list[dict[str, Any]]:
         record: dict[str, Any] = {"algorithm": outcome.algorithm}
         for name in FIGURES:
             record[name] = _number(figures[name].value)
+        if len(outcome.runs) == 1 and record["max_queue"] is not None:
+            record["max_queue"] = int(record["max_queue"])  # a count, with one run
         record["requests"] = sum(run.requests for run in outcome.runs)
         record["replications"] = len(outcome.runs)
         record["requests_per_second"] = _number(outcome.rate)

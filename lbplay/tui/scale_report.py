@@ -105,8 +105,15 @@ def theory_note(config: SimConfig, outcomes: Sequence[Outcome]) -> str:
 
 
 def warmup_note(config: SimConfig, more: str) -> str:
-    """A warning when the warm-up is shorter than a random queue's relaxation time
-    ("" when it is long enough); ``more`` says how to lengthen it."""
+    """A warning when the fleet is overloaded, or when the warm-up is shorter than a
+    random queue's relaxation time ("" when all is well); ``more`` says how to
+    lengthen the warm-up."""
+    if config.load >= 1:
+        return (
+            f"Note: at load {config.load:g} the fleet is sent more work than it can do:"
+            " queues grow for as long as the run lasts, so these figures grow with the"
+            " number of requests; none of them is a steady state."
+        )
     warm = config.warmup_requests / arrival_rate(config)
     settle = relaxation_time(config.load) * config.service.mean
     if warm >= settle:
