@@ -68,7 +68,7 @@ class ScenarioFileError(LessonError):
 def sim_command(
     scenario: Annotated[
         Path | None,
-        typer.Argument(help="A scenario file with a [sim] table (options given here win)."),
+        typer.Argument(help="A scenario file with a \\[sim] table (options given here win)."),
     ] = None,
     servers: Annotated[int | None, typer.Option(help="Servers, 1-10,000 (default 1,000).")] = None,
     load: Annotated[
