@@ -13,12 +13,18 @@ of re-laying-out the screen.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from textual.content import Content
 from textual.markup import escape
 from textual.widgets import Static
 
 from lbplay.model.snapshot import LabSnapshot
 from lbplay.tui.model import TrafficReading, fmt_rate
+
+#: Markup parsed once per distinct text: the header is rebuilt whenever a rate moves,
+#: but most of its parts (algorithm, mode, the curl line) stay the same for minutes.
+_content = lru_cache(maxsize=256)(Content.from_markup)
 
 
 def pack(parts: list[Content], separator: Content, width: int) -> list[Content]:
@@ -136,11 +142,11 @@ class HeaderBar(Static):
             return
         self._shown = key
         lines = header_lines(
-            [Content.from_markup(m) for m in markup],
-            [Content.from_markup(m) for m in alerts],
-            Content.from_markup(curl),
-            Content.from_markup(hint),
-            [Content.from_markup(m) for m in notes],
+            [_content(m) for m in markup],
+            [_content(m) for m in alerts],
+            _content(curl),
+            _content(hint),
+            [_content(m) for m in notes],
             width,
         )
         text = Content("\n").join(lines)

@@ -5,9 +5,12 @@ caches on any update, so a live table that changes each tick re-renders every ce
 of every row — measured at tens of milliseconds per frame for the fleet and the
 feed together, which at 500 requests per second pushed key-press latency past
 100 ms. Here a row is a tuple of cells, a cell a tuple of ``(text, style)``
-pieces, and each line's ``Strip`` is built directly from segments and cached until
-that line's content (or the width, cursor or theme) changes: a tick that changes
-two cells re-renders one or two lines, in microseconds.
+pieces, and each line's ``Strip`` is built directly from segments and cached by
+what it shows (the line's cells, cursor, width, theme), not by where it is: a tick
+that changes two cells re-renders one or two lines, and a log whose rows all move
+down one line when a new one arrives re-renders only the new one. Runs of the same
+style are merged into one segment, so the terminal gets one style change per run,
+not one per cell piece.
 
 A column may *wrap* (``Column.wrap``): its text is word-wrapped to the column's
 width and the row grows to as many lines as it needs, so nothing in that column is
@@ -246,7 +249,9 @@ class RowTable(ScrollView, can_focus=True):
         #: Wrapped lines of recent rows, by content: rows shift down as new ones
         #: arrive, and are not wrapped again.
         self._wrapped: dict[Row, tuple[Row, ...]] = {}
-        self._cache: dict[int, tuple[object, Strip]] = {}
+        #: Rendered lines by what they show (see ``render_line``); dropped when it
+        #: holds far more lines than the table has.
+        self._cache: dict[tuple[object, ...], Strip] = {}
         self._header: tuple[object, Strip] | None = None
         #: ``rich_style`` (the background behind the rows), kept: Textual works it
         #: out from every ancestor on each read, which was a third of a line's cost.
@@ -284,9 +289,8 @@ class RowTable(ScrollView, can_focus=True):
         )
         if len(old_layout) != len(self._layout):
             self._resize_virtual()
-            for index in list(self._cache):
-                if index >= len(self._layout):
-                    del self._cache[index]
+        if len(self._cache) > 4 * len(self._layout) + 64:
+            self._cache.clear()  # lines of rows long gone
         if self.cursor_row >= len(self.rows):
             self.cursor_row = max(len(self.rows) - 1, 0)
         if changed:
@@ -395,7 +399,6 @@ class RowTable(ScrollView, can_focus=True):
 
     def _refresh_row(self, index: int) -> None:
         for line in self._row_lines(index):
-            self._cache.pop(line, None)
             y = line + self._top()  # in the virtual space: refresh_line scrolls it
             if 0 <= y - int(self.scroll_offset.y) < self.size.height:
                 self.refresh_line(y)
@@ -459,9 +462,8 @@ class RowTable(ScrollView, can_focus=True):
             segments.append(marker if index == 0 and marker is not None else pad)
             segments.extend(fit(pieces, column.width, column.justify, base))
             segments.append(pad)
-        return (
-            Strip(segments).adjust_cell_length(self.size.width, base).apply_style(self.base_style)
-        )
+        strip = Strip(segments).adjust_cell_length(self.size.width, base)
+        return strip.apply_style(self.base_style).simplify()
 
     def render_line(self, y: int) -> Strip:
         width = self.size.width
@@ -483,10 +485,11 @@ class RowTable(ScrollView, can_focus=True):
         index, row = self._layout[line]
         cursor = self.show_cursor and index == self.cursor_row
         first = self._starts[index] == line
-        cached = self._cache.get(line)
-        key = (row, cursor, first, self.has_focus, width)
-        if cached is not None and cached[0] == key:
-            return cached[1]
+        # The cursor's look depends on focus; other lines do not.
+        key = (row, cursor, first, cursor and self.has_focus, width)
+        cached = self._cache.get(key)
+        if cached is not None:
+            return cached
         base = None
         marker = None
         if cursor:
@@ -497,7 +500,7 @@ class RowTable(ScrollView, can_focus=True):
                 mark = self.get_component_rich_style("row-table--marker")
                 marker = Segment(self.marker, base + Style(color=mark.color, bold=True))
         strip = self._line(row, base, marker)
-        self._cache[line] = (key, strip)
+        self._cache[key] = strip
         return strip
 
     def on_focus(self) -> None:
