@@ -49,8 +49,9 @@ HOP_BY_HOP = frozenset(
 
 #: Never forwarded from the client: the proxy writes or answers these itself.
 _REWRITTEN = frozenset({"x-forwarded-for", "x-forwarded-proto", "expect", "content-length"})
-#: Never relayed from the backend: the proxy frames the response and names the backend.
-_REFRAMED = frozenset({"content-length", "transfer-encoding"})
+#: Never relayed from the backend: the proxy frames the response itself.
+_REFRAMED_BYTES = frozenset({b"content-length", b"transfer-encoding"})
+_HOP_BY_HOP_BYTES = frozenset(name.encode("ascii") for name in HOP_BY_HOP)
 
 
 def is_hop_by_hop(name: str) -> bool:
@@ -161,13 +162,30 @@ def request_headers(head: RequestHead, peer_ip: str, trusted: bool) -> CIMultiDi
     return headers
 
 
-def response_headers(
-    raw: Iterable[tuple[bytes, bytes]], *, drop: Iterable[str] = ()
-) -> list[tuple[str, str]]:
-    """The backend's end-to-end headers, minus framing and anything in ``drop``.
+def response_header_lines(raw: Iterable[tuple[bytes, bytes]], drop: frozenset[bytes]) -> bytes:
+    """The backend's end-to-end header lines (``name: value\r\n`` each), minus framing,
+    hop-by-hop headers and ``drop`` (lower-case names).
 
-    Decoded as Latin-1, so they are written back byte for byte.
+    Bytes in, bytes out: what the backend sent is written back byte for byte, and a
+    response is not decoded and re-encoded on its way through (every response passes
+    here). The same rules as ``strip_hop_by_hop``, on bytes.
     """
-    skip = _REFRAMED.union(d.lower() for d in drop)
-    decoded = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in raw]
-    return [(n, v) for n, v in strip_hop_by_hop(decoded) if n.lower() not in skip]
+    lowered = [(name.lower(), name, value) for name, value in raw]
+    named: set[bytes] = set()
+    for lower, _, value in lowered:
+        if lower == b"connection":
+            named.update(token.strip(b" \t").lower() for token in value.split(b","))
+    named.discard(b"host")
+    lines = []
+    for lower, name, value in lowered:
+        if (
+            lower in named
+            or lower in _HOP_BY_HOP_BYTES
+            or lower in _REFRAMED_BYTES
+            or lower in drop
+            # "proxy" itself and every "proxy-*"
+            or (lower.startswith(b"proxy") and (len(lower) == 5 or lower[5:6] == b"-"))
+        ):
+            continue
+        lines.append(b"%s: %s\r\n" % (name, value))
+    return b"".join(lines)

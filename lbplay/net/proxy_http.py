@@ -39,7 +39,6 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from http import HTTPStatus
 
 from multidict import CIMultiDict
@@ -213,6 +212,7 @@ class HttpProxy(Service):
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer_ip: str
     ) -> None:
         config = self.config
+        loop = asyncio.get_running_loop()
         while True:
             try:
                 head = await read_head(
@@ -221,6 +221,7 @@ class HttpProxy(Service):
                     max_head=config.max_head,
                     max_uri=config.max_uri,
                     max_headers=config.max_headers,
+                    loop=loop,
                 )
             except HttpError as error:
                 await self._refuse(reader, writer, error)
@@ -486,33 +487,64 @@ class HttpProxy(Service):
             )
 
 
-@dataclass(slots=True)
 class _Request:
-    """One client request on its way through the proxy."""
+    """One client request on its way through the proxy.
 
-    head: RequestHead
-    reader: asyncio.StreamReader
-    writer: asyncio.StreamWriter
-    started: float
-    #: The client's address (from X-Forwarded-For when the peer is trusted).
-    client_ip: str
-    #: The balancer of the pool the request was routed to.
-    balancer: Balancer
-    body: Body = field(default_factory=lambda: Body(NO_BODY, b"", None))
-    #: What hash algorithms hash: the client address or ``ProxyConfig.hash_header``.
-    hash_key: str = ""
-    #: Backends tried so far, in order (the X-Lbplay-Backend header).
-    tried: list[str] = field(default_factory=list)
-    attempts: list[Attempt] = field(default_factory=list)
-    #: Why this pool (content routing).
-    route: str = ""
-    #: Session affinity: where the request was pinned, and a pin it could not keep.
-    lookup: Lookup = field(default_factory=Lookup)
-    repinned: str = ""
-    session: str = ""
+    A plain slotted class, not a dataclass: one is made per request, and default
+    factories cost more than the fields they fill.
+    """
 
-    def __post_init__(self) -> None:
-        self.hash_key = self.hash_key or self.client_ip
+    __slots__ = (
+        "head",
+        "reader",
+        "writer",
+        "started",
+        "client_ip",
+        "balancer",
+        "body",
+        "hash_key",
+        "tried",
+        "attempts",
+        "route",
+        "lookup",
+        "repinned",
+        "session",
+    )
+
+    def __init__(
+        self,
+        head: RequestHead,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        started: float,
+        client_ip: str,
+        balancer: Balancer,
+    ) -> None:
+        self.head = head
+        self.reader = reader
+        self.writer = writer
+        self.started = started
+        #: The client's address (from X-Forwarded-For when the peer is trusted).
+        self.client_ip = client_ip
+        #: The balancer of the pool the request was routed to.
+        self.balancer = balancer
+        self.body = _NO_BODY
+        #: What hash algorithms hash: the client address or ``ProxyConfig.hash_header``.
+        self.hash_key = client_ip
+        #: Backends tried so far, in order (the X-Lbplay-Backend header).
+        self.tried: list[str] = []
+        self.attempts: list[Attempt] = []
+        #: Why this pool (content routing).
+        self.route = ""
+        #: Session affinity: where the request was pinned, and a pin it could not keep.
+        self.lookup = _NO_LOOKUP
+        self.repinned = ""
+        self.session = ""
+
+
+#: Until the body is read and the affinity looked up (a refused request has neither).
+_NO_BODY = Body(NO_BODY, b"", None)
+_NO_LOOKUP = Lookup()
 
 
 def _strip_affinity_cookie(headers: CIMultiDict[str]) -> None:

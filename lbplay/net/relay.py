@@ -23,7 +23,7 @@ from lbplay.core.events import Attempt
 from lbplay.model.config import ProxyConfig
 from lbplay.model.wire import BACKEND_HEADER
 from lbplay.net.attempt import Try
-from lbplay.net.forwarding import response_headers
+from lbplay.net.forwarding import response_header_lines
 from lbplay.net.http1 import (
     CONTINUE_RESPONSE,
     LAST_CHUNK,
@@ -35,7 +35,7 @@ from lbplay.net.http1 import (
 )
 from lbplay.net.upstream import Response, ResponseError
 
-_DROP = (BACKEND_HEADER,)  # a backend's own is replaced, never passed on
+_DROP = frozenset({BACKEND_HEADER.lower().encode()})  # a backend's own is replaced
 _NO_BODY_STATUS = frozenset({204, 304})
 
 
@@ -53,8 +53,15 @@ class Body:
         self.finished = stream is None
         #: What went wrong on the client's side while it was being forwarded.
         self.error: HttpError | None = None
-        # Held while the client library's upload task reads from the client.
-        self._reading = asyncio.Lock()
+        # Held while the upload task reads from the client (made when first needed:
+        # most requests have no body to stream).
+        self._lock: asyncio.Lock | None = None
+
+    @property
+    def _reading(self) -> asyncio.Lock:
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        return self._lock
 
     @property
     def replayable(self) -> bool:
@@ -96,8 +103,9 @@ class Body:
         it may still be inside a read of the client's stream. Nobody else may read
         that stream before it has left.
         """
-        async with self._reading:
-            pass
+        if self._lock is not None:
+            async with self._lock:
+                pass
 
 
 async def read_body(
@@ -154,23 +162,24 @@ async def relay(
     length = response.content_length
     chunked = not no_body and length is None and head.version == "HTTP/1.1"
     keep_alive = head.keep_alive and body.finished and (no_body or length is not None or chunked)
-    lines = [f"HTTP/1.1 {status} {_reason(response)}\r\n"]
-    for name, value in response_headers(response.raw_headers, drop=_DROP):
-        lines.append(f"{name}: {value}\r\n")
-    lines.append(f"{BACKEND_HEADER}: {', '.join(tried)}\r\n")
+    lines = [
+        f"HTTP/1.1 {status} {_reason(response)}\r\n".encode("latin-1"),
+        response_header_lines(response.raw_headers, _DROP),
+        f"{BACKEND_HEADER}: {', '.join(tried)}\r\n".encode("latin-1"),
+    ]
     if cookie is not None:
-        lines.append(f"Set-Cookie: {cookie}\r\n")
+        lines.append(f"Set-Cookie: {cookie}\r\n".encode("latin-1"))
     if length is not None and (not no_body or head.method == "HEAD"):
-        lines.append(f"Content-Length: {length}\r\n")
+        lines.append(b"Content-Length: %d\r\n" % length)
     elif chunked:
-        lines.append("Transfer-Encoding: chunked\r\n")
-    lines.append("Connection: keep-alive\r\n\r\n" if keep_alive else "Connection: close\r\n\r\n")
+        lines.append(b"Transfer-Encoding: chunked\r\n")
+    lines.append(b"Connection: keep-alive\r\n\r\n" if keep_alive else b"Connection: close\r\n\r\n")
     sent = 0
     backend_ok = status < 500
     kind = None if backend_ok else "5xx"
     error = ""
     try:
-        head_bytes = "".join(lines).encode("latin-1")
+        head_bytes = b"".join(lines)
         # What the backend already sent goes out with the head: one write, one
         # packet, for the many small responses (nothing waits for it).
         first = b"" if no_body else response.content.read_nowait()

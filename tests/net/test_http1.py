@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lbplay.errors import LbplayError
-from lbplay.net.forwarding import HOP_BY_HOP, strip_hop_by_hop
+from lbplay.net.forwarding import HOP_BY_HOP, response_header_lines, strip_hop_by_hop
 from lbplay.net.http1 import (
     CHUNKED,
     CONTINUE_RESPONSE,
@@ -377,15 +377,51 @@ async def test_eof_inside_the_head(data: bytes) -> None:
     assert caught.value.status == 400
 
 
-async def test_read_head_agrees_with_parse_head() -> None:
+async def read_line_by_line(data: bytes) -> RequestHead | None:
+    """``read_head`` of ``data`` arriving one line at a time, each read before the next
+    arrives: the line-by-line path, not the one for a head already buffered whole."""
+    reader = asyncio.StreamReader()
+    reading = asyncio.create_task(read_head(reader, timeout=5))
+    for line in data.splitlines(keepends=True):
+        reader.feed_data(line)
+        for _ in range(3):  # let read_head take the line (it runs on the next turns)
+            await asyncio.sleep(0)
+        if reading.done():
+            break
+    reader.feed_eof()
+    return await reading
+
+
+@pytest.mark.parametrize("arrival", ["whole", "line by line"])
+async def test_read_head_agrees_with_parse_head(arrival: str) -> None:
     # read_head sees a stream, not one head: EOF after nothing but CRLFs is a clean
-    # close, and bytes after the head are the next request.
+    # close, and bytes after the head are the next request. A head that is buffered
+    # whole is parsed in one go; one that trickles in, line by line: same answers.
     for name, data, status in BAD_HEADS:
         if name in ("empty", "only crlf", "bytes after head"):
             continue
         with pytest.raises(HttpError) as caught:
-            await read_head(reader_with(data), timeout=1)
+            if arrival == "whole":
+                await read_head(reader_with(data), timeout=1)
+            else:
+                await read_line_by_line(data)
         assert caught.value.status == status, data
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"GET /a?b HTTP/1.1\r\nHost: h\r\nX-A: 1\r\nConnection: close\r\n\r\n",
+        b"\r\nGET / HTTP/1.1\r\nHost: h\r\n\r\n",
+        b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\n",
+        b"GET http://h:80/x HTTP/1.0\r\n\r\n",
+    ],
+)
+async def test_a_head_parses_the_same_whichever_way_it_arrives(data: bytes) -> None:
+    whole = await read_head(reader_with(data), timeout=1)
+    assert whole is not None
+    assert await read_line_by_line(data) == whole
+    assert whole == parse_head(data.lstrip(b"\r\n"))
 
 
 async def test_slow_trickle_is_cut_at_the_timeout() -> None:
@@ -740,6 +776,31 @@ def test_strip_hop_by_hop_properties(headers: list[tuple[str, str]]) -> None:
         if n.lower() not in HOP_BY_HOP | named and not n.lower().startswith("proxy")
     ]
     assert kept == expected
+
+
+@settings(max_examples=150)
+@given(
+    st.lists(
+        st.one_of(
+            st.tuples(any_names, values),
+            st.tuples(st.sampled_from(["Content-Length", "Proxy", "X-Drop"]), values),
+            st.tuples(st.just("Connection"), st.lists(any_names, max_size=3).map(", ".join)),
+        ),
+        max_size=15,
+    )
+)
+def test_response_header_lines_are_what_strip_hop_by_hop_keeps(
+    headers: list[tuple[str, str]],
+) -> None:
+    # The response side works on bytes; it must keep exactly what the request side's
+    # rules keep, minus framing and the names it is told to drop.
+    raw = [(n.encode("latin-1"), v.encode("latin-1")) for n, v in headers]
+    expected = "".join(
+        f"{n}: {v}\r\n"
+        for n, v in strip_hop_by_hop(headers)
+        if n.lower() not in ("content-length", "transfer-encoding", "x-drop")
+    )
+    assert response_header_lines(raw, frozenset({b"x-drop"})) == expected.encode("latin-1")
 
 
 def chunked(data: bytes, cuts: Sequence[int], extension: bytes) -> bytes:
