@@ -16,16 +16,21 @@ ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
 
 
-def test_pick_benchmark_runs_and_covers_every_algorithm() -> None:
+def run_benchmark(script: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run ``script`` from the repository root with ``args``; fail if it fails."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    result = subprocess.run(
-        [sys.executable, "benchmarks/pick.py", "--quick", "--only", "round_robin", "maglev"],
+    return subprocess.run(
+        [sys.executable, script, *args],
         cwd=ROOT,
         env=env,
         capture_output=True,
         text=True,
         check=True,
     )
+
+
+def test_pick_benchmark_runs_and_covers_every_algorithm() -> None:
+    result = run_benchmark("benchmarks/pick.py", "--quick", "--only", "round_robin", "maglev")
     rows = [
         line.split()[0]
         for line in result.stdout.splitlines()
@@ -35,15 +40,7 @@ def test_pick_benchmark_runs_and_covers_every_algorithm() -> None:
 
 
 def test_sim_benchmark_runs_with_its_simpy_anchor() -> None:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    result = subprocess.run(
-        [sys.executable, "benchmarks/sim.py", "--quick"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+    result = run_benchmark("benchmarks/sim.py", "--quick")
     rows = [
         line.split()[:2]
         for line in result.stdout.splitlines()
@@ -58,13 +55,5 @@ def test_sim_benchmark_runs_with_its_simpy_anchor() -> None:
 
 
 def test_sim_accuracy_table_runs() -> None:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    result = subprocess.run(
-        [sys.executable, "benchmarks/sim_accuracy.py", "--quick"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+    result = run_benchmark("benchmarks/sim_accuracy.py", "--quick")
     assert result.stdout.count(" ok") == 3

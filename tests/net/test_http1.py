@@ -377,6 +377,11 @@ async def test_eof_inside_the_head(data: bytes) -> None:
     assert caught.value.status == 400
 
 
+async def read_whole(data: bytes) -> RequestHead | None:
+    """``read_head`` of ``data`` buffered whole before it starts."""
+    return await read_head(reader_with(data), timeout=1)
+
+
 async def read_line_by_line(data: bytes) -> RequestHead | None:
     """``read_head`` of ``data`` arriving one line at a time, each read before the next
     arrives: the line-by-line path, not the one for a head already buffered whole."""
@@ -397,14 +402,12 @@ async def test_read_head_agrees_with_parse_head(arrival: str) -> None:
     # read_head sees a stream, not one head: EOF after nothing but CRLFs is a clean
     # close, and bytes after the head are the next request. A head that is buffered
     # whole is parsed in one go; one that trickles in, line by line: same answers.
+    read = read_line_by_line if arrival == "line by line" else read_whole
     for name, data, status in BAD_HEADS:
         if name in ("empty", "only crlf", "bytes after head"):
             continue
         with pytest.raises(HttpError) as caught:
-            if arrival == "whole":
-                await read_head(reader_with(data), timeout=1)
-            else:
-                await read_line_by_line(data)
+            await read(data)
         assert caught.value.status == status, data
 
 
