@@ -90,7 +90,8 @@ class ScaleScreen(ModalScreen[None]):
             yield Static(
                 Text(
                     f"The very picker this Lab runs, {self.algorithm}, over {SERVERS:,}"
-                    f" simulated servers at {LOAD:.0%} load, beside {', '.join(BASELINES)}."
+                    f" simulated servers at {LOAD:.0%} load, beside"
+                    f" {', '.join(b for b in BASELINES if b != self.algorithm)}."
                     " Every algorithm meets the same requests (Poisson arrivals,"
                     " exponential service); times are in mean service times."
                     " `lbplay sim` does more from the command line.",
