@@ -188,14 +188,16 @@ async def relay(
             attempt.transferred(len(first))
             head_bytes += encode_chunk(first) if chunked else first
         writer.write(head_bytes)
-        if not no_body:
+        # (Iterating makes an async generator, which registers with the loop: not for
+        # the many responses that are complete already.)
+        if not no_body and not response.at_end:
             async for chunk in response.content.iter_any():
                 sent += len(chunk)
                 attempt.transferred(len(chunk))
                 writer.write(encode_chunk(chunk) if chunked else chunk)
                 await writer.drain()
-            if chunked:
-                writer.write(LAST_CHUNK)
+        if chunked:
+            writer.write(LAST_CHUNK)
         await writer.drain()
     except (TimeoutError, ResponseError, ConnectionError) as failed:
         # The head is out: the only honest signal left is to cut the connection.

@@ -156,6 +156,12 @@ class Response:
         self._conn.resume_reading()
         return data
 
+    @property
+    def at_end(self) -> bool:
+        """The whole body has arrived and been read, without error: nothing to wait for
+        (most small responses arrive with their head)."""
+        return self._done and not self._chunks and self._error is None
+
     async def iter_any(self) -> AsyncIterator[bytes]:
         """The rest of the body, in the pieces it arrives in.
 
