@@ -93,6 +93,9 @@ async def shows(pilot: Pilot[None], text: str, timeout: float = 5.0) -> None:
     await wait_for(pilot, lambda: text in pane(pilot.app), timeout)  # type: ignore[arg-type]
 
 
+# ~30 s: every step waits for the real Lab to show it (traffic, health, weights).
+# CI runs it with the other slow tests; a plain pytest stays near its budget.
+@pytest.mark.slow
 async def test_the_lesson_keys_walk_a_lesson(tmp_path: Path) -> None:
     app = learning_app(load_course(GOOD), tmp_path)
     async with app.run_test(size=(120, 40)) as pilot:
