@@ -65,13 +65,14 @@ _ID = re.compile(r"[a-z0-9][a-z0-9-]{0,40}")
 
 
 class LessonError(LbplayError):
-    """A lesson file that cannot be used: where, and what is wrong."""
+    """A lesson file that cannot be used: where, and what is wrong (``line`` 0: the file
+    as a whole, e.g. missing, so no line is named)."""
 
     def __init__(self, path: Path, line: int, message: str) -> None:
         self.path = path
         self.line = line
         self.message = message
-        super().__init__(f"{path}:{line}: {message}")
+        super().__init__(f"{path}:{line}: {message}" if line else f"{path}: {message}")
 
 
 @dataclass(frozen=True)
