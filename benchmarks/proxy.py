@@ -85,12 +85,13 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Literal
 
 import _proxy_parts as parts
+from _procs import cpu_seconds, process_tree
 
 HERE = Path(__file__).resolve()
 ROOT = HERE.parents[1]
@@ -371,32 +372,6 @@ def check(target: Target) -> None:
 
 # -- measuring ----------------------------------------------------------------------
 
-_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-
-
-def _tree(pid: int) -> Iterator[int]:
-    yield pid
-    try:
-        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    except OSError:
-        return
-    for child in children:
-        yield from _tree(int(child))
-
-
-def cpu_seconds(pids: list[int]) -> float | None:
-    """User + system CPU time of the processes and their children (Linux), else None."""
-    total = 0
-    for root in pids:
-        for pid in _tree(root):
-            try:
-                stat = Path(f"/proc/{pid}/stat").read_text()
-            except OSError:
-                return None
-            fields = stat.rpartition(")")[2].split()
-            total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / _TICKS
-
 
 @dataclass
 class LoadTool:
@@ -652,7 +627,7 @@ def loop_in(pids: list[int]) -> str:
     one of the processes (Linux), else asyncio's; ``?`` when /proc cannot tell."""
     try:
         for root in pids:
-            for pid in _tree(root):
+            for pid in process_tree(root):
                 if "/uvloop/" in Path(f"/proc/{pid}/maps").read_text():
                     return "uvloop"
     except OSError:

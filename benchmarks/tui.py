@@ -44,9 +44,11 @@ import sys
 import tempfile
 import termios
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+from _procs import cpu_seconds
 
 from lbplay.model.config import LabConfig
 from lbplay.tui.app import LbplayApp
@@ -200,27 +202,12 @@ def chart_offline(width: int, height: int, runs: int = 50) -> tuple[float, float
 
 # -- the dashboard's CPU (--cpu) ----------------------------------------------------
 
-_TICKS = os.sysconf("SC_CLK_TCK")
 
-
-def _tree(pid: int) -> Iterator[int]:
-    yield pid
-    try:
-        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    except OSError:
-        return
-    for child in children:
-        yield from _tree(int(child))
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process and its live children, from /proc."""
-    total = 0
-    for each in _tree(pid):
-        with contextlib.suppress(OSError):  # a child that ended meanwhile
-            fields = Path(f"/proc/{each}/stat").read_text().rpartition(")")[2].split()
-            total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / _TICKS
+def _cpu(pid: int) -> float:
+    used = cpu_seconds([pid])
+    if used is None:
+        raise SystemExit("tui benchmark: --cpu reads /proc (Linux), and lbplay has gone")
+    return used
 
 
 def lbplay_command() -> str:
@@ -311,11 +298,11 @@ def dashboard_cpu(rate: float | None, seconds: float, warmup: float) -> None:
             raise SystemExit(f"tui benchmark: lbplay exited:\n{terminal.screen_text()[-2000:]}")
         slices: list[float] = []
         step = min(5.0, seconds)
-        started, used = time.monotonic(), cpu_seconds(terminal.proc.pid)
+        started, used = time.monotonic(), _cpu(terminal.proc.pid)
         first_wall, first_cpu = started, used
         while (now := time.monotonic()) - first_wall < seconds - 1e-3:
             terminal.pump(min(step, seconds - (now - first_wall)))
-            wall, cpu = time.monotonic(), cpu_seconds(terminal.proc.pid)
+            wall, cpu = time.monotonic(), _cpu(terminal.proc.pid)
             slices.append((cpu - used) / (wall - started))
             started, used = wall, cpu
         share = (used - first_cpu) / (started - first_wall)
