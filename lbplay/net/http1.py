@@ -221,9 +221,6 @@ _HOST = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~!$&'()*+,;=%-]*)(?::([0-9]
 _DEFAULT_PORTS = {"http": "80", "https": "443"}
 
 
-_CR_LF = frozenset(b"\r\n")
-
-
 class _TooLong(Exception):
     """A line outgrew its byte budget; the caller knows whether that is 414 or 431."""
 
@@ -531,14 +528,6 @@ async def read_head(
     the reader's own buffer stays near the head limit too. ``loop``: the running loop,
     if the caller has it (asking for it costs a system call per request on 3.11).
     """
-    # The whole head is already buffered (a pipelined request): parse it in one go.
-    # Not when it starts with empty lines, which are skipped line by line below.
-    buffered = getattr(reader, "_buffer", None)
-    if buffered and buffered[0] not in _CR_LF:
-        end = buffered.find(b"\r\n\r\n", 0, max_head)
-        if end >= 0:
-            data = await reader.readexactly(end + 4)
-            return parse_head(data, max_head=max_head, max_uri=max_uri, max_headers=max_headers)
     received = 0
     empty = 0
     request: _RequestLine | None = None
