@@ -528,7 +528,8 @@ class _Request:
         self.client_ip = client_ip
         #: The balancer of the pool the request was routed to.
         self.balancer = balancer
-        self.body = _NO_BODY
+        #: Until the body is read (a request refused before has none).
+        self.body = Body(NO_BODY, b"", None)
         #: What hash algorithms hash: the client address or ``ProxyConfig.hash_header``.
         self.hash_key = client_ip
         #: Backends tried so far, in order (the X-Lbplay-Backend header).
@@ -542,8 +543,7 @@ class _Request:
         self.session = ""
 
 
-#: Until the body is read and the affinity looked up (a refused request has neither).
-_NO_BODY = Body(NO_BODY, b"", None)
+#: Until the affinity is looked up (a refused request is not); frozen, so shared.
 _NO_LOOKUP = Lookup()
 
 
