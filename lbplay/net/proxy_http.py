@@ -38,8 +38,9 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from http import HTTPStatus
+from typing import Any
 
 from multidict import CIMultiDict
 
@@ -60,14 +61,15 @@ from lbplay.net.http1 import (
     HttpError,
     IncompleteRequest,
     RequestHead,
+    parse_head,
     read_head,
     simple_response,
 )
 from lbplay.net.pool_queue import PoolQueues
-from lbplay.net.relay import BACKEND_HEADER, Body, read_body, relay
+from lbplay.net.relay import BACKEND_HEADER, Body, read_body, relay, relay_now
 from lbplay.net.retry import may_retry, next_pick
 from lbplay.net.service import Service, cancel_all, host_port
-from lbplay.net.upstream import Upstream
+from lbplay.net.upstream import Response, Upstream
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +111,7 @@ class HttpProxy(Service):
         self._trusted = TrustedProxies(self.config.trusted_networks())
         self._server: asyncio.Server | None = None
         self._upstream = Upstream(self.config)
-        self._connections: set[asyncio.StreamWriter] = set()
+        self._connections: set[_Client] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._closing = False
         # Requests waiting for a backend below its max_conns (all are full).
@@ -147,13 +149,13 @@ class HttpProxy(Service):
         """Open the backend connection pool and start listening."""
         self._closing = False
         await self._upstream.open()
+        loop = asyncio.get_running_loop()
         try:
-            self._server = await asyncio.start_server(
-                self._accept,
+            self._server = await loop.create_server(
+                lambda: _Client(self, loop),
                 self.host,
                 self.port,
                 reuse_address=True,
-                limit=self.config.max_head,  # the parser never needs more buffered
                 backlog=BACKLOG,
             )
         except OSError as error:
@@ -173,8 +175,8 @@ class HttpProxy(Service):
         server, self._server = self._server, None
         if server is not None:
             server.close()
-        for writer in list(self._connections):
-            writer.transport.abort()
+        for client in list(self._connections):
+            client.abort()
         await cancel_all(self._tasks)
         if server is not None:
             await server.wait_closed()
@@ -182,42 +184,40 @@ class HttpProxy(Service):
 
     # -- connections ---------------------------------------------------------------
 
-    def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        # A plain function, not a coroutine: the task is registered at once, so stop()
-        # cannot miss it, and a cancelled task is not reported as an error by asyncio.
-        if self._closing:
-            writer.transport.abort()
-            return
-        task = asyncio.get_running_loop().create_task(self._connection(reader, writer))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self._connections.add(writer)
-        peer = writer.get_extra_info("peername")
-        peer_ip = peer[0] if isinstance(peer, tuple) else "unix"
+    async def _streams(self, client: _Client, first: Awaitable[bool] | None) -> None:
+        """Serve ``client`` on streams: finish the request ``first`` (the rest of one
+        begun in callbacks, if any), then read requests until the connection ends or
+        can go back to callbacks."""
+        reader, writer = client.reader, client.writer
         try:
-            await self._serve(reader, writer, peer_ip)
+            if first is not None and not await first:
+                await self._linger(reader, writer)
+            elif await self._serve(reader, writer, client):
+                return  # back to callbacks: the connection stays open
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
         except Exception:  # never let one connection take the proxy down
-            log.exception("unexpected error serving %s", peer_ip)
+            log.exception("unexpected error serving %s", client.peer_ip)
             writer.transport.abort()
         finally:
-            self._connections.discard(writer)
-            if not writer.transport.is_closing():
-                writer.close()
+            client.task = None
+        if not writer.transport.is_closing():
+            writer.close()
 
     async def _serve(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer_ip: str
-    ) -> None:
-        config = self.config
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, client: _Client
+    ) -> bool:
+        """Read and forward requests until the connection ends (False) or has nothing
+        buffered after a response, so callbacks can take over again (True)."""
         loop = asyncio.get_running_loop()
+        # The first head is due when the callbacks would have wanted it.
+        timeout = max(client.deadline - loop.time(), 0.0)
         while True:
+            config = self.config
             try:
                 head = await read_head(
                     reader,
-                    timeout=config.header_timeout,
+                    timeout=timeout,
                     max_head=config.max_head,
                     max_uri=config.max_uri,
                     max_headers=config.max_headers,
@@ -225,12 +225,15 @@ class HttpProxy(Service):
                 )
             except HttpError as error:
                 await self._refuse(reader, writer, error)
-                return
+                return False
             if head is None:
-                return
-            if not await self._handle(head, reader, writer, peer_ip):
+                return False
+            if not await self._handle(head, reader, writer, client.peer_ip):
                 await self._linger(reader, writer)
-                return
+                return False
+            if client.resume():
+                return True
+            timeout = config.header_timeout
 
     async def _refuse(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, error: HttpError
@@ -265,6 +268,31 @@ class HttpProxy(Service):
 
     # -- one request ---------------------------------------------------------------
 
+    def _prepare(self, req: _Request) -> CIMultiDict[str]:
+        """What comes before the body: the checks, the pool, the headers to forward and
+        the session affinity. Raises ``HttpError`` for a request refused here."""
+        head = req.head
+        if head.form == "asterisk":
+            raise HttpError(501, "'OPTIONS *' is answered by each server; not forwarded")
+        protocol = upgrade_wanted(head)
+        # Other upgrades (h2c from curl --http2) may be ignored, as RFC 9110 allows:
+        # the headers are hop-by-hop and the request is answered in HTTP/1.1.
+        if protocol is not None and protocol.strip().lower() == "websocket":
+            raise HttpError(
+                501,
+                f"lbplay's L7 proxy does not relay protocol upgrades ({protocol}):"
+                " switch to L4 ('lbplay ctl mode l4'), which passes the connection"
+                " through, as an NLB would",
+            )
+        self._route(req)
+        headers = request_headers(head, req.peer_ip, req.peer_ip in self._trusted)
+        req.lookup = self.affinity.lookup(req.client_ip, head.get_all, head.query)
+        if self.affinity.mode == "cookie":
+            _strip_affinity_cookie(headers)
+        if self.config.hash_header:
+            req.hash_key = head.get(self.config.hash_header) or req.client_ip
+        return headers
+
     async def _handle(
         self,
         head: RequestHead,
@@ -273,34 +301,39 @@ class HttpProxy(Service):
         peer_ip: str,
     ) -> bool:
         """Forward one request; return whether the client connection can be reused."""
-        client_ip = self._trusted.client_ip(head, peer_ip)
-        req = _Request(head, reader, writer, self.clock(), client_ip, self.balancer)
+        req = self._request(head, reader, writer, peer_ip)
         try:
-            if head.form == "asterisk":
-                raise HttpError(501, "'OPTIONS *' is answered by each server; not forwarded")
-            protocol = upgrade_wanted(head)
-            # Other upgrades (h2c from curl --http2) may be ignored, as RFC 9110 allows:
-            # the headers are hop-by-hop and the request is answered in HTTP/1.1.
-            if protocol is not None and protocol.strip().lower() == "websocket":
-                raise HttpError(
-                    501,
-                    f"lbplay's L7 proxy does not relay protocol upgrades ({protocol}):"
-                    " switch to L4 ('lbplay ctl mode l4'), which passes the connection"
-                    " through, as an NLB would",
-                )
-            self._route(req)
-            headers = request_headers(head, peer_ip, peer_ip in self._trusted)
-            req.lookup = self.affinity.lookup(client_ip, head.get_all, head.query)
-            if self.affinity.mode == "cookie":
-                _strip_affinity_cookie(headers)
+            headers = self._prepare(req)
             req.body = await read_body(head, reader, writer, self.config)
         except HttpError as error:
-            self._finish(req, error.status, None, "", 0, error.reason)
-            await self._refuse(reader, writer, error)
-            return False
-        if self.config.hash_header:
-            req.hash_key = head.get(self.config.hash_header) or req.client_ip
-        keep_alive = await self._forward(req, headers)
+            return await self._refused(req, error)
+        return await self._forward_rest(req, headers)
+
+    def _request(
+        self,
+        head: RequestHead,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        peer_ip: str,
+    ) -> _Request:
+        client_ip = self._trusted.client_ip(head, peer_ip)
+        return _Request(head, reader, writer, self.clock(), peer_ip, client_ip, self.balancer)
+
+    async def _refused(self, req: _Request, error: HttpError) -> bool:
+        """Record and answer a request refused before it was forwarded (not reusable)."""
+        self._finish(req, error.status, None, "", 0, error.reason)
+        await self._refuse(req.reader, req.writer, error)
+        return False
+
+    async def _forward_rest(
+        self,
+        req: _Request,
+        headers: CIMultiDict[str],
+        begun: _Begun | None = None,
+    ) -> bool:
+        """Forward a prepared request (``begun``: as far as the callbacks took it);
+        return whether the client connection can be reused."""
+        keep_alive = await self._forward(req, headers, begun)
         if not req.body.finished:
             await req.body.settle()
         return keep_alive and req.body.finished
@@ -321,25 +354,38 @@ class HttpProxy(Service):
         req.balancer = pool
         req.route = route.reason
 
-    async def _forward(self, req: _Request, headers: CIMultiDict[str]) -> bool:
-        """Try backends until one answers or the retry rules say stop; reply to the client."""
-        try:
-            pick = await self._first_pick(req)
-        except NoBackendAvailable as error:
-            failure = Failure("no backend", 503, str(error), sent=False, kind=None)
-            return await self._fail(req, failure)
+    async def _forward(
+        self, req: _Request, headers: CIMultiDict[str], begun: _Begun | None = None
+    ) -> bool:
+        """Try backends until one answers or the retry rules say stop; reply to the
+        client. ``begun``: the pick, the try and the response the callbacks began with."""
+        if begun is None or begun.pick is None:
+            try:
+                pick = await self._first_pick(req, None if begun is None else begun.unpicked)
+            except NoBackendAvailable as error:
+                failure = Failure("no backend", 503, str(error), sent=False, kind=None)
+                return await self._fail(req, failure)
+            attempt: Try | None = None
+            pending: asyncio.Future[Response] | None = None
+        else:
+            pick, attempt, pending = begun.pick, begun.attempt, begun.pending
         retry_policy = self.config.retry
         while True:
-            req.tried.append(pick.backend.name)
-            attempt = Try(req.balancer, pick, self.clock)
+            if attempt is None:
+                req.tried.append(pick.backend.name)
+                attempt = Try(req.balancer, pick, self.clock)
             try:
-                response = await self._upstream.send(pick.backend, req.head, headers, req.body)
+                if pending is None:
+                    response = await self._upstream.send(pick.backend, req.head, headers, req.body)
+                else:
+                    waiting, pending = pending, None
+                    response = await waiting
             except Failure as failed:
                 req.attempts.append(attempt.failed(failed.outcome, failed.kind))
                 retry = self._may_retry(req, sent=failed.sent) and self._next_pick(req, 0)
                 if not retry:
                     return await self._fail(req, failed)
-                pick = retry
+                pick, attempt = retry, None
                 continue
             except ClientFailed as failed:
                 # The client's fault, not the backend's; the backend saw a cut-off request.
@@ -360,7 +406,7 @@ class HttpProxy(Service):
                     response.release()
                     kind = "5xx" if status >= 500 else None
                     req.attempts.append(attempt.failed(f"http {status}", kind, status))
-                    pick = retry
+                    pick, attempt = retry, None
                     continue
             req.session, cookie = self.affinity.bind(
                 req.lookup, pick.backend.name, repinned=req.repinned
@@ -372,8 +418,9 @@ class HttpProxy(Service):
             self._finish(req, status, record.backend, record.reason, sent, trouble, counted=counted)
             return keep_alive
 
-    async def _first_pick(self, req: _Request) -> Pick:
-        """The first backend; when all are full, wait in the queue (then 503).
+    def _pick_now(self, req: _Request) -> Pick:
+        """The first backend, now: raises ``AllBackendsFull`` when every one is full and
+        ``NoBackendAvailable`` when none is eligible.
 
         A request pinned by session affinity goes to its backend if that one can serve
         (HAProxy keeps sticky traffic even on a draining server); otherwise it is
@@ -384,14 +431,37 @@ class HttpProxy(Service):
             if pick is not None:
                 return pick
             req.repinned = pinned
-        context = PickContext(client_ip=req.client_ip, hash_key=req.hash_key)
+        return req.balancer.pick(PickContext(client_ip=req.client_ip, hash_key=req.hash_key))
+
+    def _answer_now(
+        self, req: _Request, pick: Pick, attempt: Try, response: Response, transport: Any
+    ) -> bool:
+        """Relay a response that is complete already, in one write (the callbacks' way of
+        ``_forward``'s end); return whether the client connection can be reused."""
+        req.session, cookie = self.affinity.bind(
+            req.lookup, pick.backend.name, repinned=req.repinned
+        )
+        keep_alive, record, sent, trouble, counted = relay_now(
+            req.head, transport, req.body, response, attempt, req.tried, cookie
+        )
+        req.attempts.append(record)
+        status = response.status
+        self._finish(req, status, record.backend, record.reason, sent, trouble, counted=counted)
+        return keep_alive
+
+    async def _first_pick(self, req: _Request, unpicked: NoBackendAvailable | None) -> Pick:
+        """The first backend; when all are full, wait in the queue (then 503).
+        ``unpicked``: what ``_pick_now`` already raised for this request."""
         try:
-            return req.balancer.pick(context)
+            if unpicked is not None:
+                raise unpicked
+            return self._pick_now(req)
         except AllBackendsFull as full:
             if not self.config.queue_timeout:
                 raise
             why = str(full)
         config = self.config
+        context = PickContext(client_ip=req.client_ip, hash_key=req.hash_key)
         return await self._queues.pick(
             req.balancer, context, why, timeout=config.queue_timeout, limit=config.max_queue
         )
@@ -499,6 +569,7 @@ class _Request:
         "reader",
         "writer",
         "started",
+        "peer_ip",
         "client_ip",
         "balancer",
         "body",
@@ -517,6 +588,7 @@ class _Request:
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
         started: float,
+        peer_ip: str,
         client_ip: str,
         balancer: Balancer,
     ) -> None:
@@ -524,6 +596,8 @@ class _Request:
         self.reader = reader
         self.writer = writer
         self.started = started
+        #: The socket peer's address.
+        self.peer_ip = peer_ip
         #: The client's address (from X-Forwarded-For when the peer is trusted).
         self.client_ip = client_ip
         #: The balancer of the pool the request was routed to.
@@ -541,6 +615,261 @@ class _Request:
         self.lookup = _NO_LOOKUP
         self.repinned = ""
         self.session = ""
+
+
+class _Begun:
+    """How far the callbacks took a request before handing it to a task: its first pick
+    (or what picking raised), the try on it, and the future of the response."""
+
+    __slots__ = ("pick", "attempt", "pending", "unpicked")
+
+    def __init__(
+        self,
+        pick: Pick | None = None,
+        attempt: Try | None = None,
+        pending: asyncio.Future[Response] | None = None,
+        unpicked: NoBackendAvailable | None = None,
+    ) -> None:
+        self.pick = pick
+        self.attempt = attempt
+        self.pending = pending
+        self.unpicked = unpicked
+
+
+class _Client(asyncio.StreamReaderProtocol):
+    """One client connection: plain requests served in callbacks, the rest on streams.
+
+    A request is served here, with no task and no await, when it is plain: its whole
+    head arrived at once and parses, it has no body, a backend can be picked at once
+    and has an idle pooled connection, and the response is complete when its head
+    arrives (most small answers come in one packet). That is almost every request of a
+    keep-alive client. Anything else — a head in pieces, a body, a refusal, a queue, a
+    new backend connection, a failure or retry, a response that streams — is handed,
+    with the bytes already received, to a task that serves the connection on streams
+    (``HttpProxy._streams``) with the same strictness; it hands the connection back as
+    soon as a response is done and nothing is buffered. Requests are answered in order,
+    one at a time: what a client pipelines waits in the buffer.
+
+    The header timeout is one deadline per connection, moved on by every response and
+    checked by one timer, not a timer per request.
+    """
+
+    def __init__(self, proxy: HttpProxy, loop: asyncio.AbstractEventLoop) -> None:
+        self.reader = asyncio.StreamReader(limit=proxy.config.max_head, loop=loop)
+        super().__init__(self.reader, loop=loop)
+        self.proxy = proxy
+        self.loop = loop
+        self.writer: asyncio.StreamWriter
+        self.peer_ip = "unix"
+        #: The task serving the connection on streams, while it does.
+        self.task: asyncio.Task[None] | None = None
+        #: When the next request head is due (the loop's time).
+        self.deadline = 0.0
+        self._timer: asyncio.TimerHandle | None = None
+        # Bytes that came while a request was in flight (pipelined), and their state.
+        self._buffered = b""
+        self._reading_paused = False
+        self._eof_seen = False
+        self._lost = False
+        # The request in flight in callbacks.
+        self._req: _Request | None = None
+        self._headers: CIMultiDict[str] | None = None
+        self._begun: _Begun | None = None
+
+    # asyncio.Protocol
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self.writer = asyncio.StreamWriter(transport, self, self.reader, self.loop)  # type: ignore[arg-type]
+        peer = transport.get_extra_info("peername")
+        self.peer_ip = peer[0] if isinstance(peer, tuple) else "unix"
+        if self.proxy._closing:
+            transport.abort()  # type: ignore[attr-defined]
+            return
+        self.proxy._connections.add(self)
+        self._await_head()
+
+    def data_received(self, data: bytes) -> None:
+        if self.task is not None:
+            super().data_received(data)
+        elif self._req is not None or self._buffered:
+            self._buffered += data
+            if len(self._buffered) > 2 * self.proxy.config.max_head and not self._reading_paused:
+                self._reading_paused = True
+                self.writer.transport.pause_reading()  # type: ignore[attr-defined]
+        else:
+            self._serve_now(data)
+
+    def eof_received(self) -> bool:
+        if self.task is not None:
+            return bool(super().eof_received())
+        self._eof_seen = True
+        if self._req is None:
+            self.writer.close()  # between requests: the client is done
+        return True  # (keep writing the answer to a request in flight)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._lost = True
+        self.proxy._connections.discard(self)
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        super().connection_lost(exc)
+
+    # requests in callbacks
+
+    def _serve_now(self, data: bytes) -> None:
+        """Serve the request at the start of ``data`` if it is plain; else hand over."""
+        proxy = self.proxy
+        config = proxy.config
+        end = data.find(b"\r\n\r\n", 0, config.max_head)
+        if end < 1:
+            self._to_streams(data, None)  # a head in pieces, or empty lines before it
+            return
+        cut = end + 4
+        try:
+            head = parse_head(
+                data[:cut] if cut < len(data) else data,
+                max_head=config.max_head,
+                max_uri=config.max_uri,
+                max_headers=config.max_headers,
+            )
+        except HttpError:
+            self._to_streams(data, None)  # refused there, exactly as it would be
+            return
+        if head.body.has_body or head.expect_continue:
+            self._to_streams(data, None)
+            return
+        rest = data[cut:]
+        req = proxy._request(head, self.reader, self.writer, self.peer_ip)
+        req.body = Body(head.body, b"", None)
+        try:
+            headers = proxy._prepare(req)
+        except HttpError as error:
+            self._to_streams(rest, proxy._refused(req, error))
+            return
+        try:
+            pick = proxy._pick_now(req)
+        except NoBackendAvailable as error:
+            self._to_streams(rest, proxy._forward_rest(req, headers, _Begun(unpicked=error)))
+            return
+        req.tried.append(pick.backend.name)
+        attempt = Try(req.balancer, pick, proxy.clock)
+        pending = proxy._upstream.send_pooled(pick.backend, head, headers, req.body)
+        begun = _Begun(pick, attempt, pending)
+        if pending is None:  # no idle connection to that backend: the task makes one
+            self._to_streams(rest, proxy._forward_rest(req, headers, begun))
+            return
+        self._req, self._headers, self._begun = req, headers, begun
+        self._buffered = rest
+        pending.add_done_callback(self._answered)
+
+    def _answered(self, pending: asyncio.Future[Response]) -> None:
+        """The response's head is in (or the try failed): answer now, or hand over."""
+        begun = self._begun
+        failed = None if pending.cancelled() else pending.exception()
+        if begun is None or begun.pending is not pending:
+            return  # abandoned by stop()
+        req, headers = self._req, self._headers
+        assert req is not None
+        assert headers is not None
+        assert begun.pick is not None
+        assert begun.attempt is not None
+        self._req = self._headers = self._begun = None
+        proxy = self.proxy
+        if failed is None:
+            response = pending.result()
+            if response.complete and response.status not in proxy.config.retry.on_status:
+                transport = self.writer.transport
+                keep_alive = proxy._answer_now(req, begun.pick, begun.attempt, response, transport)  # type: ignore[arg-type]
+                self._next(keep_alive)
+                return
+        elif isinstance(failed, Failure) and proxy._upstream.stale(failed, req.head, req.body):
+            begun.pending = None  # a pooled connection the backend had closed: send again
+        self._to_streams(self._take_buffered(), proxy._forward_rest(req, headers, begun))
+
+    def _next(self, keep_alive: bool) -> None:
+        """After a response: the next request, if one is buffered, or wait for one."""
+        if self.writer.transport.is_closing():
+            return
+        if not keep_alive:
+            self._to_streams(self._take_buffered(), _not_reusable())
+        elif self._paused:  # the client reads slower than it asks: wait for it
+            self._to_streams(self._take_buffered(), self._drained())
+        elif self._buffered:
+            self._serve_now(self._take_buffered())
+        elif self._eof_seen:
+            self.writer.close()
+        else:
+            self._await_head()
+
+    async def _drained(self) -> bool:
+        await self.writer.drain()
+        return True
+
+    def _take_buffered(self) -> bytes:
+        data, self._buffered = self._buffered, b""
+        if self._reading_paused:
+            self._reading_paused = False
+            self.writer.transport.resume_reading()  # type: ignore[attr-defined]
+        return data
+
+    # streams
+
+    def _to_streams(self, data: bytes, first: Coroutine[Any, Any, bool] | None) -> None:
+        """Serve the connection on streams from here: ``data`` is what was received and
+        not served, ``first`` the rest of a request begun here."""
+        reader = self.reader
+        if not self._lost:
+            if data:
+                reader.feed_data(data)
+            if self._eof_seen:
+                reader.feed_eof()
+        proxy = self.proxy
+        self.task = task = self.loop.create_task(proxy._streams(self, first))
+        proxy._tasks.add(task)
+        task.add_done_callback(proxy._tasks.discard)
+
+    def resume(self) -> bool:
+        """Back to callbacks, if nothing is buffered (called by the streams task after
+        a response; it then ends, leaving the connection open)."""
+        reader = self.reader
+        if self._lost or getattr(reader, "_buffer", True) or reader.at_eof() or reader.exception():
+            return False
+        self._await_head()
+        return True
+
+    # deadlines and the end
+
+    def _await_head(self) -> None:
+        self.deadline = self.loop.time() + self.proxy.config.header_timeout
+        if self._timer is None:
+            self._timer = self.loop.call_at(self.deadline, self._expire)
+
+    def _expire(self) -> None:
+        self._timer = None
+        if self.task is not None or self._req is not None or self._lost:
+            return  # a request in flight, or the streams task keeps its own time
+        if self.loop.time() < self.deadline:
+            self._timer = self.loop.call_at(self.deadline, self._expire)
+            return
+        self.writer.close()  # no head in time: an idle keep-alive client, or slowloris
+
+    def abort(self) -> None:
+        """Close at once (the proxy stops); a try in flight here ends unrecorded."""
+        begun, self._begun = self._begun, None
+        self._req = self._headers = None
+        if begun is not None:
+            if begun.pending is not None:
+                begun.pending.cancel()
+            if begun.attempt is not None:
+                begun.attempt.abandon()
+        self.writer.transport.abort()
+
+
+async def _not_reusable() -> bool:
+    """A request already answered on a connection that cannot be reused."""
+    return False
 
 
 #: Until the affinity is looked up (a refused request is not); frozen, so shared.

@@ -141,22 +141,11 @@ async def read_body(
     return Body(framing, bytes(buffered), None)
 
 
-async def relay(
-    head: RequestHead,
-    writer: asyncio.StreamWriter,
-    body: Body,
-    response: Response,
-    attempt: Try,
-    tried: list[str],
-    cookie: str | None,
-) -> tuple[bool, Attempt, int, str, int]:
-    """Stream the backend's response to the client, then end ``attempt``.
-
-    ``tried``: every backend tried (the X-Lbplay-Backend header); ``cookie``: a
-    Set-Cookie value to add (session affinity). Returns whether the client connection
-    can be reused, the attempt's record, the body bytes sent, what went wrong ("" if
-    nothing) and the status to count in metrics (0 for a body the backend broke off).
-    """
+def _response_head(
+    head: RequestHead, body: Body, response: Response, tried: list[str], cookie: str | None
+) -> tuple[bytes, bool, bool, bool]:
+    """The response head for the client, and whether the response has no body, is
+    re-framed chunked, and leaves the client connection reusable."""
     status = response.status
     no_body = head.method == "HEAD" or status in _NO_BODY_STATUS
     length = response.content_length
@@ -174,12 +163,68 @@ async def relay(
     elif chunked:
         lines.append(b"Transfer-Encoding: chunked\r\n")
     lines.append(b"Connection: keep-alive\r\n\r\n" if keep_alive else b"Connection: close\r\n\r\n")
+    return b"".join(lines), no_body, chunked, keep_alive
+
+
+def relay_now(
+    head: RequestHead,
+    transport: asyncio.WriteTransport,
+    body: Body,
+    response: Response,
+    attempt: Try,
+    tried: list[str],
+    cookie: str | None,
+) -> tuple[bool, Attempt, int, str, int]:
+    """``relay`` for a response already complete (``response.complete``): one write,
+    nothing to wait for. The same answer and record as ``relay``; the caller waits for
+    the client to take the bytes if the transport asks it to (``pause_writing``)."""
+    data, no_body, chunked, keep_alive = _response_head(head, body, response, tried, cookie)
+    sent = 0
+    if not no_body:
+        rest = response.read_nowait()
+        if rest:
+            sent = len(rest)
+            attempt.transferred(sent)
+            data += encode_chunk(rest) if chunked else rest
+        if chunked:
+            data += LAST_CHUNK
+    response.release()
+    error = ""
+    if transport.is_closing():
+        error = "client went away mid-response"
+        keep_alive = False
+    else:
+        transport.write(data)
+    status = response.status
+    if status < 500:
+        return keep_alive, attempt.ok(error or "ok", status), sent, error, status
+    record = attempt.failed(error or "ok", "5xx", status)
+    return keep_alive, record, sent, error, 0 if error else status
+
+
+async def relay(
+    head: RequestHead,
+    writer: asyncio.StreamWriter,
+    body: Body,
+    response: Response,
+    attempt: Try,
+    tried: list[str],
+    cookie: str | None,
+) -> tuple[bool, Attempt, int, str, int]:
+    """Stream the backend's response to the client, then end ``attempt``.
+
+    ``tried``: every backend tried (the X-Lbplay-Backend header); ``cookie``: a
+    Set-Cookie value to add (session affinity). Returns whether the client connection
+    can be reused, the attempt's record, the body bytes sent, what went wrong ("" if
+    nothing) and the status to count in metrics (0 for a body the backend broke off).
+    """
+    status = response.status
+    head_bytes, no_body, chunked, keep_alive = _response_head(head, body, response, tried, cookie)
     sent = 0
     backend_ok = status < 500
     kind = None if backend_ok else "5xx"
     error = ""
     try:
-        head_bytes = b"".join(lines)
         # What the backend already sent goes out with the head: one write, one
         # packet, for the many small responses (nothing waits for it).
         first = b"" if no_body else response.content.read_nowait()

@@ -162,6 +162,11 @@ class Response:
         (most small responses arrive with their head)."""
         return self._done and not self._chunks and self._error is None
 
+    @property
+    def complete(self) -> bool:
+        """The whole body has arrived, without error (some of it may be unread)."""
+        return self._done and self._error is None
+
     async def iter_any(self) -> AsyncIterator[bytes]:
         """The rest of the body, in the pieces it arrives in.
 
@@ -339,15 +344,16 @@ class _Connection(asyncio.Protocol):
 
     # The exchange
 
-    async def exchange(
+    def begin(
         self,
         name: str,
         request: bytes,
         stream: AsyncIterator[bytes] | None,
         chunked: bool,
         head_only: bool,
-    ) -> Response:
-        """Send ``request`` (then ``stream``, if any); return once the head is in."""
+    ) -> asyncio.Future[Response]:
+        """Send ``request`` (then ``stream``, if any); the future of the response,
+        done once its head is in (or with the ``Failure`` of the try)."""
         assert self.transport is not None
         self._name = name
         self._head_only = head_only
@@ -366,7 +372,7 @@ class _Connection(asyncio.Protocol):
         if stream is not None:
             self._upload = self.loop.create_task(self._send_stream(stream, chunked))
         self.waiting()
-        return await self._head
+        return self._head
 
     async def _send_stream(self, stream: AsyncIterator[bytes], chunked: bool) -> None:
         """Write a streamed request body as it is read from the client."""
@@ -523,22 +529,45 @@ class Upstream:
             chunked = stream is not None and "Content-Length" not in headers
             conn = self._idle_connection(address) or await self._connect(name, address)
             try:
-                return await conn.exchange(name, request, stream, chunked, head_only)
+                return await conn.begin(name, request, stream, chunked, head_only)
             except Failure as failure:
                 if body.error is not None:
                     raise ClientFailed(body.error) from None
-                if (
-                    conn.reused
-                    and stale < STALE_RETRIES
-                    and failure.outcome in ("closed", "reset")
-                    and may_retry(head.method, body, self.config.retry, sent=True)
-                ):
+                if conn.reused and stale < STALE_RETRIES and self.stale(failure, head, body):
                     continue  # a pooled connection the backend had closed: not its fault
                 raise
             except BaseException:
                 conn.abort()
                 raise
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def send_pooled(
+        self, backend: Backend, head: RequestHead, headers: CIMultiDict[str], body: Body
+    ) -> asyncio.Future[Response] | None:
+        """``send`` without waiting, for a request whose body is already read, when an
+        idle connection to ``backend`` is at hand: the future of the response (done
+        once its head is in, or with the try's ``Failure``); None when a connection
+        would have to be made (then ``send``).
+
+        The connection was pooled: a ``Failure`` for which ``stale`` is true is not
+        the backend's fault, and ``send`` may try the request again.
+        """
+        address = backend.address
+        if address is None:
+            return None
+        conn = self._idle_connection(address)
+        if conn is None:
+            return None
+        request, stream = _request_bytes(head, headers, body.payload(), address)
+        assert stream is None, "send_pooled is for a body already read"
+        return conn.begin(backend.name, request, None, False, head.method == "HEAD")
+
+    def stale(self, failure: Failure, head: RequestHead, body: Body) -> bool:
+        """Whether ``failure`` on a pooled connection looks like one the backend had
+        closed just before (not its fault), and the request may be sent again."""
+        return failure.outcome in ("closed", "reset") and may_retry(
+            head.method, body, self.config.retry, sent=True
+        )
 
     def _idle_connection(self, address: str) -> _Connection | None:
         stack = self._idle.get(address)
