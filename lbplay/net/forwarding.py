@@ -122,6 +122,9 @@ def _as_sent(name: str, value: str) -> str:
 def upgrade_wanted(head: RequestHead) -> str | None:
     """The protocol a request asks to switch to (``Upgrade`` named in ``Connection``,
     e.g. "websocket"), or None."""
+    # (Every request asks: most have no Connection header that names anything.)
+    if not any(n.lower() == "connection" and "upgrade" in v.lower() for n, v in head.headers):
+        return None
     connection = ",".join(head.get_all("Connection")).lower()
     if "upgrade" not in (token.strip() for token in connection.split(",")):
         return None

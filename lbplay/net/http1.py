@@ -76,7 +76,7 @@ import re
 from collections.abc import AsyncIterator, Awaitable, Iterable, Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
-from typing import Literal, TypeVar, overload
+from typing import Literal, NamedTuple, TypeVar, overload
 
 from lbplay.errors import LbplayError
 
@@ -264,11 +264,21 @@ def _split_head(data: bytes) -> tuple[bytes, list[bytes]]:
     return request_line, fields
 
 
-@dataclass(frozen=True, slots=True)
-class _RequestLine:
+class _RequestLine(NamedTuple):
     method: str
     target: str
     version: Literal["HTTP/1.0", "HTTP/1.1"]
+
+
+#: A head that needs none of the checks one by one, matched on the head decoded as
+#: Latin-1: an uppercase method, an origin-form target of visible ASCII without '#',
+#: HTTP/1.0 or 1.1; then header lines each a name of letters, digits and '-' right
+#: before its colon and a value of tabs, visible ASCII and obs-text; then the empty
+#: line. Anything else takes the slow path, which finds what is wrong and says so.
+_PLAIN_LINE = re.compile(r"([A-Z][A-Z0-9_-]{0,31}) (/[!-\"$-~]*) (HTTP/1\.[01])\r\n")
+_PLAIN_FIELDS = re.compile(r"(?:[A-Za-z0-9-]+:[\t -~\x80-\xff]*\r\n)*\r\n")
+_PLAIN_FIELD = re.compile(r"([A-Za-z0-9-]+):[ \t]*(.*?)[ \t]*\r\n")
+_REFUSED_METHOD_NAMES = frozenset({"CONNECT", *(m.decode() for m in REFUSED_METHODS)})
 
 
 def _parse_request_line(line: bytes, max_uri: int) -> _RequestLine:
@@ -365,11 +375,17 @@ def _body_framing(head: _RequestLine, te: list[str], cl: list[str]) -> BodyFrami
     return NO_BODY
 
 
+#: The headers ``_build`` decides by (lower case).
+_DECIDING = frozenset({"host", "transfer-encoding", "content-length", "connection", "expect"})
+
+
 def _build(line: _RequestLine, headers: list[tuple[str, str]]) -> RequestHead:
     """The head from its parsed parts, after the checks that need all the headers."""
     by_name: dict[str, list[str]] = {}
     for name, value in headers:
-        by_name.setdefault(name.lower(), []).append(value)
+        lower = name.lower()
+        if lower in _DECIDING:
+            by_name.setdefault(lower, []).append(value)
 
     hosts = by_name.get("host", [])
     if len(hosts) > 1:
@@ -421,18 +437,19 @@ def _build(line: _RequestLine, headers: list[tuple[str, str]]) -> RequestHead:
     else:
         keep_alive = "keep-alive" in connection and "close" not in connection
         expect_continue = False
+    # (Positional: one is built per request, and keywords cost more.)
     return RequestHead(
-        method=line.method,
-        target=target,
-        version=line.version,
-        headers=headers,
-        keep_alive=keep_alive,
-        body=framing,
-        expect_continue=expect_continue,
-        host=host,
-        form=form,
-        path=path,
-        query=query if question else None,
+        line.method,
+        target,
+        line.version,
+        headers,
+        keep_alive,
+        framing,
+        expect_continue,
+        host,
+        form,
+        path,
+        query if question else None,
     )
 
 
@@ -445,6 +462,24 @@ def parse_head(
     """
     if len(data) > max_head:
         raise HttpError(431, f"request head larger than {max_head} bytes")
+    # Most heads are plain: two regular expressions check them whole (the same rules),
+    # and the header lines come out in one pass.
+    text = data.decode("latin-1")
+    line = _PLAIN_LINE.match(text)
+    if (
+        line is not None
+        and line.end() - 2 <= max_uri
+        and line[1] not in _REFUSED_METHOD_NAMES
+        and _PLAIN_FIELDS.fullmatch(text, line.end())
+    ):
+        fields = _PLAIN_FIELD.findall(text, line.end())
+        if len(fields) <= max_headers:
+            return _build(_RequestLine(line[1], line[2], line[3]), fields)  # type: ignore[arg-type]
+    return _parse_lines(data, max_uri=max_uri, max_headers=max_headers)
+
+
+def _parse_lines(data: bytes, *, max_uri: int, max_headers: int) -> RequestHead:
+    """``parse_head`` line by line: the path that finds what is wrong with a head."""
     request_line, field_lines = _split_head(data)
     line = _parse_request_line(request_line, max_uri)
     if len(field_lines) > max_headers:

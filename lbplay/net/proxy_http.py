@@ -742,7 +742,8 @@ class _Client(asyncio.StreamReaderProtocol):
             return
         rest = data[cut:]
         req = proxy._request(head, self.reader, self.writer, self.peer_ip)
-        req.body = Body(head.body, b"", None)
+        if head.body is not NO_BODY:
+            req.body = Body(head.body, b"", None)  # Content-Length: 0
         try:
             headers = proxy._prepare(req)
         except HttpError as error:

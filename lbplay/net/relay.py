@@ -16,8 +16,10 @@ mistakes a truncated body for a complete one.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import functools
+from collections.abc import AsyncIterator, Hashable
 from http import HTTPStatus
+from typing import TypeVar
 
 from lbplay.core.events import Attempt
 from lbplay.model.config import ProxyConfig
@@ -35,6 +37,7 @@ from lbplay.net.http1 import (
 )
 from lbplay.net.upstream import Response, ResponseError
 
+_K = TypeVar("_K", bound=Hashable)
 _DROP = frozenset({BACKEND_HEADER.lower().encode()})  # a backend's own is replaced
 _NO_BODY_STATUS = frozenset({204, 304})
 
@@ -152,9 +155,9 @@ def _response_head(
     chunked = not no_body and length is None and head.version == "HTTP/1.1"
     keep_alive = head.keep_alive and body.finished and (no_body or length is not None or chunked)
     lines = [
-        f"HTTP/1.1 {status} {_reason(response)}\r\n".encode("latin-1"),
-        response_header_lines(response.raw_headers, _DROP),
-        f"{BACKEND_HEADER}: {', '.join(tried)}\r\n".encode("latin-1"),
+        _status_line(status, response.reason),
+        _header_lines(response.raw_headers),
+        _backend_line(tried[0]) if len(tried) == 1 else _BACKEND_LINE % ", ".join(tried).encode("latin-1"),
     ]
     if cookie is not None:
         lines.append(f"Set-Cookie: {cookie}\r\n".encode("latin-1"))
@@ -270,12 +273,48 @@ async def relay(
     return keep_alive, record, sent, error, counted
 
 
-def _reason(response: Response) -> str:
-    """The backend's reason phrase if it can be written back as is, else the standard one."""
-    reason = response.reason or ""
-    if reason.isascii() and reason.isprintable():
-        return reason
-    try:
-        return HTTPStatus(response.status).phrase
-    except ValueError:
-        return ""
+# What every response's head repeats, made once: a backend answers with few status
+# lines and, but for a date, the same headers again and again. Bounded: a backend that
+# sends something new each time fills the cache and empties it, nothing more.
+_CACHE_LIMIT = 512
+_CACHED_LINES_MAX = 2048
+_STATUS_LINES: dict[tuple[int, str], bytes] = {}
+_HEADER_LINES: dict[tuple[tuple[bytes, bytes], ...], bytes] = {}
+_BACKEND_LINE = BACKEND_HEADER.encode() + b": %s\r\n"
+
+
+def _status_line(status: int, reason: str) -> bytes:
+    """``HTTP/1.1 200 OK``: the backend's reason phrase if it can be written back as is,
+    else the standard one."""
+    key = (status, reason)
+    line = _STATUS_LINES.get(key)
+    if line is None:
+        if not (reason.isascii() and reason.isprintable()):
+            try:
+                reason = HTTPStatus(status).phrase
+            except ValueError:
+                reason = ""
+        line = f"HTTP/1.1 {status} {reason}\r\n".encode("latin-1")
+        _remember(_STATUS_LINES, key, line)
+    return line
+
+
+def _header_lines(raw: tuple[tuple[bytes, bytes], ...]) -> bytes:
+    """The backend's headers the client gets (``response_header_lines``)."""
+    lines = _HEADER_LINES.get(raw)
+    if lines is None:
+        lines = response_header_lines(raw, _DROP)
+        if len(lines) <= _CACHED_LINES_MAX:
+            _remember(_HEADER_LINES, raw, lines)
+    return lines
+
+
+@functools.lru_cache(maxsize=256)
+def _backend_line(name: str) -> bytes:
+    return _BACKEND_LINE % name.encode("latin-1")
+
+
+def _remember(cache: dict[_K, bytes], key: _K, value: bytes) -> None:
+    if len(cache) >= _CACHE_LIMIT:
+        cache.clear()
+    cache[key] = value

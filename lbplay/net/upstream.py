@@ -225,6 +225,7 @@ class _Connection(asyncio.Protocol):
         # Read deadline: moved by every read, checked by one timer.
         self._deadline = 0.0
         self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = 0.0
 
     # asyncio.Protocol
 
@@ -287,13 +288,16 @@ class _Connection(asyncio.Protocol):
         self._reason += status
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        if _CONTROL.search(value) is not None:
-            raise ValueError("Invalid header value char")
         self._headers.append((name, value))
 
     def on_headers_complete(self) -> None:
         parser = self._parser
         assert parser is not None
+        headers = self._headers
+        # Control bytes in any value (tabs are allowed, so values joined by tabs can be
+        # searched at once): llhttp lets some through that no proxy should pass on.
+        if _CONTROL.search(b"\t".join([value for _, value in headers])) is not None:
+            raise ValueError("Invalid header value char")
         status = parser.get_status_code()
         if 100 <= status < 200:
             if status == 101:
@@ -303,7 +307,7 @@ class _Connection(asyncio.Protocol):
             return
         length: int | None = None
         chunked = False
-        for name, value in self._headers:
+        for name, value in headers:
             lower = name.lower()
             if lower == b"content-length":
                 length = int(value)
@@ -340,7 +344,6 @@ class _Connection(asyncio.Protocol):
             return
         self._parser = None  # anything more before the next request: out of turn
         response._finish()
-        self._cancel_timer()
 
     # The exchange
 
@@ -394,10 +397,15 @@ class _Connection(asyncio.Protocol):
             self.abort()
 
     def waiting(self) -> None:
-        """Someone starts to wait for the backend: it has ``read_timeout`` to send."""
-        self._deadline = self.loop.time() + self._timeout
-        if self._timer is None:
-            self._timer = self.loop.call_at(self._deadline, self._check_deadline)
+        """Someone starts to wait for the backend: it has ``read_timeout`` to send.
+
+        The timer is left running when an exchange ends (it finds nobody waiting and
+        stops), so that the next request on the connection need not make one."""
+        deadline = self._deadline = self.loop.time() + self._timeout
+        if self._timer is None or self._timer_at > deadline:
+            self._cancel_timer()
+            self._timer = self.loop.call_at(deadline, self._check_deadline)
+            self._timer_at = deadline
 
     def _check_deadline(self) -> None:
         self._timer = None
@@ -409,6 +417,7 @@ class _Connection(asyncio.Protocol):
             return  # nobody waits (a slow client holds the body): no timeout
         if self.loop.time() < self._deadline:
             self._timer = self.loop.call_at(self._deadline, self._check_deadline)
+            self._timer_at = self._deadline
             return
         message = f"{self._name} did not answer within {self._timeout:g} s"
         if head_waits:
@@ -460,7 +469,6 @@ class _Connection(asyncio.Protocol):
             self._upload = None
             if not upload.done():
                 upload.cancel()
-        self._cancel_timer()
         self._head = None
         self._response = None
         if (
