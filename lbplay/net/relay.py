@@ -157,7 +157,7 @@ def _response_head(
     lines = [
         _status_line(status, response.reason),
         _header_lines(response.raw_headers),
-        _backend_line(tried[0]) if len(tried) == 1 else _BACKEND_LINE % ", ".join(tried).encode("latin-1"),
+        _backend_line(", ".join(tried)),
     ]
     if cookie is not None:
         lines.append(f"Set-Cookie: {cookie}\r\n".encode("latin-1"))
@@ -310,8 +310,8 @@ def _header_lines(raw: tuple[tuple[bytes, bytes], ...]) -> bytes:
 
 
 @functools.lru_cache(maxsize=256)
-def _backend_line(name: str) -> bytes:
-    return _BACKEND_LINE % name.encode("latin-1")
+def _backend_line(names: str) -> bytes:
+    return _BACKEND_LINE % names.encode("latin-1")
 
 
 def _remember(cache: dict[_K, bytes], key: _K, value: bytes) -> None:
