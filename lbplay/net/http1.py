@@ -375,6 +375,8 @@ def _body_framing(head: _RequestLine, te: list[str], cl: list[str]) -> BodyFrami
     return NO_BODY
 
 
+#: Host values found well-formed (bounded): a client sends the same one every time.
+_GOOD_HOSTS: set[str] = set()
 #: The headers ``_build`` decides by (lower case).
 _DECIDING = frozenset({"host", "transfer-encoding", "content-length", "connection", "expect"})
 
@@ -393,8 +395,11 @@ def _build(line: _RequestLine, headers: list[tuple[str, str]]) -> RequestHead:
     if not hosts and line.version == "HTTP/1.1":
         raise _bad("HTTP/1.1 request without a Host header")
     host = hosts[0] if hosts else None
-    if host is not None:
+    if host is not None and host not in _GOOD_HOSTS:
         _host_key(host, "http")  # a malformed Host is 400 even if nothing routes on it
+        if len(_GOOD_HOSTS) >= 256:
+            _GOOD_HOSTS.clear()
+        _GOOD_HOSTS.add(host)
 
     target = line.target
     form: Literal["origin", "absolute", "asterisk"]
@@ -425,14 +430,17 @@ def _build(line: _RequestLine, headers: list[tuple[str, str]]) -> RequestHead:
         path, question, query = rest.partition("?")
         path = path or "/"
 
-    framing = _body_framing(
-        line, by_name.get("transfer-encoding", []), by_name.get("content-length", [])
-    )
-    connection = _tokens(by_name.get("connection", []))
+    if "transfer-encoding" in by_name or "content-length" in by_name:
+        framing = _body_framing(
+            line, by_name.get("transfer-encoding", []), by_name.get("content-length", [])
+        )
+    else:
+        framing = NO_BODY
+    connection = _tokens(by_name["connection"]) if "connection" in by_name else []
     if line.version == "HTTP/1.1":
         keep_alive = "close" not in connection
-        expect_continue = any(
-            v.strip(" \t").lower() == "100-continue" for v in by_name.get("expect", [])
+        expect_continue = "expect" in by_name and any(
+            v.strip(" \t").lower() == "100-continue" for v in by_name["expect"]
         )
     else:
         keep_alive = "keep-alive" in connection and "close" not in connection
