@@ -367,8 +367,9 @@ class HttpProxy(Service):
                 return await self._fail(req, failure)
             attempt: Try | None = None
             pending: asyncio.Future[Response] | None = None
+            fresh = False
         else:
-            pick, attempt, pending = begun.pick, begun.attempt, begun.pending
+            pick, attempt, pending, fresh = begun.pick, begun.attempt, begun.pending, begun.fresh
         retry_policy = self.config.retry
         while True:
             if attempt is None:
@@ -376,7 +377,9 @@ class HttpProxy(Service):
                 attempt = Try(req.balancer, pick, self.clock)
             try:
                 if pending is None:
-                    response = await self._upstream.send(pick.backend, req.head, headers, req.body)
+                    response = await self._upstream.send(
+                        pick.backend, req.head, headers, req.body, fresh=fresh
+                    )
                 else:
                     waiting, pending = pending, None
                     response = await waiting
@@ -385,7 +388,7 @@ class HttpProxy(Service):
                 retry = self._may_retry(req, sent=failed.sent) and self._next_pick(req, 0)
                 if not retry:
                     return await self._fail(req, failed)
-                pick, attempt = retry, None
+                pick, attempt, fresh = retry, None, False
                 continue
             except ClientFailed as failed:
                 # The client's fault, not the backend's; the backend saw a cut-off request.
@@ -406,7 +409,7 @@ class HttpProxy(Service):
                     response.release()
                     kind = "5xx" if status >= 500 else None
                     req.attempts.append(attempt.failed(f"http {status}", kind, status))
-                    pick, attempt = retry, None
+                    pick, attempt, fresh = retry, None, False
                     continue
             req.session, cookie = self.affinity.bind(
                 req.lookup, pick.backend.name, repinned=req.repinned
@@ -619,9 +622,10 @@ class _Request:
 
 class _Begun:
     """How far the callbacks took a request before handing it to a task: its first pick
-    (or what picking raised), the try on it, and the future of the response."""
+    (or what picking raised), the try on it, and the future of the response; ``fresh``:
+    the try is to be sent on a new connection (the pool had none idle)."""
 
-    __slots__ = ("pick", "attempt", "pending", "unpicked")
+    __slots__ = ("pick", "attempt", "pending", "unpicked", "fresh")
 
     def __init__(
         self,
@@ -634,6 +638,7 @@ class _Begun:
         self.attempt = attempt
         self.pending = pending
         self.unpicked = unpicked
+        self.fresh = False
 
 
 class _Client(asyncio.StreamReaderProtocol):
@@ -759,6 +764,7 @@ class _Client(asyncio.StreamReaderProtocol):
         pending = proxy._upstream.send_pooled(pick.backend, head, headers, req.body)
         begun = _Begun(pick, attempt, pending)
         if pending is None:  # no idle connection to that backend: the task makes one
+            begun.fresh = True
             self._to_streams(rest, proxy._forward_rest(req, headers, begun))
             return
         self._req, self._headers, self._begun = req, headers, begun

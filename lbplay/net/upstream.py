@@ -527,10 +527,19 @@ class Upstream:
         self._idle.clear()
 
     async def send(
-        self, backend: Backend, head: RequestHead, headers: CIMultiDict[str], body: Body
+        self,
+        backend: Backend,
+        head: RequestHead,
+        headers: CIMultiDict[str],
+        body: Body,
+        *,
+        fresh: bool = False,
     ) -> Response:
         """One try: send the request, return the response once its head arrived.
 
+        ``fresh``: on a new connection, even if an idle one is at hand by now (the
+        pool was found empty: it grows to what the load needs, so that requests
+        find an idle connection and are served without a task: ``send_pooled``).
         Raises ``Failure`` when the backend could not be reached or failed before its
         head was complete, ``ClientFailed`` when the client's body failed meanwhile.
         """
@@ -544,7 +553,9 @@ class Upstream:
             payload = body.payload()
             request, stream = _request_bytes(head, headers, payload, address)
             chunked = stream is not None and "Content-Length" not in headers
-            conn = self._idle_connection(address) or await self._connect(name, address)
+            conn = None if fresh else self._idle_connection(address)
+            if conn is None:
+                conn = await self._connect(name, address)
             try:
                 return await conn.begin(name, request, stream, chunked, head_only)
             except Failure as failure:
