@@ -189,10 +189,13 @@ class HttpProxy(Service):
         begun in callbacks, if any), then read requests until the connection ends or
         can go back to callbacks."""
         reader, writer = client.reader, client.writer
+        client._handed = None  # running: ``first`` ends its own try if cancelled
         try:
             if first is not None and not await first:
                 await self._linger(reader, writer)
-            elif await self._serve(reader, writer, client):
+            elif (first is not None and client.resume()) or await self._serve(
+                reader, writer, client
+            ):
                 return  # back to callbacks: the connection stays open
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
@@ -680,6 +683,8 @@ class _Client(asyncio.StreamReaderProtocol):
         self._req: _Request | None = None
         self._headers: CIMultiDict[str] | None = None
         self._begun: _Begun | None = None
+        # What was handed to the streams task, until it starts.
+        self._handed: tuple[Coroutine[Any, Any, bool], _Begun | None] | None = None
 
     # asyncio.Protocol
 
@@ -765,7 +770,7 @@ class _Client(asyncio.StreamReaderProtocol):
         begun = _Begun(pick, attempt, pending)
         if pending is None:  # no idle connection to that backend: the task makes one
             begun.fresh = True
-            self._to_streams(rest, proxy._forward_rest(req, headers, begun))
+            self._to_streams(rest, proxy._forward_rest(req, headers, begun), begun)
             return
         self._req, self._headers, self._begun = req, headers, begun
         self._buffered = rest
@@ -793,7 +798,7 @@ class _Client(asyncio.StreamReaderProtocol):
                 return
         elif isinstance(failed, Failure) and proxy._upstream.stale(failed, req.head, req.body):
             begun.pending = None  # a pooled connection the backend had closed: send again
-        self._to_streams(self._take_buffered(), proxy._forward_rest(req, headers, begun))
+        self._to_streams(self._take_buffered(), proxy._forward_rest(req, headers, begun), begun)
 
     def _next(self, keep_alive: bool) -> None:
         """After a response: the next request, if one is buffered, or wait for one."""
@@ -823,9 +828,13 @@ class _Client(asyncio.StreamReaderProtocol):
 
     # streams
 
-    def _to_streams(self, data: bytes, first: Coroutine[Any, Any, bool] | None) -> None:
+    def _to_streams(
+        self, data: bytes, first: Coroutine[Any, Any, bool] | None, begun: _Begun | None = None
+    ) -> None:
         """Serve the connection on streams from here: ``data`` is what was received and
-        not served, ``first`` the rest of a request begun here."""
+        not served, ``first`` the rest of a request begun here (as far as ``begun``)."""
+        if first is not None:
+            self._handed = (first, begun)  # until the task starts: see abort()
         reader = self.reader
         if not self._lost:
             if data:
@@ -866,6 +875,10 @@ class _Client(asyncio.StreamReaderProtocol):
         """Close at once (the proxy stops); a try in flight here ends unrecorded."""
         begun, self._begun = self._begun, None
         self._req = self._headers = None
+        if self._handed is not None:  # the task that was to go on was never run
+            first, begun = self._handed
+            self._handed = None
+            first.close()
         if begun is not None:
             if begun.pending is not None:
                 begun.pending.cancel()

@@ -11,13 +11,14 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lbplay.errors import LbplayError
+from lbplay.net import http1
 from lbplay.net.forwarding import HOP_BY_HOP, response_header_lines, strip_hop_by_hop
 from lbplay.net.http1 import (
     CHUNKED,
@@ -830,3 +831,67 @@ def test_chunked_round_trip(data: bytes, cuts: list[int], extension: bytes, size
         return body, await reader.read()
 
     assert asyncio.run(decode()) == (data, b"NEXT")
+
+
+# -- parse_head's two paths agree --------------------------------------------------------
+
+_plain_lines = st.tuples(
+    st.sampled_from(["GET", "POST", "HEAD", "OPTIONS", "M-1"]),
+    st.sampled_from(["/", "/a?b=1", "/%2F", "/a/../b", "/?"]),
+    st.sampled_from(["HTTP/1.1", "HTTP/1.0"]),
+).map(" ".join)
+_plain_fields = st.lists(
+    st.tuples(
+        st.sampled_from(["Host", "host", "X-A", "Content-Length", "Connection", "Expect"]),
+        st.sampled_from(["a", " a ", "", "h:1", "5", "close", "keep-alive", "\tx\t", "\xe9"]),
+    ),
+    max_size=5,
+)
+#: What a mutation inserts: bytes the whole-head check must not let through unjudged.
+_odd = st.sampled_from(
+    [
+        "\x00",
+        "\x7f",
+        "\x01",
+        "\r",
+        "\n",
+        " ",
+        "\t",
+        "#",
+        "_",
+        ":",
+        "\x80",
+        "\r\n",
+        "\r\n ",
+        "Transfer-Encoding: chunked\r\n",
+        "Host: b\r\n",
+        "\r\n\r\n",
+        "a",
+    ]
+)
+
+
+@given(
+    _plain_lines,
+    _plain_fields,
+    st.lists(st.tuples(st.integers(min_value=0), _odd), max_size=2),
+    st.integers(min_value=2, max_value=6),
+)
+@settings(max_examples=1500, deadline=None)
+def test_the_whole_head_check_judges_as_the_line_by_line_path(
+    line: str, fields: list[tuple[str, str]], inserts: list[tuple[int, str]], max_headers: int
+) -> None:
+    text = "\r\n".join([line, "Host: a", *(f"{n}:{v}" for n, v in fields)]) + "\r\n\r\n"
+    for at, odd in inserts:  # a plain head, then an odd byte or line or two slipped in
+        at %= len(text) + 1
+        text = text[:at] + odd + text[at:]
+    data = text.encode("latin-1")
+    limits = {"max_uri": 24, "max_headers": max_headers}
+
+    def judge(parse: Callable[..., RequestHead]) -> RequestHead | tuple[int, str]:
+        try:
+            return parse(data, **limits)
+        except HttpError as error:
+            return (error.status, error.reason)
+
+    assert judge(parse_head) == judge(http1._parse_lines)

@@ -1,0 +1,260 @@
+"""The L7 proxy's two ways of serving a client connection.
+
+A plain request (whole head at once, no body, an idle pooled connection to the backend
+picked, a response complete on arrival) is served in the connection's callbacks, with
+no task; anything else is handed to a task on streams, which hands the connection back
+once nothing is buffered. The answers must not depend on the way; these tests check
+which way a request took (the proxy's tasks, while a backend holds its answer) and the
+hand-overs between them. Every other proxy test runs through both ways too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from lbplay.core.backends import Backend
+from lbplay.model.config import ProxyConfig
+from lbplay.net.forwarding import request_headers
+from lbplay.net.http1 import NO_BODY, parse_head
+from lbplay.net.proxy_http import _Client
+from lbplay.net.relay import Body
+from lbplay.net.upstream import Upstream
+from tests.net.proxy_http_support import (
+    PROMPT,
+    RawBackend,
+    RawConnection,
+    Rig,
+    answer_each,
+    connect,
+    ok_response,
+    read_response,
+    request,
+    reset,
+    rig,
+)
+
+
+class Held:
+    """A raw backend handler that answers each request only when the test says so."""
+
+    def __init__(self) -> None:
+        self.arrived: asyncio.Queue[bytes] = asyncio.Queue()
+        self._answers: asyncio.Queue[bytes] = asyncio.Queue()
+
+    async def handler(self, conn: RawConnection) -> None:
+        while (head := await conn.read_request()) is not None:
+            await self.arrived.put(head)
+            conn.writer.write(await self._answers.get())
+            await conn.writer.drain()
+
+    async def next_request(self) -> bytes:
+        async with asyncio.timeout(PROMPT):
+            return await self.arrived.get()
+
+    def answer(self, body: bytes = b"ok") -> None:
+        self._answers.put_nowait(ok_response(body))
+
+
+async def tasks_done(tasks: set[asyncio.Task[None]]) -> None:
+    """Wait for the proxy's tasks of the moment to end (a task hands a connection back
+    just after its response)."""
+    if tasks:
+        _, pending = await asyncio.wait(set(tasks), timeout=PROMPT)
+        assert not pending
+
+
+async def test_a_plain_request_on_a_warm_pool_is_served_without_a_task() -> None:
+    held = Held()
+    async with (
+        rig(RawBackend("r1", held.handler)) as the_rig,
+        connect(the_rig.port) as (reader, writer),
+    ):
+        tasks = the_rig.proxy._tasks
+        # The first request finds no idle connection to the backend: a task makes one.
+        writer.write(request(target="/first"))
+        assert (await held.next_request()).startswith(b"GET /first ")
+        assert len(tasks) == 1
+        held.answer(b"one")
+        assert (await read_response(reader)).body == b"one"
+        await tasks_done(tasks)
+        # Then the pool has one, and the connection is back in callbacks.
+        for i in range(3):
+            writer.write(request(target=f"/again{i}"))
+            assert (await held.next_request()).startswith(f"GET /again{i} ".encode())
+            assert tasks == set()
+            held.answer(b"%d" % i)
+            response = await read_response(reader)
+            assert (response.status, response.body) == (200, b"%d" % i)
+            assert response.header("connection") == "keep-alive"
+        events = await the_rig.requests_done(4)
+        assert [(e.path, e.status, e.backend) for e in events] == [
+            ("/first", 200, "r1"),
+            ("/again0", 200, "r1"),
+            ("/again1", 200, "r1"),
+            ("/again2", 200, "r1"),
+        ]
+        assert len(the_rig.raws["r1"].connections) == 1
+
+
+async def test_a_request_with_a_body_is_served_on_streams_and_the_connection_comes_back() -> None:
+    held = Held()
+    async with (
+        rig(RawBackend("r1", held.handler)) as the_rig,
+        connect(the_rig.port) as (reader, writer),
+    ):
+        tasks = the_rig.proxy._tasks
+        writer.write(request(target="/warm"))
+        await held.next_request()
+        held.answer()
+        await read_response(reader)
+        await tasks_done(tasks)
+
+        post = request("POST", "/post", [("Host", "a"), ("Content-Length", "5")], b"hello")
+        writer.write(post)
+        assert (await held.next_request()).endswith(b"\r\n\r\nhello")
+        assert len(tasks) == 1  # a body: on streams
+        held.answer(b"posted")
+        assert (await read_response(reader)).body == b"posted"
+        await tasks_done(tasks)
+
+        writer.write(request(target="/after"))
+        await held.next_request()
+        assert tasks == set()  # back in callbacks
+        held.answer(b"after")
+        assert (await read_response(reader)).body == b"after"
+        assert [e.path for e in await the_rig.requests_done(3)] == ["/warm", "/post", "/after"]
+
+
+async def test_pipelined_plain_requests_are_answered_in_order_in_callbacks() -> None:
+    held = Held()
+    async with (
+        rig(RawBackend("r1", held.handler)) as the_rig,
+        connect(the_rig.port) as (reader, writer),
+    ):
+        tasks = the_rig.proxy._tasks
+        writer.write(request(target="/warm"))
+        await held.next_request()
+        held.answer()
+        await read_response(reader)
+        await tasks_done(tasks)
+
+        writer.write(b"".join(request(target=f"/p{i}") for i in range(3)))
+        for i in range(3):
+            # One at a time: the next is not sent on before this one is answered.
+            assert (await held.next_request()).startswith(f"GET /p{i} ".encode())
+            assert held.arrived.empty()
+            assert tasks == set()
+            held.answer(b"%d" % i)
+            assert (await read_response(reader)).body == b"%d" % i
+        assert [e.path for e in await the_rig.requests_done(4)][1:] == ["/p0", "/p1", "/p2"]
+
+
+async def test_stopping_with_a_request_in_flight_in_callbacks_ends_its_try() -> None:
+    held = Held()
+    async with (
+        rig(RawBackend("r1", held.handler)) as the_rig,
+        connect(the_rig.port) as (reader, writer),
+    ):
+        writer.write(request(target="/warm"))
+        await held.next_request()
+        held.answer()
+        await read_response(reader)
+        await tasks_done(the_rig.proxy._tasks)
+
+        writer.write(request(target="/held"))
+        await held.next_request()
+        assert the_rig.in_flight() == {"r1": 1}
+        await the_rig.proxy.stop()
+        assert the_rig.in_flight() == {}
+        try:
+            async with asyncio.timeout(PROMPT):
+                left = await reader.read()
+        except ConnectionError:  # (closed with a reset)
+            left = b""
+        assert left == b""  # closed, nothing answered
+
+
+async def warm_connection(
+    the_rig: Rig, held: Held
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, _Client]:
+    """A client connection served once, so that the next plain request is in callbacks;
+    and the proxy's side of it."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", the_rig.port)
+    writer.write(request(target="/warm"))
+    await held.next_request()
+    held.answer()
+    await read_response(reader)
+    await tasks_done(the_rig.proxy._tasks)
+    (client,) = the_rig.proxy._connections
+    return reader, writer, client
+
+
+async def test_a_client_that_half_closes_while_its_request_is_in_flight_gets_the_answer() -> None:
+    held = Held()
+    async with rig(RawBackend("r1", held.handler)) as the_rig:
+        reader, writer, client = await warm_connection(the_rig, held)
+        writer.write(request(target="/half"))
+        writer.write_eof()
+        await held.next_request()
+        held.answer(b"still here")
+        assert (await read_response(reader)).body == b"still here"
+        # Then the proxy closes: the client said it would send nothing more.
+        async with asyncio.timeout(PROMPT):
+            assert await reader.read() == b""
+            await client.writer.wait_closed()
+        events = await the_rig.requests_done(2)
+        assert (events[1].path, events[1].status, events[1].error) == ("/half", 200, "")
+        writer.close()
+
+
+async def test_a_client_gone_while_its_request_is_in_flight_in_callbacks() -> None:
+    held = Held()
+    async with rig(RawBackend("r1", held.handler)) as the_rig:
+        _, writer, client = await warm_connection(the_rig, held)
+        writer.write(request(target="/gone"))
+        await held.next_request()
+        reset(writer)
+        # The proxy notices the reset, then the backend answers: the request still ends,
+        # once, and nothing is left in flight (the rig checks).
+        with contextlib.suppress(ConnectionError):
+            async with asyncio.timeout(PROMPT):
+                await client.writer.wait_closed()
+        held.answer()
+        events = await the_rig.requests_done(2)
+        assert (events[1].path, events[1].status, events[1].backend) == ("/gone", 200, "r1")
+        assert events[1].error == "client went away mid-response"
+
+
+async def test_a_fresh_send_opens_a_new_connection_even_with_one_idle() -> None:
+    raw = RawBackend("r1", lambda conn: answer_each(conn, ok_response()))
+    async with raw:
+        upstream = Upstream(ProxyConfig())
+        backend = Backend("r1", address=raw.address)
+        head = parse_head(request())
+        headers = request_headers(head, "127.0.0.1", False)
+        try:
+            for fresh in (False, False, True):
+                response = await upstream.send(
+                    backend, head, headers, Body(NO_BODY, b"", None), fresh=fresh
+                )
+                assert response.status == 200
+                response.release()
+            # Two sends on one connection, then a new one for the fresh send.
+            assert [len(c.requests) for c in raw.connections] == [2, 1]
+        finally:
+            await upstream.close()
+
+
+async def test_stopping_before_a_handed_over_request_starts_on_streams_ends_its_try() -> None:
+    held = Held()
+    async with rig(RawBackend("r1", held.handler), RawBackend("r2", held.handler)) as the_rig:
+        _, _, client = await warm_connection(the_rig, held)  # r1 has an idle connection
+        # Round robin picks r2 next, which has none: the request is begun here (r2 is
+        # counted in flight) and handed to a task, which the proxy stops before it runs.
+        client.data_received(request(target="/to-r2"))
+        assert the_rig.in_flight() == {"r2": 1}
+        assert len(the_rig.proxy._tasks) == 1
+        await the_rig.proxy.stop()
+        assert the_rig.in_flight() == {}
+        assert held.arrived.empty()  # never sent
