@@ -1,11 +1,12 @@
 """A strict, small HTTP/1.1 request parser for the client side of lbplay's L7 proxy.
 
-The proxy serves clients with plain asyncio streams rather than aiohttp's server,
-because aiohttp's server has no header-read timeout, answers oversized headers with 400
-instead of 431 and accepts some inputs that a proxy must refuse. This module is the
-front door: it reads one request head, decides how the body is framed, streams the body
-and writes the few answers the proxy makes itself. The backend side is lbplay's own
-client (``net.upstream``).
+The proxy serves clients itself rather than with aiohttp's server, because aiohttp's
+server has no header-read timeout, answers oversized headers with 400 instead of 431
+and accepts some inputs that a proxy must refuse. This module is the front door: it
+parses one request head (``parse_head`` on bytes, for the proxy's callbacks;
+``read_head`` from a stream), decides how the body is framed, streams the body and
+writes the few answers the proxy makes itself. The backend side is lbplay's own client
+(``net.upstream``).
 
 Strict means "refuse, never repair". A proxy and the server behind it must agree on
 where each request ends; when they can be made to disagree (Content-Length *and*

@@ -1,14 +1,22 @@
 """The L7 reverse proxy: one real HTTP/1.1 load balancer in front of the backends.
 
-Front side: asyncio streams and lbplay's strict parser (``net.http1``), because a
-teaching proxy must show how a real one treats hostile input — a header-read
-timeout against slowloris, 431/414/413 for oversized heads, URIs and bodies, and 400
-(never forwarded) for the framing tricks behind request smuggling. aiohttp's server
-has no header timeout and answers oversized headers with 400, so it is not used here.
-A refused request is answered, then the connection is half-closed and what the client
-still sends is read and dropped for a moment (nginx's lingering close): closing a
-socket with unread bytes sends a reset, which can destroy the answer before the
-client reads it.
+Front side: lbplay's strict parser (``net.http1``), because a teaching proxy must show
+how a real one treats hostile input — a header-read timeout against slowloris,
+431/414/413 for oversized heads, URIs and bodies, and 400 (never forwarded) for the
+framing tricks behind request smuggling. aiohttp's server has no header timeout and
+answers oversized headers with 400, so it is not used here. A refused request is
+answered, then the connection is half-closed and what the client still sends is read
+and dropped for a moment (nginx's lingering close): closing a socket with unread
+bytes sends a reset, which can destroy the answer before the client reads it.
+
+Each client connection is an ``asyncio.Protocol`` (``_Client``) that serves a plain
+request — its whole head at once, no body, a backend with an idle pooled connection,
+an answer complete on arrival, which is nearly every request of a keep-alive client —
+in callbacks, with no task and no await: parse, pick, send, and one write of the
+answer. Everything else (a body, a head in pieces, a refusal, the queue, a new backend
+connection, a retry, a response that streams) is handed to a task that serves the
+connection on asyncio streams with the same code and hands it back when it is done.
+Both ways give the same answers and the same events; the tests run through both.
 
 Every decision goes through ``core.Balancer``; every request ends in exactly one
 ``RequestCompleted`` event carrying each attempt and the balancer's reason, and one
