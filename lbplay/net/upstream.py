@@ -208,6 +208,8 @@ class _Connection(asyncio.Protocol):
         self._timeout = upstream.config.read_timeout
         # The exchange in progress.
         self._parser: httptools.HttpResponseParser | None = None
+        #: The parser of the last response read to its end, for the next.
+        self._spare: httptools.HttpResponseParser | None = None
         self._head: asyncio.Future[Response] | None = None
         self._response: Response | None = None
         self._name = ""
@@ -342,7 +344,9 @@ class _Connection(asyncio.Protocol):
         response = self._response
         if response is None:  # the end of an interim 1xx answer
             return
-        self._parser = None  # anything more before the next request: out of turn
+        # Anything more before the next request is out of turn. The parser is back at
+        # the start of a message: the next exchange can use it.
+        self._spare, self._parser = self._parser, None
         response._finish()
 
     # The exchange
@@ -361,10 +365,16 @@ class _Connection(asyncio.Protocol):
         self._name = name
         self._head_only = head_only
         self._timeout = self.upstream.config.read_timeout
-        parser = self._parser = httptools.HttpResponseParser(self)
-        # Tolerated, as RFC 9112 allows a recipient: obs-fold (read as a space) and a
-        # lone LF ending a line. Control bytes in a value are refused in on_header.
-        parser.set_dangerous_leniencies(lenient_headers=True, lenient_optional_cr_before_lf=True)
+        parser, self._spare = self._spare, None
+        if parser is None:
+            parser = httptools.HttpResponseParser(self)
+            # Tolerated, as RFC 9112 allows a recipient: obs-fold (read as a space) and
+            # a lone LF ending a line. Control bytes in a value are refused in
+            # on_headers_complete.
+            parser.set_dangerous_leniencies(
+                lenient_headers=True, lenient_optional_cr_before_lf=True
+            )
+        self._parser = parser
         self._head = self.loop.create_future()
         self._reason = b""
         self._headers = []
