@@ -716,7 +716,11 @@ class _Client(asyncio.StreamReaderProtocol):
                 self._reading_paused = True
                 self.writer.transport.pause_reading()  # type: ignore[attr-defined]
         else:
-            self._serve_now(data)
+            try:
+                self._serve_now(data)
+            except Exception:  # a bug must not leave a try in flight or the client hanging
+                log.exception("unexpected error serving %s", self.peer_ip)
+                self.abort()
 
     def eof_received(self) -> bool:
         if self.task is not None:
@@ -773,19 +777,28 @@ class _Client(asyncio.StreamReaderProtocol):
             self._to_streams(rest, proxy._forward_rest(req, headers, _Begun(unpicked=error)))
             return
         req.tried.append(pick.backend.name)
-        attempt = Try(req.balancer, pick, proxy.clock)
+        # In flight from here: abort() ends the try, whatever happens next.
+        begun = self._begun = _Begun(pick, Try(req.balancer, pick, proxy.clock))
+        self._req, self._headers = req, headers
         pending = proxy._upstream.send_pooled(pick.backend, head, headers, req.body)
-        begun = _Begun(pick, attempt, pending)
         if pending is None:  # no idle connection to that backend: the task makes one
+            self._req = self._headers = self._begun = None
             begun.fresh = True
             self._to_streams(rest, proxy._forward_rest(req, headers, begun), begun)
             return
-        self._req, self._headers, self._begun = req, headers, begun
+        begun.pending = pending
         self._buffered = rest
         pending.add_done_callback(self._answered)
 
     def _answered(self, pending: asyncio.Future[Response]) -> None:
         """The response's head is in (or the try failed): answer now, or hand over."""
+        try:
+            self._answer(pending)
+        except Exception:  # as in data_received
+            log.exception("unexpected error serving %s", self.peer_ip)
+            self.abort()
+
+    def _answer(self, pending: asyncio.Future[Response]) -> None:
         begun = self._begun
         failed = None if pending.cancelled() else pending.exception()
         if begun is None or begun.pending is not pending:
@@ -858,6 +871,7 @@ class _Client(asyncio.StreamReaderProtocol):
         """Back to callbacks, if nothing is buffered (called by the streams task after
         a response; it then ends, leaving the connection open)."""
         reader = self.reader
+        # (StreamReader has no public way to ask whether bytes are buffered.)
         if self._lost or getattr(reader, "_buffer", True) or reader.at_eof() or reader.exception():
             return False
         self._await_head()
@@ -880,7 +894,8 @@ class _Client(asyncio.StreamReaderProtocol):
         self.writer.close()  # no head in time: an idle keep-alive client, or slowloris
 
     def abort(self) -> None:
-        """Close at once (the proxy stops); a try in flight here ends unrecorded."""
+        """Close at once (the proxy stops, or a bug); a try in flight here ends
+        unrecorded."""
         begun, self._begun = self._begun, None
         self._req = self._headers = None
         if self._handed is not None:  # the task that was to go on was never run

@@ -13,11 +13,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
+import pytest
+
 from lbplay.core.backends import Backend
+from lbplay.core.balancer import Balancer
 from lbplay.model.config import ProxyConfig
 from lbplay.net.forwarding import request_headers
 from lbplay.net.http1 import NO_BODY, parse_head
-from lbplay.net.proxy_http import _Client
+from lbplay.net.proxy_http import HttpProxy, _Client
 from lbplay.net.relay import Body
 from lbplay.net.upstream import Upstream
 from tests.net.proxy_http_support import (
@@ -27,6 +30,7 @@ from tests.net.proxy_http_support import (
     Rig,
     answer_each,
     connect,
+    exchange,
     ok_response,
     read_response,
     request,
@@ -258,3 +262,21 @@ async def test_stopping_before_a_handed_over_request_starts_on_streams_ends_its_
         await the_rig.proxy.stop()
         assert the_rig.in_flight() == {}
         assert held.arrived.empty()  # never sent
+
+
+async def test_a_bug_in_the_callbacks_closes_that_connection_and_ends_its_try(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    balancer = Balancer([Backend("b1", address="127.0.0.1:9")], "round_robin")
+    proxy = HttpProxy(balancer)
+    upstream = proxy._upstream
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(upstream, "send_pooled", broken)  # after the try has begun
+    async with proxy:
+        answer = await exchange(proxy.port, request(target="/bug"))
+        assert answer == b""  # closed, not hung
+        assert balancer.backends[0].stats.in_flight == 0
+    assert "unexpected error serving 127.0.0.1" in caplog.text
