@@ -185,6 +185,7 @@ class HttpProxy(Service):
             server.close()
         for client in list(self._connections):
             client.abort()
+        self._connections.clear()
         await cancel_all(self._tasks)
         if server is not None:
             await server.wait_closed()
@@ -198,13 +199,18 @@ class HttpProxy(Service):
         can go back to callbacks."""
         reader, writer = client.reader, client.writer
         client._handed = None  # running: ``first`` ends its own try if cancelled
+        loop = asyncio.get_running_loop()
         try:
             if first is not None and not await first:
                 await self._linger(reader, writer)
-            elif (first is not None and client.resume()) or await self._serve(
-                reader, writer, client
-            ):
+            elif first is not None and client.resume():
                 return  # back to callbacks: the connection stays open
+            else:
+                # The next head is due header_timeout after a response, or when the
+                # callbacks would have wanted it.
+                due = loop.time() + self.config.header_timeout if first else client.deadline
+                if await self._serve(reader, writer, client, max(due - loop.time(), 0.0)):
+                    return
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
         except Exception:  # never let one connection take the proxy down
@@ -212,17 +218,22 @@ class HttpProxy(Service):
             writer.transport.abort()
         finally:
             client.task = None
+            if client._lost:
+                self._connections.discard(client)
         if not writer.transport.is_closing():
             writer.close()
 
     async def _serve(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, client: _Client
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        client: _Client,
+        timeout: float,
     ) -> bool:
         """Read and forward requests until the connection ends (False) or has nothing
-        buffered after a response, so callbacks can take over again (True)."""
+        buffered after a response, so callbacks can take over again (True). The first
+        head is due within ``timeout`` seconds."""
         loop = asyncio.get_running_loop()
-        # The first head is due when the callbacks would have wanted it.
-        timeout = max(client.deadline - loop.time(), 0.0)
         while True:
             config = self.config
             try:
@@ -732,7 +743,9 @@ class _Client(asyncio.StreamReaderProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._lost = True
-        self.proxy._connections.discard(self)
+        if self._begun is None and self._handed is None and self.task is None:
+            # (Else the request goes on, and stop() must still find it.)
+            self.proxy._connections.discard(self)
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -808,28 +821,32 @@ class _Client(asyncio.StreamReaderProtocol):
         assert headers is not None
         assert begun.pick is not None
         assert begun.attempt is not None
-        self._req = self._headers = self._begun = None
         proxy = self.proxy
         if failed is None:
             response = pending.result()
             if response.complete and response.status not in proxy.config.retry.on_status:
                 transport = self.writer.transport
                 keep_alive = proxy._answer_now(req, begun.pick, begun.attempt, response, transport)  # type: ignore[arg-type]
+                self._req = self._headers = self._begun = None  # (abort() ends it till here)
                 self._next(keep_alive)
                 return
         elif isinstance(failed, Failure) and proxy._upstream.stale(failed, req.head, req.body):
             begun.pending = None  # a pooled connection the backend had closed: send again
+        self._req = self._headers = self._begun = None
         self._to_streams(self._take_buffered(), proxy._forward_rest(req, headers, begun), begun)
 
     def _next(self, keep_alive: bool) -> None:
         """After a response: the next request, if one is buffered, or wait for one."""
         if self.writer.transport.is_closing():
+            if self._lost:
+                self.proxy._connections.discard(self)
             return
         if not keep_alive:
             self._to_streams(self._take_buffered(), _not_reusable())
         elif self._paused:  # the client reads slower than it asks: wait for it
             self._to_streams(self._take_buffered(), self._drained())
         elif self._buffered:
+            self._await_head()  # (its clock starts now, also if it is in pieces)
             self._serve_now(self._take_buffered())
         elif self._eof_seen:
             self.writer.close()
@@ -856,6 +873,9 @@ class _Client(asyncio.StreamReaderProtocol):
         not served, ``first`` the rest of a request begun here (as far as ``begun``)."""
         if first is not None:
             self._handed = (first, begun)  # until the task starts: see abort()
+        if self.proxy._closing:  # stop() has run or is running: no new task
+            self.abort()
+            return
         reader = self.reader
         if not self._lost:
             if data:
@@ -903,10 +923,13 @@ class _Client(asyncio.StreamReaderProtocol):
             self._handed = None
             first.close()
         if begun is not None:
-            if begun.pending is not None:
-                begun.pending.cancel()
+            pending = begun.pending
+            if pending is not None:
+                if pending.done() and not pending.cancelled() and pending.exception() is None:
+                    pending.result().release()  # (a response relayed or not: done with)
+                pending.cancel()
             if begun.attempt is not None:
-                begun.attempt.abandon()
+                begun.attempt.abandon()  # (nothing if it has ended)
         self.writer.transport.abort()
 
 

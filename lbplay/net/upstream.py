@@ -340,12 +340,22 @@ class _Connection(asyncio.Protocol):
         else:
             self._reusable = False
 
+    def on_message_begin(self) -> None:
+        if self._parser is None:
+            # A second message in the same read, after the answer: out of turn. The
+            # parser is in it now, so neither it nor the connection may be used again.
+            self._reusable = False
+            self._spare = None
+
     def on_message_complete(self) -> None:
         response = self._response
         if response is None:  # the end of an interim 1xx answer
             return
+        trailers = self._headers[len(response.raw_headers) :]
+        if trailers and _CONTROL.search(b"\t".join([value for _, value in trailers])):
+            raise ValueError("Invalid header value char")  # (trailers are dropped, but)
         # Anything more before the next request is out of turn. The parser is back at
-        # the start of a message: the next exchange can use it.
+        # the start of a message: the next exchange can use it (see on_message_begin).
         self._spare, self._parser = self._parser, None
         response._finish()
 

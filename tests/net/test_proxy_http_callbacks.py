@@ -18,6 +18,7 @@ import pytest
 from lbplay.core.backends import Backend
 from lbplay.core.balancer import Balancer
 from lbplay.model.config import ProxyConfig
+from lbplay.net import proxy_http
 from lbplay.net.forwarding import request_headers
 from lbplay.net.http1 import NO_BODY, parse_head
 from lbplay.net.proxy_http import HttpProxy, _Client
@@ -280,3 +281,91 @@ async def test_a_bug_in_the_callbacks_closes_that_connection_and_ends_its_try(
         assert answer == b""  # closed, not hung
         assert balancer.backends[0].stats.in_flight == 0
     assert "unexpected error serving 127.0.0.1" in caplog.text
+
+
+async def test_a_bug_while_answering_in_callbacks_ends_the_try(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with RawBackend("r1", lambda conn: answer_each(conn, ok_response())) as raw:
+        balancer = Balancer([Backend("r1", address=raw.address)], "round_robin")
+        async with HttpProxy(balancer) as proxy, connect(proxy.port) as (reader, writer):
+            writer.write(request(target="/warm"))
+            assert (await read_response(reader)).status == 200
+            await tasks_done(proxy._tasks)
+
+            def broken(*args: object, **kwargs: object) -> None:
+                raise RuntimeError("a bug")
+
+            monkeypatch.setattr(proxy_http, "relay_now", broken)
+            writer.write(request(target="/bug"))
+            async with asyncio.timeout(PROMPT):
+                assert await reader.read() == b""  # closed, not hung
+            assert balancer.backends[0].stats.in_flight == 0
+    assert "unexpected error serving 127.0.0.1" in caplog.text
+
+
+async def test_a_backend_that_sends_more_after_its_answer_is_not_asked_again() -> None:
+    async def stray(conn: RawConnection) -> None:
+        if await conn.read_request() is not None:  # its answer, then half a head
+            conn.writer.write(ok_response(b"one") + b"HTTP/1.1 404 Smuggled\r\nX-Evil: ")
+            await answer_each(conn, ok_response(b"never"))
+
+    async def plain(conn: RawConnection) -> None:
+        await answer_each(conn, ok_response(b"two"))
+
+    raws = [stray, plain]
+
+    async def handler(conn: RawConnection) -> None:
+        await raws[min(conn.index, 1)](conn)
+
+    async with (
+        rig(RawBackend("r1", handler)) as the_rig,
+        connect(the_rig.port) as (reader, writer),
+    ):
+        for body in (b"one", b"two", b"two"):
+            writer.write(request())
+            response = await read_response(reader)
+            assert (response.status, response.body) == (200, body)
+            assert not any(name.lower() == "x-evil" for name, _ in response.headers)
+        assert len(the_rig.raws["r1"].connections) == 2
+
+
+async def test_a_pipelined_head_after_a_slow_answer_gets_a_whole_header_timeout() -> None:
+    held = Held()
+    config = ProxyConfig(header_timeout=0.3)
+    async with (
+        rig(RawBackend("r1", held.handler), config=config) as the_rig,
+        connect(the_rig.port) as (reader, writer),
+    ):
+        writer.write(request(target="/warm"))
+        await held.next_request()
+        held.answer()
+        await read_response(reader)
+        await tasks_done(the_rig.proxy._tasks)
+
+        second = request(target="/second")
+        writer.write(request(target="/slow") + second[:10])  # the next head, in pieces
+        await held.next_request()
+        await asyncio.sleep(0.4)  # the backend takes longer than the header timeout
+        held.answer(b"slow")
+        assert (await read_response(reader)).body == b"slow"
+        writer.write(second[10:])  # within the header timeout of the answer
+        await held.next_request()
+        held.answer(b"second")
+        assert (await read_response(reader)).body == b"second"
+
+
+async def test_stopping_with_a_gone_clients_request_in_flight_ends_it_and_sends_nothing() -> None:
+    held = Held()
+    async with rig(RawBackend("r1", held.handler)) as the_rig:
+        _, writer, client = await warm_connection(the_rig, held)
+        writer.write(request(target="/slow"))
+        await held.next_request()
+        reset(writer)
+        with contextlib.suppress(ConnectionError):
+            async with asyncio.timeout(PROMPT):
+                await client.writer.wait_closed()
+        await the_rig.proxy.stop()
+        assert the_rig.in_flight() == {}
+        assert the_rig.proxy._tasks == set()
+        assert held.arrived.empty()
