@@ -831,7 +831,10 @@ class _Client(asyncio.StreamReaderProtocol):
                 self._next(keep_alive)
                 return
         elif isinstance(failed, Failure) and proxy._upstream.stale(failed, req.head, req.body):
-            begun.pending = None  # a pooled connection the backend had closed: send again
+            # A pooled connection the backend had closed: not its fault. Send again, on
+            # a new connection (the other idle ones are likely closed too).
+            begun.pending = None
+            begun.fresh = True
         self._req = self._headers = self._begun = None
         self._to_streams(self._take_buffered(), proxy._forward_rest(req, headers, begun), begun)
 
