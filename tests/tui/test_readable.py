@@ -62,7 +62,9 @@ async def test_the_feeds_why_wraps_instead_of_being_cut() -> None:
             reason = "".join(text for text, _ in table.rows[0][-1])
             assert "fewest of" in reason
             lines = screen_text(app).splitlines()
-            top = next(i for i, line in enumerate(lines) if "client" in line and "why" in line)
+            tops = [i for i, line in enumerate(lines) if "client" in line and "why" in line]
+            assert tops, "the feed's header is on screen"  # (mid-redraw it may not be yet)
+            top = tops[0]
             x = lines[top].index("why")
             column = " ".join(line[x:-1].strip() for line in lines[top + 1 : top + 5])
             assert reason in " ".join(column.split())  # every word, in order, on screen
