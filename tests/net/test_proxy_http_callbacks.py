@@ -69,6 +69,18 @@ async def tasks_done(tasks: set[asyncio.Task[None]]) -> None:
         assert not pending
 
 
+async def warm(
+    the_rig: Rig, held: Held, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+) -> None:
+    """One request served on the connection (its task connects to the backend), so that
+    the next plain request finds an idle backend connection and is served in callbacks."""
+    writer.write(request(target="/warm"))
+    await held.next_request()
+    held.answer()
+    await read_response(reader)
+    await tasks_done(the_rig.proxy._tasks)
+
+
 async def test_a_plain_request_on_a_warm_pool_is_served_without_a_task() -> None:
     held = Held()
     async with (
@@ -109,11 +121,7 @@ async def test_a_request_with_a_body_is_served_on_streams_and_the_connection_com
         connect(the_rig.port) as (reader, writer),
     ):
         tasks = the_rig.proxy._tasks
-        writer.write(request(target="/warm"))
-        await held.next_request()
-        held.answer()
-        await read_response(reader)
-        await tasks_done(tasks)
+        await warm(the_rig, held, reader, writer)
 
         post = request("POST", "/post", [("Host", "a"), ("Content-Length", "5")], b"hello")
         writer.write(post)
@@ -138,11 +146,7 @@ async def test_pipelined_plain_requests_are_answered_in_order_in_callbacks() -> 
         connect(the_rig.port) as (reader, writer),
     ):
         tasks = the_rig.proxy._tasks
-        writer.write(request(target="/warm"))
-        await held.next_request()
-        held.answer()
-        await read_response(reader)
-        await tasks_done(tasks)
+        await warm(the_rig, held, reader, writer)
 
         writer.write(b"".join(request(target=f"/p{i}") for i in range(3)))
         for i in range(3):
@@ -161,11 +165,7 @@ async def test_stopping_with_a_request_in_flight_in_callbacks_ends_its_try() -> 
         rig(RawBackend("r1", held.handler)) as the_rig,
         connect(the_rig.port) as (reader, writer),
     ):
-        writer.write(request(target="/warm"))
-        await held.next_request()
-        held.answer()
-        await read_response(reader)
-        await tasks_done(the_rig.proxy._tasks)
+        await warm(the_rig, held, reader, writer)
 
         writer.write(request(target="/held"))
         await held.next_request()
@@ -183,14 +183,9 @@ async def test_stopping_with_a_request_in_flight_in_callbacks_ends_its_try() -> 
 async def warm_connection(
     the_rig: Rig, held: Held
 ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, _Client]:
-    """A client connection served once, so that the next plain request is in callbacks;
-    and the proxy's side of it."""
+    """A client connection served once (see ``warm``), and the proxy's side of it."""
     reader, writer = await asyncio.open_connection("127.0.0.1", the_rig.port)
-    writer.write(request(target="/warm"))
-    await held.next_request()
-    held.answer()
-    await read_response(reader)
-    await tasks_done(the_rig.proxy._tasks)
+    await warm(the_rig, held, reader, writer)
     (client,) = the_rig.proxy._connections
     return reader, writer, client
 
@@ -213,18 +208,24 @@ async def test_a_client_that_half_closes_while_its_request_is_in_flight_gets_the
         writer.close()
 
 
+async def gone_mid_request(the_rig: Rig, held: Held, target: str) -> None:
+    """A warm client sends a plain request (in callbacks), which the backend holds; the
+    client resets the connection, and the proxy has noticed."""
+    _, writer, client = await warm_connection(the_rig, held)
+    writer.write(request(target=target))
+    await held.next_request()
+    reset(writer)
+    with contextlib.suppress(ConnectionError):
+        async with asyncio.timeout(PROMPT):
+            await client.writer.wait_closed()
+
+
 async def test_a_client_gone_while_its_request_is_in_flight_in_callbacks() -> None:
     held = Held()
     async with rig(RawBackend("r1", held.handler)) as the_rig:
-        _, writer, client = await warm_connection(the_rig, held)
-        writer.write(request(target="/gone"))
-        await held.next_request()
-        reset(writer)
-        # The proxy notices the reset, then the backend answers: the request still ends,
-        # once, and nothing is left in flight (the rig checks).
-        with contextlib.suppress(ConnectionError):
-            async with asyncio.timeout(PROMPT):
-                await client.writer.wait_closed()
+        await gone_mid_request(the_rig, held, "/gone")
+        # Then the backend answers: the request still ends, once, and nothing is left in
+        # flight (the rig checks).
         held.answer()
         events = await the_rig.requests_done(2)
         assert (events[1].path, events[1].status, events[1].backend) == ("/gone", 200, "r1")
@@ -337,11 +338,7 @@ async def test_a_pipelined_head_after_a_slow_answer_gets_a_whole_header_timeout(
         rig(RawBackend("r1", held.handler), config=config) as the_rig,
         connect(the_rig.port) as (reader, writer),
     ):
-        writer.write(request(target="/warm"))
-        await held.next_request()
-        held.answer()
-        await read_response(reader)
-        await tasks_done(the_rig.proxy._tasks)
+        await warm(the_rig, held, reader, writer)
 
         second = request(target="/second")
         writer.write(request(target="/slow") + second[:10])  # the next head, in pieces
@@ -358,13 +355,7 @@ async def test_a_pipelined_head_after_a_slow_answer_gets_a_whole_header_timeout(
 async def test_stopping_with_a_gone_clients_request_in_flight_ends_it_and_sends_nothing() -> None:
     held = Held()
     async with rig(RawBackend("r1", held.handler)) as the_rig:
-        _, writer, client = await warm_connection(the_rig, held)
-        writer.write(request(target="/slow"))
-        await held.next_request()
-        reset(writer)
-        with contextlib.suppress(ConnectionError):
-            async with asyncio.timeout(PROMPT):
-                await client.writer.wait_closed()
+        await gone_mid_request(the_rig, held, "/slow")
         await the_rig.proxy.stop()
         assert the_rig.in_flight() == {}
         assert the_rig.proxy._tasks == set()
