@@ -15,6 +15,7 @@ as one line.
 from __future__ import annotations
 
 import json
+import signal
 import time
 import urllib.error
 import urllib.parse
@@ -181,12 +182,17 @@ def read(name: str, words: list[str], client: Callable[[], AdminClient]) -> None
         return
     query = events_query(words)
     lab = client()
-    result = lab.call("GET", f"/events?{urllib.parse.urlencode(query)}")
-    show_events(result["events"])
     if "--follow" not in words:
+        show_events(lab.call("GET", f"/events?{urllib.parse.urlencode(query)}")["events"])
         return
-    query.pop("limit", None)
+    # Ctrl-C (SIGINT) stops following, from the start, and also when a script started
+    # this in the background, which makes it ignore SIGINT (`lbplay serve` likewise
+    # handles SIGINT itself).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
+        result = lab.call("GET", f"/events?{urllib.parse.urlencode(query)}")
+        show_events(result["events"])
+        query.pop("limit", None)
         while True:  # until Ctrl-C, the normal way to stop following
             time.sleep(FOLLOW_EVERY)
             query["since"] = str(result["last"])
