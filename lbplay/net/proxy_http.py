@@ -208,7 +208,7 @@ class HttpProxy(Service):
             else:
                 # The next head is due header_timeout after a response, or when the
                 # callbacks would have wanted it.
-                due = loop.time() + self.config.header_timeout if first else client.deadline
+                due = client.deadline if first is None else loop.time() + self.config.header_timeout
                 if await self._serve(reader, writer, client, max(due - loop.time(), 0.0)):
                     return
         except (ConnectionError, asyncio.IncompleteReadError):
@@ -433,15 +433,11 @@ class HttpProxy(Service):
                     req.attempts.append(attempt.failed(f"http {status}", kind, status))
                     pick, attempt, fresh = retry, None, False
                     continue
-            req.session, cookie = self.affinity.bind(
-                req.lookup, pick.backend.name, repinned=req.repinned
-            )
-            keep_alive, record, sent, trouble, counted = await relay(
+            cookie = self._bind(req, pick)
+            relayed = await relay(
                 req.head, req.writer, req.body, response, attempt, req.tried, cookie
             )
-            req.attempts.append(record)
-            self._finish(req, status, record.backend, record.reason, sent, trouble, counted=counted)
-            return keep_alive
+            return self._relayed(req, status, relayed)
 
     def _pick_now(self, req: _Request) -> Pick:
         """The first backend, now: raises ``AllBackendsFull`` when every one is full and
@@ -463,32 +459,46 @@ class HttpProxy(Service):
     ) -> bool:
         """Relay a response that is complete already, in one write (the callbacks' way of
         ``_forward``'s end); return whether the client connection can be reused."""
+        cookie = self._bind(req, pick)
+        relayed = relay_now(req.head, transport, req.body, response, attempt, req.tried, cookie)
+        return self._relayed(req, response.status, relayed)
+
+    def _bind(self, req: _Request, pick: Pick) -> str | None:
+        """Session affinity remembers ``pick`` for the request: the Set-Cookie value to
+        send, if any."""
         req.session, cookie = self.affinity.bind(
             req.lookup, pick.backend.name, repinned=req.repinned
         )
-        keep_alive, record, sent, trouble, counted = relay_now(
-            req.head, transport, req.body, response, attempt, req.tried, cookie
-        )
+        return cookie
+
+    def _relayed(
+        self, req: _Request, status: int, relayed: tuple[bool, Attempt, int, str, int]
+    ) -> bool:
+        """Record a response relayed by ``relay`` or ``relay_now``; return whether the
+        client connection can be reused."""
+        keep_alive, record, sent, trouble, counted = relayed
         req.attempts.append(record)
-        status = response.status
         self._finish(req, status, record.backend, record.reason, sent, trouble, counted=counted)
         return keep_alive
 
     async def _first_pick(self, req: _Request, unpicked: NoBackendAvailable | None) -> Pick:
         """The first backend; when all are full, wait in the queue (then 503).
         ``unpicked``: what ``_pick_now`` already raised for this request."""
-        try:
-            if unpicked is not None:
-                raise unpicked
-            return self._pick_now(req)
-        except AllBackendsFull as full:
-            if not self.config.queue_timeout:
-                raise
-            why = str(full)
+        if unpicked is None:
+            try:
+                return self._pick_now(req)
+            except AllBackendsFull as full:
+                unpicked = full
         config = self.config
+        if not isinstance(unpicked, AllBackendsFull) or not config.queue_timeout:
+            raise unpicked
         context = PickContext(client_ip=req.client_ip, hash_key=req.hash_key)
         return await self._queues.pick(
-            req.balancer, context, why, timeout=config.queue_timeout, limit=config.max_queue
+            req.balancer,
+            context,
+            str(unpicked),
+            timeout=config.queue_timeout,
+            limit=config.max_queue,
         )
 
     def _may_retry(self, req: _Request, *, sent: bool) -> bool:

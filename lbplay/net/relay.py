@@ -199,10 +199,8 @@ def relay_now(
     else:
         transport.write(data)
     status = response.status
-    if status < 500:
-        return keep_alive, attempt.ok(error or "ok", status), sent, error, status
-    record = attempt.failed(error or "ok", "5xx", status)
-    return keep_alive, record, sent, error, 0 if error else status
+    record, counted = _end(attempt, status, error, _failure_kind(status))
+    return keep_alive, record, sent, error, counted
 
 
 async def relay(
@@ -224,8 +222,7 @@ async def relay(
     status = response.status
     head_bytes, no_body, chunked, keep_alive = _response_head(head, body, response, tried, cookie)
     sent = 0
-    backend_ok = status < 500
-    kind = None if backend_ok else "5xx"
+    kind = _failure_kind(status)
     error = ""
     try:
         # What the backend already sent goes out with the head: one write, one
@@ -254,7 +251,6 @@ async def relay(
         elif isinstance(failed, ConnectionError):
             error = "client went away mid-response"
         else:
-            backend_ok = False
             stalled = isinstance(failed, TimeoutError)
             kind = "timeout" if stalled else "reset"
             name = attempt.pick.backend.name
@@ -263,14 +259,22 @@ async def relay(
         keep_alive = False
     finally:
         response.release()
-        outcome = error or "ok"
-        if backend_ok:
-            record = attempt.ok(outcome, status)
-        else:
-            record = attempt.failed(outcome, kind, status)
-    # A body the backend broke off counts as "failed" (0) in metrics, not as a 200.
-    counted = 0 if error and not backend_ok else status
+        record, counted = _end(attempt, status, error, kind)
     return keep_alive, record, sent, error, counted
+
+
+def _failure_kind(status: int) -> str | None:
+    """What passive health counts a response with ``status`` as (None: no failure)."""
+    return None if status < 500 else "5xx"
+
+
+def _end(attempt: Try, status: int, error: str, kind: str | None) -> tuple[Attempt, int]:
+    """End ``attempt``: ok, unless ``kind`` names a failure of the backend's. With it, the
+    status metrics count: 0 ("failed") for a body the backend broke off, not a 200."""
+    outcome = error or "ok"
+    if kind is None:
+        return attempt.ok(outcome, status), status
+    return attempt.failed(outcome, kind, status), 0 if error else status
 
 
 # What every response's head repeats, made once: a backend answers with few status

@@ -351,9 +351,10 @@ class _Connection(asyncio.Protocol):
         response = self._response
         if response is None:  # the end of an interim 1xx answer
             return
-        trailers = self._headers[len(response.raw_headers) :]
-        if trailers and _CONTROL.search(b"\t".join([value for _, value in trailers])):
-            raise ValueError("Invalid header value char")  # (trailers are dropped, but)
+        headers, count = self._headers, len(response.raw_headers)
+        # Trailers (after the head's headers) are dropped, but checked as the head was.
+        if len(headers) > count and _CONTROL.search(b"\t".join([v for _, v in headers[count:]])):
+            raise ValueError("Invalid header value char")
         # Anything more before the next request is out of turn. The parser is back at
         # the start of a message: the next exchange can use it (see on_message_begin).
         self._spare, self._parser = self._parser, None
