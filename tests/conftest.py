@@ -14,7 +14,7 @@ pytest_plugins = ["tests.redis_server", "tests.labs"]
 #: Test modules whose every test runs on both loops: lbplay runs on uvloop where it is
 #: installed and on asyncio's loop elsewhere, and the proxies touch each loop's
 #: transports directly.
-BOTH_LOOPS = ("test_proxy_tcp", "test_proxy_http_")
+BOTH_LOOPS = ("test_proxy_tcp", "test_proxy_http_", "test_outbox")
 
 
 def pytest_asyncio_loop_factories(

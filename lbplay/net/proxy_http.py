@@ -73,6 +73,7 @@ from lbplay.net.http1 import (
     read_head,
     simple_response,
 )
+from lbplay.net.outbox import Outbox
 from lbplay.net.pool_queue import PoolQueues
 from lbplay.net.relay import BACKEND_HEADER, Body, read_body, relay, relay_now
 from lbplay.net.retry import may_retry, next_pick
@@ -118,7 +119,9 @@ class HttpProxy(Service):
         self.clock = clock
         self._trusted = TrustedProxies(self.config.trusted_networks())
         self._server: asyncio.Server | None = None
-        self._upstream = Upstream(self.config)
+        #: The callbacks' writes, to clients and backends (see ``net.outbox``).
+        self._outbox = Outbox()
+        self._upstream = Upstream(self.config, self._outbox)
         self._connections: set[_Client] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._closing = False
@@ -460,7 +463,9 @@ class HttpProxy(Service):
         """Relay a response that is complete already, in one write (the callbacks' way of
         ``_forward``'s end); return whether the client connection can be reused."""
         cookie = self._bind(req, pick)
-        relayed = relay_now(req.head, transport, req.body, response, attempt, req.tried, cookie)
+        relayed = relay_now(
+            req.head, self._outbox, transport, req.body, response, attempt, req.tried, cookie
+        )
         return self._relayed(req, response.status, relayed)
 
     def _bind(self, req: _Request, pick: Pick) -> str | None:
@@ -748,7 +753,8 @@ class _Client(asyncio.StreamReaderProtocol):
             return bool(super().eof_received())
         self._eof_seen = True
         if self._req is None:
-            self.writer.close()  # between requests: the client is done
+            # Between requests, the client is done (after the last answer is written).
+            self.proxy._outbox.close(self.writer.transport)
         return True  # (keep writing the answer to a request in flight)
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -862,7 +868,7 @@ class _Client(asyncio.StreamReaderProtocol):
             self._await_head()  # (its clock starts now, also if it is in pieces)
             self._serve_now(self._take_buffered())
         elif self._eof_seen:
-            self.writer.close()
+            self.proxy._outbox.close(self.writer.transport)  # after the answer
         else:
             self._await_head()
 

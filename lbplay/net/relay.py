@@ -35,6 +35,7 @@ from lbplay.net.http1 import (
     encode_chunk,
     iter_body,
 )
+from lbplay.net.outbox import Outbox
 from lbplay.net.upstream import Response, ResponseError
 
 _K = TypeVar("_K", bound=Hashable)
@@ -171,6 +172,7 @@ def _response_head(
 
 def relay_now(
     head: RequestHead,
+    outbox: Outbox,
     transport: asyncio.WriteTransport,
     body: Body,
     response: Response,
@@ -179,8 +181,9 @@ def relay_now(
     cookie: str | None,
 ) -> tuple[bool, Attempt, int, str, int]:
     """``relay`` for a response already complete (``response.complete``): one write,
-    nothing to wait for. The same answer and record as ``relay``; the caller waits for
-    the client to take the bytes if the transport asks it to (``pause_writing``)."""
+    held in ``outbox`` to the end of the loop's pass, nothing to wait for. The same
+    answer and record as ``relay``; the caller waits for the client to take the bytes
+    if the transport asks it to (``pause_writing``)."""
     data, no_body, chunked, keep_alive = _response_head(head, body, response, tried, cookie)
     sent = 0
     if not no_body:
@@ -197,7 +200,7 @@ def relay_now(
         error = "client went away mid-response"
         keep_alive = False
     else:
-        transport.write(data)
+        outbox.write(transport, data)
     status = response.status
     record, counted = _end(attempt, status, error, _failure_kind(status))
     return keep_alive, record, sent, error, counted

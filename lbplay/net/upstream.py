@@ -50,6 +50,7 @@ from lbplay.core.backends import Backend
 from lbplay.model.config import ProxyConfig
 from lbplay.net.attempt import ClientFailed, Failure
 from lbplay.net.http1 import LAST_CHUNK, RequestHead, encode_chunk
+from lbplay.net.outbox import Outbox
 from lbplay.net.retry import may_retry
 
 if TYPE_CHECKING:
@@ -393,19 +394,13 @@ class _Connection(asyncio.Protocol):
         self._reusable = True
         self._upload_done = stream is None
         if stream is None:
-            # Written from the loop's queue of callbacks, after the reads of this pass
-            # of the loop, not between them: measured, the proxy spends about 8% less
-            # CPU per request when it reads all that is ready, then writes.
-            self.loop.call_soon(self._write, request)
+            # Written at the end of this pass of the loop, with the others (net.outbox).
+            self.upstream.outbox.write(self.transport, request)
         else:
             self.transport.write(request)
             self._upload = self.loop.create_task(self._send_stream(stream, chunked))
         self.waiting()
         return self._head
-
-    def _write(self, data: bytes) -> None:
-        if not self.closed and self.transport is not None:
-            self.transport.write(data)
 
     async def _send_stream(self, stream: AsyncIterator[bytes], chunked: bool) -> None:
         """Write a streamed request body as it is read from the client."""
@@ -528,8 +523,10 @@ class _Connection(asyncio.Protocol):
 class Upstream:
     """The connection pool to every backend, and one try of a request on one."""
 
-    def __init__(self, config: ProxyConfig) -> None:
+    def __init__(self, config: ProxyConfig, outbox: Outbox | None = None) -> None:
         self.config = config
+        #: Where pooled requests are written from (see ``net.outbox``).
+        self.outbox = outbox or Outbox()
         self._idle: dict[str, list[_Connection]] = {}
         self._open: set[_Connection] = set()
         self._sweeper: asyncio.TimerHandle | None = None
