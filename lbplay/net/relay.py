@@ -307,11 +307,16 @@ def _status_line(status: int, reason: str) -> bytes:
 
 
 def _header_lines(raw: tuple[tuple[bytes, bytes], ...]) -> bytes:
-    """The backend's headers the client gets (``response_header_lines``)."""
+    """The backend's headers the client gets (``response_header_lines``).
+
+    Remembered, unless they set a cookie: those are one user's, so seldom seen again,
+    and a session token is not to be kept in memory longer than its response."""
     lines = _HEADER_LINES.get(raw)
     if lines is None:
         lines = response_header_lines(raw, _DROP)
-        if len(lines) <= _CACHED_LINES_MAX:
+        if len(lines) <= _CACHED_LINES_MAX and not any(
+            name.lower() == b"set-cookie" for name, _ in raw
+        ):
             _remember(_HEADER_LINES, raw, lines)
     return lines
 

@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lbplay.errors import LbplayError
-from lbplay.net import http1
+from lbplay.net import http1, relay
 from lbplay.net.forwarding import HOP_BY_HOP, response_header_lines, strip_hop_by_hop
 from lbplay.net.http1 import (
     CHUNKED,
@@ -805,6 +805,15 @@ def test_response_header_lines_are_what_strip_hop_by_hop_keeps(
         if n.lower() not in ("content-length", "transfer-encoding", "x-drop")
     )
     assert response_header_lines(raw, frozenset({b"x-drop"})) == expected.encode("latin-1")
+
+
+def test_the_relay_remembers_header_lines_but_not_a_cookie_it_sets() -> None:
+    plain = ((b"Server", b"nginx"), (b"Content-Type", b"text/plain"))
+    cookie = ((b"Server", b"nginx"), (b"set-COOKIE", b"session=secret"))
+    assert relay._header_lines(plain) == b"Server: nginx\r\nContent-Type: text/plain\r\n"
+    assert relay._header_lines(cookie) == b"Server: nginx\r\nset-COOKIE: session=secret\r\n"
+    assert plain in relay._HEADER_LINES
+    assert cookie not in relay._HEADER_LINES
 
 
 def chunked(data: bytes, cuts: Sequence[int], extension: bytes) -> bytes:
