@@ -333,6 +333,8 @@ class _Connection(asyncio.Protocol):
         head = self._head
         if head is not None and not head.done():
             head.set_result(response)
+        elif head is not None and head.cancelled():
+            self._abandoned()
 
     def on_body(self, body: bytes) -> None:
         response = self._response
@@ -438,6 +440,9 @@ class _Connection(asyncio.Protocol):
         response = self._response
         head_waits = head is not None and not head.done()
         body_waits = response is not None and response._waiter is not None
+        if head is not None and head.cancelled():
+            self._abandoned()
+            return
         if not (head_waits or body_waits):
             return  # nobody waits (a slow client holds the body): no timeout
         if self.loop.time() < self._deadline:
@@ -449,6 +454,13 @@ class _Connection(asyncio.Protocol):
             self._fail_head("timeout", message, kind="timeout", sent=True, status=504)
         else:
             self._fail_body(TimeoutError(message))
+
+    def _abandoned(self) -> None:
+        """Whoever waited for the answer cancelled (a request cut off in the proxy's
+        callbacks by an unexpected error): nobody will read or release it, so the
+        connection is closed, when the answer arrives or at the read timeout."""
+        self._reusable = False
+        self.abort()
 
     def _cancel_timer(self) -> None:
         timer, self._timer = self._timer, None

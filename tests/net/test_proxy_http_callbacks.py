@@ -252,6 +252,51 @@ async def test_a_fresh_send_opens_a_new_connection_even_with_one_idle() -> None:
             await upstream.close()
 
 
+@pytest.mark.parametrize("late_answer", [True, False])
+async def test_a_backend_connection_whose_answer_nobody_awaits_is_closed(late_answer: bool) -> None:
+    # What _Client.abort() leaves when an unexpected error cuts off a request in flight
+    # in callbacks: the future of its answer, cancelled. The connection must be closed,
+    # whether the backend answers later or never (then at the read timeout).
+    arrived: asyncio.Queue[bytes] = asyncio.Queue()
+    cancelled = asyncio.Event()
+    ended: asyncio.Queue[None] = asyncio.Queue()
+
+    async def handler(conn: RawConnection) -> None:
+        try:
+            first = True
+            while (head := await conn.read_request()) is not None:
+                arrived.put_nowait(head)
+                if not first and late_answer:
+                    await cancelled.wait()
+                if first or late_answer:
+                    conn.writer.write(ok_response())
+                    await conn.writer.drain()
+                first = False
+        finally:
+            ended.put_nowait(None)  # the proxy closed the connection
+
+    async with RawBackend("r1", handler) as raw:
+        upstream = Upstream(ProxyConfig(read_timeout=0.3))
+        backend = Backend("r1", address=raw.address)
+        head = parse_head(request())
+        headers = request_headers(head, "127.0.0.1", False)
+        body = Body(NO_BODY, b"", None)
+        try:
+            (await upstream.send(backend, head, headers, body)).release()  # now idle
+            pending = upstream.send_pooled(backend, head, headers, body)
+            assert pending is not None
+            async with asyncio.timeout(PROMPT):
+                await arrived.get()
+                await arrived.get()
+            pending.cancel()
+            cancelled.set()
+            async with asyncio.timeout(PROMPT):
+                await ended.get()
+            assert len(raw.connections) == 1
+        finally:
+            await upstream.close()
+
+
 async def test_stopping_before_a_handed_over_request_starts_on_streams_ends_its_try() -> None:
     held = Held()
     async with rig(RawBackend("r1", held.handler), RawBackend("r2", held.handler)) as the_rig:
