@@ -711,6 +711,8 @@ class _Client(asyncio.StreamReaderProtocol):
         # Bytes that came while a request was in flight (pipelined), and their state.
         self._buffered = b""
         self._reading_paused = False
+        #: The transport holds more than its high-water mark for the client.
+        self._writing_paused = False
         self._eof_seen = False
         self._lost = False
         # The request in flight in callbacks.
@@ -747,6 +749,14 @@ class _Client(asyncio.StreamReaderProtocol):
             except Exception:  # a bug must not leave a try in flight or the client hanging
                 log.exception("unexpected error serving %s", self.peer_ip)
                 self.abort()
+
+    def pause_writing(self) -> None:
+        super().pause_writing()
+        self._writing_paused = True
+
+    def resume_writing(self) -> None:
+        super().resume_writing()
+        self._writing_paused = False
 
     def eof_received(self) -> bool:
         if self.task is not None:
@@ -862,7 +872,7 @@ class _Client(asyncio.StreamReaderProtocol):
             return
         if not keep_alive:
             self._to_streams(self._take_buffered(), _not_reusable())
-        elif self._paused:  # the client reads slower than it asks: wait for it
+        elif self._writing_paused:  # the client reads slower than it asks: wait for it
             self._to_streams(self._take_buffered(), self._drained())
         elif self._buffered:
             self._await_head()  # (its clock starts now, also if it is in pieces)

@@ -159,6 +159,32 @@ async def test_pipelined_plain_requests_are_answered_in_order_in_callbacks() -> 
         assert [e.path for e in await the_rig.requests_done(4)][1:] == ["/p0", "/p1", "/p2"]
 
 
+async def test_a_client_that_does_not_take_its_answers_is_not_asked_for_more() -> None:
+    # Backpressure in callbacks: when the transport to the client is over its
+    # high-water mark (it calls pause_writing), a pipelined request waits until the
+    # client has taken what it was sent (resume_writing).
+    held = Held()
+    async with (
+        rig(RawBackend("r1", held.handler)) as the_rig,
+        connect(the_rig.port) as (reader, writer),
+    ):
+        tasks = the_rig.proxy._tasks
+        await warm(the_rig, held, reader, writer)
+        (client,) = the_rig.proxy._connections
+        writer.write(request(target="/p0") + request(target="/p1"))
+        assert (await held.next_request()).startswith(b"GET /p0 ")
+        client.pause_writing()  # as the transport does when the client stops reading
+        held.answer(b"zero")
+        assert (await read_response(reader)).body == b"zero"
+        assert len(tasks) == 1  # waiting for the client to drain
+        assert held.arrived.empty()  # /p1 not sent on
+        client.resume_writing()
+        assert (await held.next_request()).startswith(b"GET /p1 ")
+        held.answer(b"one")
+        assert (await read_response(reader)).body == b"one"
+        assert [e.path for e in await the_rig.requests_done(3)][1:] == ["/p0", "/p1"]
+
+
 async def test_stopping_with_a_request_in_flight_in_callbacks_ends_its_try() -> None:
     held = Held()
     async with (
