@@ -186,6 +186,8 @@ class HttpProxy(Service):
         server, self._server = self._server, None
         if server is not None:
             server.close()
+        # Answers made and recorded are written before their connections are cut off.
+        self._outbox.flush()
         for client in list(self._connections):
             client.abort()
         self._connections.clear()
@@ -872,7 +874,14 @@ class _Client(asyncio.StreamReaderProtocol):
             return
         if not keep_alive:
             self._to_streams(self._take_buffered(), _not_reusable())
-        elif self._writing_paused:  # the client reads slower than it asks: wait for it
+            return
+        if self._buffered:
+            # A pipelined request: the answers held so far are written first, so that a
+            # transport they fill past its high-water mark is seen (pause_writing)
+            # before another request goes on. (A request that arrives later finds the
+            # state of the flush before it.)
+            self.proxy._outbox.flush()
+        if self._writing_paused:  # the client reads slower than it asks: wait for it
             self._to_streams(self._take_buffered(), self._drained())
         elif self._buffered:
             self._await_head()  # (its clock starts now, also if it is in pieces)

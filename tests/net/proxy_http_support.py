@@ -225,8 +225,10 @@ async def rig(
     if not backends:
         backends = (FakeBackend("b1"), FakeBackend("b2"))
     errors = _ErrorLog()
-    logger = logging.getLogger("lbplay.net.proxy_http")
-    logger.addHandler(errors)
+    # (The outbox makes the callbacks' writes: its errors are the proxy's.)
+    loggers = [logging.getLogger(f"lbplay.net.{name}") for name in ("proxy_http", "outbox")]
+    for logger in loggers:
+        logger.addHandler(errors)
     async with contextlib.AsyncExitStack() as stack:
         fakes: dict[str, FakeBackend] = {}
         raws: dict[str, RawBackend] = {}
@@ -251,7 +253,8 @@ async def rig(
         try:
             yield the_rig
         finally:
-            logger.removeHandler(errors)
+            for logger in loggers:
+                logger.removeHandler(errors)
         assert not errors.records, [r.getMessage() for r in errors.records]
     assert the_rig.in_flight() == {}, f"left in flight: {the_rig.in_flight()}"
 

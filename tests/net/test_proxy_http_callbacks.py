@@ -12,11 +12,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
+from collections.abc import Coroutine
+from typing import Any
 
 import pytest
 
 from lbplay.core.backends import Backend
 from lbplay.core.balancer import Balancer
+from lbplay.core.events import RequestCompleted
 from lbplay.model.config import ProxyConfig
 from lbplay.net import proxy_http
 from lbplay.net.forwarding import request_headers
@@ -183,6 +187,73 @@ async def test_a_client_that_does_not_take_its_answers_is_not_asked_for_more() -
         held.answer(b"one")
         assert (await read_response(reader)).body == b"one"
         assert [e.path for e in await the_rig.requests_done(3)][1:] == ["/p0", "/p1"]
+
+
+async def test_a_client_that_pipelines_and_stops_reading_gets_no_answer_past_the_pause(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The same with a real slow reader: a small receive buffer and a client that does not
+    # read. Answers are held to the end of the loop's pass (net.outbox); the one that
+    # fills the transport must be seen to do so before the next pipelined request goes
+    # on, so no answer is made after pause_writing until the client drains.
+    answered: list[str] = []
+    at_pause: list[int] = []
+    at_drain: list[int] = []
+    draining = asyncio.Event()
+    pause_writing, drained = _Client.pause_writing, _Client._drained
+
+    def paused(self: _Client) -> None:
+        at_pause.append(len(answered))
+        pause_writing(self)
+
+    def drain(self: _Client) -> Coroutine[Any, Any, bool]:
+        at_drain.append(len(answered))
+        draining.set()
+        return drained(self)
+
+    monkeypatch.setattr(_Client, "pause_writing", paused)
+    monkeypatch.setattr(_Client, "_drained", drain)
+    body, count = b"x" * 16000, 400
+    async with rig(RawBackend("r1", lambda conn: answer_each(conn, ok_response(body)))) as the_rig:
+        the_rig.proxy.events.subscribe(  # type: ignore[union-attr]
+            lambda e: answered.append(e.path) if isinstance(e, RequestCompleted) else None
+        )
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.setblocking(False)
+        await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", the_rig.port))
+        reader, writer = await asyncio.open_connection(sock=sock, limit=1024)
+        try:
+            writer.write(request(target="/warm"))
+            assert (await read_response(reader)).body == body
+            await tasks_done(the_rig.proxy._tasks)
+            writer.write(b"".join(request(target=f"/p{i}") for i in range(count)))
+            async with asyncio.timeout(PROMPT):
+                await draining.wait()
+            assert at_pause  # the client did fill its transport
+            assert at_drain[0] == at_pause[0]
+            for _ in range(count):  # then it reads, and gets every answer in order
+                assert (await read_response(reader)).body == body
+            assert answered == ["/warm", *(f"/p{i}" for i in range(count))]
+        finally:
+            writer.transport.abort()
+
+
+async def test_stopping_writes_the_answers_held_before_it_cuts_connections() -> None:
+    # An answer made in callbacks is recorded at once and written at the end of the
+    # loop's pass; stop() in between must not drop it.
+    held = Held()
+    async with (
+        rig(RawBackend("r1", held.handler)) as the_rig,
+        connect(the_rig.port) as (reader, writer),
+    ):
+        await warm(the_rig, held, reader, writer)
+        (client,) = the_rig.proxy._connections
+        the_rig.proxy._outbox.write(client.writer.transport, ok_response(b"held"))
+        await the_rig.proxy.stop()
+        assert (await read_response(reader)).body == b"held"
+        async with asyncio.timeout(PROMPT):
+            assert await reader.read() == b""
 
 
 async def test_stopping_with_a_request_in_flight_in_callbacks_ends_its_try() -> None:
