@@ -111,6 +111,10 @@ class Lookup:
     note: str = ""
 
 
+#: The lookup of every request when there is no affinity (frozen, so shared).
+_UNPINNED = Lookup()
+
+
 class CookieSigner:
     """Issues and checks ``<backend>.<expiry>.<mac>`` affinity cookie values."""
 
@@ -237,7 +241,7 @@ class Affinity:
         config = self.config
         mode = config.mode
         if mode == "none":
-            return Lookup()
+            return _UNPINNED
         if mode == "cookie":
             values = cookie_values(header("Cookie"), COOKIE)
             if not values:

@@ -344,7 +344,7 @@ class Lab(Service):
         return self.events.subscribe(subscriber)
 
     def _remember(self, event: Event) -> None:
-        if isinstance(event, RequestCompleted | ConnectionCompleted):
+        if isinstance(event, (RequestCompleted, ConnectionCompleted)):
             self.recent.append(event)
 
     # -- sessions --------------------------------------------------------------------
