@@ -10,8 +10,12 @@ the writes go out back to back, and a peer woken by the first finds the others
 waiting. Measured with ``lbplay serve`` behind ``wrk -c32`` (2 cores), against writing
 each answer as it is made: 8-14% less CPU per request, system and user time both.
 
-Nothing waits longer than the rest of the pass it was written in: a request alone in
-its pass (a quiet proxy) is written as soon as its handler returns.
+The flush is one callback (``call_soon``) after those already queued, so a held write
+waits for the rest of its pass and, on uvloop, one more turn of the loop (which polls
+without blocking first). On a quiet proxy that is about 10 µs: measured at 500 req/s
+through ``lbplay serve``, the p50 added over direct went from 0.213 to 0.221 ms (medians
+of 3 interleaved runs); under load, answers come sooner than before (p50 1.37 instead of
+1.62 ms at wrk -c32).
 
 A transport that closes before the flush drops what was held for it, as it would
 drop a write made after its close. ``close`` keeps its place in line: a connection
