@@ -6,6 +6,7 @@ as one line on stderr and exits 2, never with a traceback.
 
 from __future__ import annotations
 
+import re
 import sys
 from typing import Annotated, Any
 
@@ -518,12 +519,22 @@ def ctl(ctx: typer.Context) -> None:
     ctl_module.main(ctx.args)
 
 
+#: What may not be printed raw in a one-line error (a newline in a file name, ...).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _one_line(text: str) -> str:
+    """``text`` with control characters written as escapes ("\\n"), so that an error
+    about a name the user typed stays one line."""
+    return _CONTROL.sub(lambda found: repr(found.group())[1:-1], text)
+
+
 def main(args: list[str] | None = None) -> None:
     """Entry point: run the app, turning user mistakes into one line and exit code 2."""
     try:
         code = app(args=args, standalone_mode=False)
     except LbplayError as error:
-        err.print(f"lbplay: error: {error}", markup=False, soft_wrap=True)
+        err.print(f"lbplay: error: {_one_line(str(error))}", markup=False, soft_wrap=True)
         sys.exit(2)
     except typer.Exit as done:
         sys.exit(done.exit_code)
@@ -536,6 +547,6 @@ def main(args: list[str] | None = None) -> None:
         ctx = getattr(error, "ctx", None)
         hint = f" (try '{ctx.command_path} -h')" if ctx is not None else ""
         message = error.format_message()  # type: ignore[attr-defined]
-        err.print(f"lbplay: error: {message}{hint}", markup=False, soft_wrap=True)
+        err.print(f"lbplay: error: {_one_line(message)}{hint}", markup=False, soft_wrap=True)
         sys.exit(int(error.exit_code))  # type: ignore[attr-defined]
     sys.exit(code if isinstance(code, int) else 0)

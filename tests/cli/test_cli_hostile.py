@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 import typer
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from typer.core import TyperArgument, TyperGroup, TyperOption
 
@@ -112,6 +112,8 @@ SETTINGS = settings(
 
 @SETTINGS
 @given(args=invocations())
+@example(args=["sim", "\n"])  # a file name with a newline: its error was two lines
+@example(args=["learn", "x\ry"])
 def test_any_command_line_is_answered_or_refused_in_one_line(
     capsys: pytest.CaptureFixture[str], stand_ins: list[Any], args: list[str]
 ) -> None:
