@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Callable, Mapping
 
 import pytest
+from hypothesis import settings
 
 from lbplay.net.eventloop import loop_factory
 
 pytest_plugins = ["tests.redis_server", "tests.labs"]
+
+# CI draws the same examples every run (.ci/run sets HYPOTHESIS_PROFILE=ci): a red CI
+# means a change broke something, not that this run's draw found an old bug. Other
+# runs keep drawing new examples, which is how such bugs are found.
+settings.register_profile("ci", derandomize=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 #: Test modules whose every test runs on both loops: lbplay runs on uvloop where it is
 #: installed and on asyncio's loop elsewhere, and the proxies touch each loop's
