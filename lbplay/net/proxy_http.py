@@ -13,9 +13,11 @@ Each client connection is an ``asyncio.Protocol`` (``_Client``) that serves a pl
 request — its whole head at once, no body, a backend with an idle pooled connection,
 an answer complete on arrival, which is nearly every request of a keep-alive client —
 in callbacks, with no task and no await: parse, pick, send, and one write of the
-answer. Everything else (a body, a head in pieces, a refusal, the queue, a new backend
-connection, a retry, a response that streams) is handed to a task that serves the
-connection on asyncio streams with the same code and hands it back when it is done.
+answer. Those writes, to the backend and to the client, are held to the end of the
+loop's pass and made together (``net.outbox``). Everything else (a body, a head in
+pieces, a refusal, the queue, a new backend connection, a retry, a response that
+streams) is handed to a task that serves the connection on asyncio streams with the
+same code and hands it back when it is done.
 Both ways give the same answers and the same events; the tests run through both.
 
 Every decision goes through ``core.Balancer``; every request ends in exactly one
@@ -28,7 +30,8 @@ the other parts together:
 * ``net.attempt``: one try on one backend, begun when picked and ended exactly once;
 * ``net.upstream``: lbplay's own HTTP/1.1 client to the backends, with keep-alive pools;
 * ``net.retry``: whether and where to try again (nginx's ``proxy_next_upstream``);
-* ``net.relay``: the request body on its way out, the response on its way back.
+* ``net.relay``: the request body on its way out, the response on its way back;
+* ``net.outbox``: the callbacks' writes, held to the end of the loop's pass.
 
 Answers of the proxy itself are short plain text that say what happened: 502 (the
 backend failed), 503 (no backend is eligible, or all are full), 504 (the backend timed
