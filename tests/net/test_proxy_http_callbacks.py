@@ -168,13 +168,9 @@ async def test_a_client_that_does_not_take_its_answers_is_not_asked_for_more() -
     # high-water mark (it calls pause_writing), a pipelined request waits until the
     # client has taken what it was sent (resume_writing).
     held = Held()
-    async with (
-        rig(RawBackend("r1", held.handler)) as the_rig,
-        connect(the_rig.port) as (reader, writer),
-    ):
+    async with rig(RawBackend("r1", held.handler)) as the_rig:
         tasks = the_rig.proxy._tasks
-        await warm(the_rig, held, reader, writer)
-        (client,) = the_rig.proxy._connections
+        reader, writer, client = await warm_connection(the_rig, held)
         writer.write(request(target="/p0") + request(target="/p1"))
         assert (await held.next_request()).startswith(b"GET /p0 ")
         client.pause_writing()  # as the transport does when the client stops reading
@@ -243,12 +239,8 @@ async def test_stopping_writes_the_answers_held_before_it_cuts_connections() -> 
     # An answer made in callbacks is recorded at once and written at the end of the
     # loop's pass; stop() in between must not drop it.
     held = Held()
-    async with (
-        rig(RawBackend("r1", held.handler)) as the_rig,
-        connect(the_rig.port) as (reader, writer),
-    ):
-        await warm(the_rig, held, reader, writer)
-        (client,) = the_rig.proxy._connections
+    async with rig(RawBackend("r1", held.handler)) as the_rig:
+        reader, _, client = await warm_connection(the_rig, held)
         the_rig.proxy._outbox.write(client.writer.transport, ok_response(b"held"))
         await the_rig.proxy.stop()
         assert (await read_response(reader)).body == b"held"
