@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-from collections.abc import Coroutine
+from collections.abc import AsyncIterator, Coroutine
 from typing import Any
 
 import pytest
@@ -73,16 +73,21 @@ async def tasks_done(tasks: set[asyncio.Task[None]]) -> None:
         assert not pending
 
 
-async def warm(
-    the_rig: Rig, held: Held, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-) -> None:
-    """One request served on the connection (its task connects to the backend), so that
-    the next plain request finds an idle backend connection and is served in callbacks."""
-    writer.write(request(target="/warm"))
-    await held.next_request()
-    held.answer()
-    await read_response(reader)
-    await tasks_done(the_rig.proxy._tasks)
+@contextlib.asynccontextmanager
+async def warm_connection(
+    the_rig: Rig, held: Held
+) -> AsyncIterator[tuple[asyncio.StreamReader, asyncio.StreamWriter, _Client]]:
+    """A client connection served once (its task connects to the backend), so that the
+    next plain request finds an idle backend connection and is served in callbacks; and
+    the proxy's side of it. Closed on exit."""
+    async with connect(the_rig.port) as (reader, writer):
+        writer.write(request(target="/warm"))
+        await held.next_request()
+        held.answer()
+        await read_response(reader)
+        await tasks_done(the_rig.proxy._tasks)
+        (client,) = the_rig.proxy._connections
+        yield reader, writer, client
 
 
 async def test_a_plain_request_on_a_warm_pool_is_served_without_a_task() -> None:
@@ -122,10 +127,9 @@ async def test_a_request_with_a_body_is_served_on_streams_and_the_connection_com
     held = Held()
     async with (
         rig(RawBackend("r1", held.handler)) as the_rig,
-        connect(the_rig.port) as (reader, writer),
+        warm_connection(the_rig, held) as (reader, writer, _),
     ):
         tasks = the_rig.proxy._tasks
-        await warm(the_rig, held, reader, writer)
 
         post = request("POST", "/post", [("Host", "a"), ("Content-Length", "5")], b"hello")
         writer.write(post)
@@ -147,10 +151,9 @@ async def test_pipelined_plain_requests_are_answered_in_order_in_callbacks() -> 
     held = Held()
     async with (
         rig(RawBackend("r1", held.handler)) as the_rig,
-        connect(the_rig.port) as (reader, writer),
+        warm_connection(the_rig, held) as (reader, writer, _),
     ):
         tasks = the_rig.proxy._tasks
-        await warm(the_rig, held, reader, writer)
 
         writer.write(b"".join(request(target=f"/p{i}") for i in range(3)))
         for i in range(3):
@@ -168,9 +171,11 @@ async def test_a_client_that_does_not_take_its_answers_is_not_asked_for_more() -
     # high-water mark (it calls pause_writing), a pipelined request waits until the
     # client has taken what it was sent (resume_writing).
     held = Held()
-    async with rig(RawBackend("r1", held.handler)) as the_rig:
+    async with (
+        rig(RawBackend("r1", held.handler)) as the_rig,
+        warm_connection(the_rig, held) as (reader, writer, client),
+    ):
         tasks = the_rig.proxy._tasks
-        reader, writer, client = await warm_connection(the_rig, held)
         writer.write(request(target="/p0") + request(target="/p1"))
         assert (await held.next_request()).startswith(b"GET /p0 ")
         client.pause_writing()  # as the transport does when the client stops reading
@@ -239,8 +244,10 @@ async def test_stopping_writes_the_answers_held_before_it_cuts_connections() -> 
     # An answer made in callbacks is recorded at once and written at the end of the
     # loop's pass; stop() in between must not drop it.
     held = Held()
-    async with rig(RawBackend("r1", held.handler)) as the_rig:
-        reader, _, client = await warm_connection(the_rig, held)
+    async with (
+        rig(RawBackend("r1", held.handler)) as the_rig,
+        warm_connection(the_rig, held) as (reader, _, client),
+    ):
         the_rig.proxy._outbox.write(client.writer.transport, ok_response(b"held"))
         await the_rig.proxy.stop()
         assert (await read_response(reader)).body == b"held"
@@ -252,10 +259,8 @@ async def test_stopping_with_a_request_in_flight_in_callbacks_ends_its_try() -> 
     held = Held()
     async with (
         rig(RawBackend("r1", held.handler)) as the_rig,
-        connect(the_rig.port) as (reader, writer),
+        warm_connection(the_rig, held) as (reader, writer, _),
     ):
-        await warm(the_rig, held, reader, writer)
-
         writer.write(request(target="/held"))
         await held.next_request()
         assert the_rig.in_flight() == {"r1": 1}
@@ -269,20 +274,12 @@ async def test_stopping_with_a_request_in_flight_in_callbacks_ends_its_try() -> 
         assert left == b""  # closed, nothing answered
 
 
-async def warm_connection(
-    the_rig: Rig, held: Held
-) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, _Client]:
-    """A client connection served once (see ``warm``), and the proxy's side of it."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", the_rig.port)
-    await warm(the_rig, held, reader, writer)
-    (client,) = the_rig.proxy._connections
-    return reader, writer, client
-
-
 async def test_a_client_that_half_closes_while_its_request_is_in_flight_gets_the_answer() -> None:
     held = Held()
-    async with rig(RawBackend("r1", held.handler)) as the_rig:
-        reader, writer, client = await warm_connection(the_rig, held)
+    async with (
+        rig(RawBackend("r1", held.handler)) as the_rig,
+        warm_connection(the_rig, held) as (reader, writer, client),
+    ):
         writer.write(request(target="/half"))
         writer.write_eof()
         await held.next_request()
@@ -300,13 +297,13 @@ async def test_a_client_that_half_closes_while_its_request_is_in_flight_gets_the
 async def gone_mid_request(the_rig: Rig, held: Held, target: str) -> None:
     """A warm client sends a plain request (in callbacks), which the backend holds; the
     client resets the connection, and the proxy has noticed."""
-    _, writer, client = await warm_connection(the_rig, held)
-    writer.write(request(target=target))
-    await held.next_request()
-    reset(writer)
-    with contextlib.suppress(ConnectionError):
-        async with asyncio.timeout(PROMPT):
-            await client.writer.wait_closed()
+    async with warm_connection(the_rig, held) as (_, writer, client):
+        writer.write(request(target=target))
+        await held.next_request()
+        reset(writer)
+        with contextlib.suppress(ConnectionError):
+            async with asyncio.timeout(PROMPT):
+                await client.writer.wait_closed()
 
 
 async def test_a_client_gone_while_its_request_is_in_flight_in_callbacks() -> None:
@@ -388,8 +385,10 @@ async def test_a_backend_connection_whose_answer_nobody_awaits_is_closed(late_an
 
 async def test_stopping_before_a_handed_over_request_starts_on_streams_ends_its_try() -> None:
     held = Held()
-    async with rig(RawBackend("r1", held.handler), RawBackend("r2", held.handler)) as the_rig:
-        _, _, client = await warm_connection(the_rig, held)  # r1 has an idle connection
+    async with (
+        rig(RawBackend("r1", held.handler), RawBackend("r2", held.handler)) as the_rig,
+        warm_connection(the_rig, held) as (_, _, client),  # r1 has an idle connection
+    ):
         # Round robin picks r2 next, which has none: the request is begun here (r2 is
         # counted in flight) and handed to a task, which the proxy stops before it runs.
         client.data_received(request(target="/to-r2"))
@@ -470,10 +469,8 @@ async def test_a_pipelined_head_after_a_slow_answer_gets_a_whole_header_timeout(
     config = ProxyConfig(header_timeout=0.3)
     async with (
         rig(RawBackend("r1", held.handler), config=config) as the_rig,
-        connect(the_rig.port) as (reader, writer),
+        warm_connection(the_rig, held) as (reader, writer, _),
     ):
-        await warm(the_rig, held, reader, writer)
-
         second = request(target="/second")
         writer.write(request(target="/slow") + second[:10])  # the next head, in pieces
         await held.next_request()
