@@ -17,9 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import AsyncIterator, Hashable
+from collections.abc import AsyncIterator
 from http import HTTPStatus
-from typing import TypeVar
 
 from lbplay.core.events import Attempt
 from lbplay.model.config import ProxyConfig
@@ -38,7 +37,6 @@ from lbplay.net.http1 import (
 from lbplay.net.outbox import Outbox
 from lbplay.net.upstream import Response, ResponseError
 
-_K = TypeVar("_K", bound=Hashable)
 _DROP = frozenset({BACKEND_HEADER.lower().encode()})  # a backend's own is replaced
 _NO_BODY_STATUS = frozenset({204, 304})
 
@@ -282,42 +280,40 @@ def _end(attempt: Try, status: int, error: str, kind: str | None) -> tuple[Attem
 
 # What every response's head repeats, made once: a backend answers with few status
 # lines and, but for a date, the same headers again and again. Bounded: a backend that
-# sends something new each time fills the cache and empties it, nothing more.
+# sends something new each time only turns the caches over.
 _CACHE_LIMIT = 512
 _CACHED_LINES_MAX = 2048
-_STATUS_LINES: dict[tuple[int, str], bytes] = {}
 _HEADER_LINES: dict[tuple[tuple[bytes, bytes], ...], bytes] = {}
 _BACKEND_LINE = BACKEND_HEADER.encode() + b": %s\r\n"
 
 
+@functools.lru_cache(maxsize=_CACHE_LIMIT)
 def _status_line(status: int, reason: str) -> bytes:
     """``HTTP/1.1 200 OK``: the backend's reason phrase if it can be written back as is,
     else the standard one."""
-    key = (status, reason)
-    line = _STATUS_LINES.get(key)
-    if line is None:
-        if not (reason.isascii() and reason.isprintable()):
-            try:
-                reason = HTTPStatus(status).phrase
-            except ValueError:
-                reason = ""
-        line = f"HTTP/1.1 {status} {reason}\r\n".encode("latin-1")
-        _remember(_STATUS_LINES, key, line)
-    return line
+    if not (reason.isascii() and reason.isprintable()):
+        try:
+            reason = HTTPStatus(status).phrase
+        except ValueError:
+            reason = ""
+    return f"HTTP/1.1 {status} {reason}\r\n".encode("latin-1")
 
 
 def _header_lines(raw: tuple[tuple[bytes, bytes], ...]) -> bytes:
     """The backend's headers the client gets (``response_header_lines``).
 
-    Remembered, unless they set a cookie: those are one user's, so seldom seen again,
-    and a session token is not to be kept in memory longer than its response."""
+    Remembered, bounded, unless they are long or set a cookie (so not with
+    ``lru_cache``): a cookie is one user's, seldom seen again, and a session token is
+    not to be kept in memory longer than its response."""
     lines = _HEADER_LINES.get(raw)
     if lines is None:
         lines = response_header_lines(raw, _DROP)
         if len(lines) <= _CACHED_LINES_MAX and not any(
             name.lower() == b"set-cookie" for name, _ in raw
         ):
-            _remember(_HEADER_LINES, raw, lines)
+            if len(_HEADER_LINES) >= _CACHE_LIMIT:
+                _HEADER_LINES.clear()
+            _HEADER_LINES[raw] = lines
     return lines
 
 
@@ -325,8 +321,3 @@ def _header_lines(raw: tuple[tuple[bytes, bytes], ...]) -> bytes:
 def _backend_line(names: str) -> bytes:
     return _BACKEND_LINE % names.encode("latin-1")
 
-
-def _remember(cache: dict[_K, bytes], key: _K, value: bytes) -> None:
-    if len(cache) >= _CACHE_LIMIT:
-        cache.clear()
-    cache[key] = value
