@@ -437,12 +437,12 @@ class _Connection(asyncio.Protocol):
     def _check_deadline(self) -> None:
         self._timer = None
         head = self._head
-        response = self._response
-        head_waits = head is not None and not head.done()
-        body_waits = response is not None and response._waiter is not None
         if head is not None and head.cancelled():
             self._abandoned()
             return
+        response = self._response
+        head_waits = head is not None and not head.done()
+        body_waits = response is not None and response._waiter is not None
         if not (head_waits or body_waits):
             return  # nobody waits (a slow client holds the body): no timeout
         if self.loop.time() < self._deadline:
