@@ -72,6 +72,7 @@ chunk boundaries and extensions are not preserved, only the bytes.
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
 import re
 from collections.abc import AsyncIterator, Awaitable, Iterable, Sequence
@@ -376,10 +377,15 @@ def _body_framing(head: _RequestLine, te: list[str], cl: list[str]) -> BodyFrami
     return NO_BODY
 
 
-#: Host values found well-formed (bounded): a client sends the same one every time.
-_GOOD_HOSTS: set[str] = set()
 #: The headers ``_build`` decides by (lower case).
 _DECIDING = frozenset({"host", "transfer-encoding", "content-length", "connection", "expect"})
+
+
+@functools.lru_cache(maxsize=256)
+def _check_host(host: str) -> None:
+    """Raise ``HttpError`` (400) for a malformed Host value. Remembered when it is
+    well-formed (an error is not cached): a client sends the same one every time."""
+    _host_key(host, "http")
 
 
 def _build(line: _RequestLine, headers: list[tuple[str, str]]) -> RequestHead:
@@ -396,11 +402,8 @@ def _build(line: _RequestLine, headers: list[tuple[str, str]]) -> RequestHead:
     if not hosts and line.version == "HTTP/1.1":
         raise _bad("HTTP/1.1 request without a Host header")
     host = hosts[0] if hosts else None
-    if host is not None and host not in _GOOD_HOSTS:
-        _host_key(host, "http")  # a malformed Host is 400 even if nothing routes on it
-        if len(_GOOD_HOSTS) >= 256:
-            _GOOD_HOSTS.clear()
-        _GOOD_HOSTS.add(host)
+    if host is not None:
+        _check_host(host)  # a malformed Host is 400 even if nothing routes on it
 
     target = line.target
     form: Literal["origin", "absolute", "asterisk"]
