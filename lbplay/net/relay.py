@@ -320,4 +320,3 @@ def _header_lines(raw: tuple[tuple[bytes, bytes], ...]) -> bytes:
 @functools.lru_cache(maxsize=256)
 def _backend_line(names: str) -> bytes:
     return _BACKEND_LINE % names.encode("latin-1")
-
