@@ -2,8 +2,9 @@
 
 * servers: the static backend (raw asyncio, a fixed 3-byte answer on every port), the
   fake backends (lbplay's ``FakeBackend``, zero latency), lbplay's L7 and L4 proxies,
-  and two aiohttp proxies: the pooled one (one ``ClientSession`` for the process's
-  life, keep-alive connections reused) and the naive one (a new session per request);
+  two aiohttp proxies: the pooled one (one ``ClientSession`` for the process's life,
+  keep-alive connections reused) and the naive one (a new session per request), and
+  the floor proxy (uvloop and httptools with nothing else: what any Python proxy pays);
 * load clients: a closed loop (N keep-alive connections, each sending its next request
   the moment the answer arrived: wrk's model) and an open loop (requests at a fixed
   mean rate, Poisson arrivals, whatever the server does);
@@ -32,7 +33,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import asdict, dataclass
 from typing import Any, cast
 from urllib.parse import urlsplit
@@ -281,6 +282,122 @@ async def serve_pooled(addresses: list[str]) -> None:
         await _serve_app(app)
     finally:
         await session.close()
+
+
+class _FloorBackend(asyncio.Protocol):
+    """The floor proxy's keep-alive connection to one backend (see ``serve_floor``)."""
+
+    def __init__(self, idle: list[_FloorBackend]) -> None:
+        import httptools
+
+        self.idle = idle
+        self.parser = httptools.HttpResponseParser(self)
+        self.transport: asyncio.Transport | None = None
+        self.client: _FloorClient | None = None
+        self.chunks: list[bytes] = []
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+
+    def send(self, client: _FloorClient, request: bytes) -> None:
+        assert self.transport is not None
+        self.client = client
+        self.transport.write(request)
+
+    def data_received(self, data: bytes) -> None:
+        self.chunks.append(data)
+        self.parser.feed_data(data)
+
+    def on_message_complete(self) -> None:
+        client, self.client = self.client, None
+        answer, self.chunks = b"".join(self.chunks), []
+        self.idle.append(self)
+        if client is not None:
+            client.answered(answer)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self in self.idle:
+            self.idle.remove(self)
+        if self.client is not None:
+            self.client.failed()
+
+
+class _FloorClient(asyncio.Protocol):
+    """One client connection of the floor proxy (see ``serve_floor``)."""
+
+    def __init__(self, pools: Iterator[tuple[str, list[_FloorBackend]]]) -> None:
+        import httptools
+
+        self.pools = pools
+        self.parser = httptools.HttpRequestParser(self)
+        self.transport: asyncio.Transport | None = None
+        self.url = b""
+        self.lines: list[bytes] = []
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            self.parser.feed_data(data)
+        except Exception:  # httptools' HttpParserError and friends: not HTTP, go away
+            self.failed()
+
+    def on_url(self, url: bytes) -> None:
+        self.url = url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.lines.append(name + b": " + value + b"\r\n")
+
+    def on_message_complete(self) -> None:
+        method = self.parser.get_method()
+        request = b"%s %s HTTP/1.1\r\n%s\r\n" % (method, self.url, b"".join(self.lines))
+        self.lines = []
+        address, idle = next(self.pools)
+        if idle:
+            idle.pop().send(self, request)
+        else:
+            asyncio.get_running_loop().create_task(self._connect(address, idle, request))
+
+    async def _connect(self, address: str, idle: list[_FloorBackend], request: bytes) -> None:
+        host, port = address.rsplit(":", 1)
+        try:
+            _, backend = await asyncio.get_running_loop().create_connection(
+                lambda: _FloorBackend(idle), host, int(port)
+            )
+        except OSError:
+            self.failed()
+            return
+        backend.send(self, request)
+
+    def answered(self, answer: bytes) -> None:
+        if self.transport is not None:
+            self.transport.write(answer)
+
+    def failed(self) -> None:
+        if self.transport is not None:
+            self.transport.abort()
+
+
+async def serve_floor(addresses: list[str]) -> None:
+    """The floor of Python proxies: the least a proxy on this machine's Python can do.
+
+    uvloop and httptools on both sides, round robin, a stack of idle keep-alive
+    connections per backend, each answer written as its last byte arrives, and nothing
+    else: no validation beyond httptools', no limits or timeouts, no hop-by-hop headers
+    removed, no X-Forwarded-For, no balancer, metrics or events, no retries, and no
+    request bodies (every request the load tools send here is a GET). Nobody should use
+    it; its row shows how much of lbplay's CPU per request any Python proxy pays, and so
+    how much is left for what lbplay does on top.
+    """
+    pools = itertools.cycle([(address, []) for address in addresses])
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(lambda: _FloorClient(pools), "127.0.0.1", 0, backlog=1024)
+    announce(server.sockets[0].getsockname()[1])
+    try:
+        await until_stopped()
+    finally:
+        server.close()
 
 
 # -- load clients -------------------------------------------------------------------

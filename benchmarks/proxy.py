@@ -17,6 +17,10 @@ backends on loopback:
   query, headers and body, copying status, headers and body back;
 * ``naive aiohttp (new session per request)``: the classic Flask + requests example (a
   new client session, so a new connection, per request);
+* ``python floor``: the least a Python proxy can do (uvloop and httptools, round robin
+  over pooled keep-alive connections, no checks, limits, headers, balancer, metrics or
+  events; GET only). Not a proxy to use: its CPU per request is what any Python proxy
+  pays on this machine, printed under the targets next to nginx's and lbplay's;
 * ``nginx`` (one worker, upstream ``keepalive 32``) and ``haproxy`` (one thread,
   ``http-reuse safe``) when installed.
 
@@ -96,7 +100,7 @@ from _procs import cpu_seconds, process_tree
 HERE = Path(__file__).resolve()
 ROOT = HERE.parents[1]
 
-ProxyKey = Literal["l7", "serve", "l4", "pooled", "naive", "nginx", "haproxy"]
+ProxyKey = Literal["l7", "serve", "l4", "pooled", "naive", "floor", "nginx", "haproxy"]
 #: Every target but direct, in table order, with its row label.
 PROXIES: dict[ProxyKey, str] = {
     "l7": "lbplay L7",
@@ -104,11 +108,14 @@ PROXIES: dict[ProxyKey, str] = {
     "l4": "lbplay L4",
     "pooled": "pooled aiohttp",
     "naive": "naive aiohttp (new session per request)",
+    "floor": "python floor (uvloop+httptools only)",
     "nginx": "nginx",
     "haproxy": "haproxy",
 }
 #: Rows that need a program of their own on the PATH (or next to this Python).
 EXTERNAL: tuple[ProxyKey, ...] = ("serve", "nginx", "haproxy")
+#: Rows run by a child of this script's (``--serve KEY``).
+CHILDREN: tuple[ProxyKey, ...] = ("l7", "l4", "pooled", "naive", "floor")
 DIRECT = "direct"
 RATE = 500.0
 #: Issue 15's targets.
@@ -326,7 +333,7 @@ def start_proxies(
     joined = ",".join(addresses)
     pending: list[tuple[ProxyKey, subprocess.Popen[bytes], int | None]] = []
     for key in keys:
-        if key in ("l7", "l4", "pooled", "naive"):
+        if key in CHILDREN:
             extra = ["--bare"] if bare else []
             argv = python_child("--serve", key, "--backends", joined, *extra)
             pending.append((key, children.spawn(key, argv), None))
@@ -566,6 +573,22 @@ def verdicts(targets: list[Target]) -> list[str]:
     ]
 
 
+def floor_note(targets: list[Target]) -> str | None:
+    """The Python floor's CPU per request next to nginx's, and lbplay's next to the
+    floor's: how much of a ratio to nginx any Python proxy pays (None: no floor row)."""
+    cost = {t.key: cpu_per_request(t) for t in targets}
+    floor = cost.get("floor")
+    if floor is None or floor <= 0:
+        return None
+    said = []
+    if cost.get("nginx"):
+        said.append(f"the Python floor spends {floor / cost['nginx']:.2f}x nginx's CPU µs/req")
+    for key in ("serve", "l7", "l4"):
+        if cost.get(key):
+            said.append(f"{PROXIES[key]} {cost[key] / floor:.2f}x the floor's")
+    return "# " + "; ".join(said) if said else None
+
+
 # -- entry points -------------------------------------------------------------------
 
 
@@ -580,6 +603,7 @@ def child_main(args: argparse.Namespace) -> None:
             "l4": lambda: parts.serve_l4(addresses, telemetry=not args.bare),
             "pooled": lambda: parts.serve_pooled(addresses),
             "naive": lambda: parts.serve_naive(addresses),
+            "floor": lambda: parts.serve_floor(addresses),
         }
         parts.run(roles[args.serve]())
         return
@@ -691,8 +715,7 @@ def loops(targets: list[Target], backend: str) -> str:
     python = [
         t
         for t in targets
-        if t.key in ("l7", "serve", "l4", "pooled", "naive")
-        or (t.key == DIRECT and backend != "nginx")
+        if t.key in CHILDREN or t.key == "serve" or (t.key == DIRECT and backend != "nginx")
     ]
     return "# loops: " + ", ".join(f"{t.label} {loop_in(t.pids)}" for t in python)
 
@@ -744,6 +767,8 @@ def bench(args: argparse.Namespace) -> None:
         print("# targets (issue 15), from the medians")
         for line in verdicts(targets):
             print(line)
+        if (floor := floor_note(targets)) is not None:
+            print(floor)
         print(
             f"# and: the dashboard at its default 50 req/s under {DASHBOARD_MAX_CORE:.0%} of a"
             " core: python benchmarks/tui.py --cpu"
@@ -768,7 +793,7 @@ def main() -> None:
     parser.add_argument("--backend", choices=["auto", "nginx", "static", "fake"], default="auto")
     parser.add_argument("--bare", action="store_true", help="lbplay proxies without telemetry")
     inner = parser.add_argument_group("child processes (started by the benchmark itself)")
-    inner.add_argument("--serve", choices=["static", "fake", "l7", "l4", "pooled", "naive"])
+    inner.add_argument("--serve", choices=["static", "fake", *CHILDREN])
     inner.add_argument("--backends", help="host:port,host:port for --serve")
     inner.add_argument("--load", choices=["closed", "open"])
     inner.add_argument("--url")

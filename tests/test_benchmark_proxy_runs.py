@@ -25,6 +25,7 @@ ROWS = (
     "lbplay L4",
     "pooled aiohttp",
     "naive aiohttp (new session per request)",
+    "python floor (uvloop+httptools only)",
 )
 #: Issue 15's targets in the order printed, and whether each needs nginx (which a
 #: --quick run leaves out: those say "skipped").
@@ -74,3 +75,7 @@ def test_proxy_benchmark_runs_and_reports_every_target() -> None:
         assert verdict.startswith(what), verdict
         expected = ("skipped",) if needs_nginx else ("ok", "MISS")
         assert any(word in verdict.split() for word in expected), verdict
+    # The floor next to lbplay (no nginx in a --quick run: no ratio to nginx).
+    floor = next(line for line in lines if "x the floor's" in line)
+    assert floor.startswith("# lbplay serve "), floor
+    assert "lbplay L4 " in floor, floor
