@@ -8,14 +8,13 @@ placeholders). Output to stdout or ``-o FILE`` (written atomically).
 
 from __future__ import annotations
 
-import os
-import tempfile
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from lbplay.atomic import write_atomic
 from lbplay.ctl import connect
 from lbplay.errors import ConfigError
 from lbplay.model.export import TARGETS, export
@@ -69,15 +68,8 @@ def export_command(
 
 
 def write_atomically(path: Path, text: str) -> None:
-    folder = path.parent if str(path.parent) else Path(".")
+    """``atomic.write_atomic``, with a failure as a one-line ``ConfigError``."""
     try:
-        fd, temp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
+        write_atomic(path, text)
     except OSError as error:
-        raise ConfigError(f"cannot write {path}: {error.strerror}") from None
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-        os.replace(temp, path)
-    except OSError as error:
-        Path(temp).unlink(missing_ok=True)
-        raise ConfigError(f"cannot write {path}: {error.strerror}") from None
+        raise ConfigError(f"cannot write {path}: {error.strerror or error}") from None

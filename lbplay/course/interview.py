@@ -38,10 +38,11 @@ from pathlib import Path
 from typing import Any
 
 from lbplay import __version__
+from lbplay.atomic import write_atomic
 from lbplay.course.design import Design, KeyedError, key_line, template
 from lbplay.course.design import parse as parse_design
 from lbplay.course.lesson import LessonError, read_toml
-from lbplay.course.progress import data_dir, write_atomic
+from lbplay.course.progress import data_dir
 from lbplay.course.prove import Incident, ProgressCallback, ProveResult, parse_incident
 from lbplay.course.prove import markdown as prove_markdown
 from lbplay.course.prove import prove as run_prove
@@ -399,7 +400,7 @@ def sessions_dir() -> Path:
 class Notes:
     """The candidate's notes for one session: one Markdown file, saved whole.
 
-    ``save`` writes atomically (``progress.write_atomic``), so the TUI can call it on
+    ``save`` writes atomically (``atomic.write_atomic``), so the TUI can call it on
     every change of the editor: a crash mid-write leaves the previous save intact.
     """
 
@@ -423,7 +424,7 @@ class Notes:
             return ""
 
     def save(self, text: str) -> None:
-        write_atomic(self.path, text)
+        write_atomic(self.path, text, parents=True)
 
     @property
     def state_path(self) -> Path:
@@ -734,7 +735,9 @@ class InterviewSession:
 
     def _save_state(self) -> None:
         if self.notes_store is not None:
-            write_atomic(self.notes_store.state_path, json.dumps(self.to_json(), indent=1))
+            write_atomic(
+                self.notes_store.state_path, json.dumps(self.to_json(), indent=1), parents=True
+            )
 
     def export(self, path: Path | None = None) -> Path:
         """Write the Markdown export (atomically) and return where it went."""
@@ -742,7 +745,7 @@ class InterviewSession:
             if self.notes_store is None:
                 raise ConfigError("this session keeps no files: give the export a path")
             path = self.notes_store.export_path
-        write_atomic(path, self.export_markdown())
+        write_atomic(path, self.export_markdown(), parents=True)
         return path
 
     def export_markdown(self) -> str:

@@ -6,9 +6,9 @@ Per lesson: the steps done, the current step, predictions made and how many were
 right, the seconds spent, the numbers measured (for recaps); and, for quizzes, a
 ``quiz`` section the quiz engine owns.
 
-Writes are atomic (``write_atomic``: a temporary file in the same folder, then
-``os.replace``), so a crash never leaves half a file; the interview notes use the same
-helper. A file that cannot be read — corrupt, or written by
+Writes are atomic (``lbplay.atomic.write_atomic``: a temporary file in the same
+folder, then ``os.replace``), so a crash never leaves half a file; the interview notes
+use the same helper. A file that cannot be read — corrupt, or written by
 a newer lbplay — is never erased and never a crash: it is set aside next to itself
 (``progress.json.corrupt-<time>`` or ``.newer-<time>``), a one-line warning says so,
 and the learner starts afresh.
@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -26,6 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from platformdirs import user_data_dir
+
+from lbplay.atomic import write_atomic
 
 #: The version of the file this lbplay writes; a newer one is set aside, not read.
 VERSION = 1
@@ -75,27 +76,6 @@ def progress_path() -> Path:
     return data_dir() / "progress.json"
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` whole or not at all.
-
-    The text goes to a temporary file in the same folder, is flushed to the disk, and
-    only then renamed over ``path`` (``os.replace`` is atomic within a file system).
-    If anything fails on the way — a full disk, a crash mid-write — the temporary file
-    is removed and ``path`` keeps its old content.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
-
-
 class Store:
     """Loads and saves ``Progress``; ``warn`` hears about a file set aside."""
 
@@ -128,7 +108,7 @@ class Store:
     def save(self, progress: Progress) -> None:
         """Write ``progress`` atomically."""
         data = {"version": VERSION, **asdict(progress)}
-        write_atomic(self.path, json.dumps(data, indent=1))
+        write_atomic(self.path, json.dumps(data, indent=1), parents=True)
 
     def _set_aside(self, why: str, reason: str) -> None:
         aside = self.path.with_name(f"{self.path.name}.{why}-{time.strftime('%Y%m%d-%H%M%S')}")

@@ -3,6 +3,8 @@ real addresses), from a file, to a file; bad input in one line."""
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 
 from tests.cli.processes import environment, lbplay, serving
@@ -37,6 +39,17 @@ def test_export_from_a_scenario_file(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert 'lb_policy: "ROUND_ROBIN"' in done.stdout
     assert "placeholders" in done.stdout
+    # To a file: the same text, readable as a file written with ">" would be.
+    out = tmp_path / "envoy.yaml"
+    done = lbplay(
+        env, "export", "envoy", "--from", str(ROOT / "lessons/scenarios/failover.toml"),
+        "-o", str(out),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert 'lb_policy: "ROUND_ROBIN"' in out.read_text()
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o666 & ~umask
 
 
 def test_bad_exports_are_one_line(tmp_path: Path) -> None:
@@ -45,6 +58,8 @@ def test_bad_exports_are_one_line(tmp_path: Path) -> None:
         (["export", "traefik", "--from", "x.toml"], "unknown export target 'traefik'"),
         (["export", "nginx", "--from", str(tmp_path / "none.toml")], "no file"),
         (["export", "nginx"], "no running lab found"),
+        (["export", "nginx", "--from", str(ROOT / "lessons/scenarios/failover.toml"),
+          "-o", str(tmp_path / "no" / "lb.conf")], "cannot write"),
         (["export", "nginx", "--from", str(ROOT / "lessons/03-weighted-round-robin.toml"),
           "--listen", "nowhere"], "bad listen address"),
     ):  # fmt: skip

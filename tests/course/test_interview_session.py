@@ -170,7 +170,7 @@ def test_a_save_that_dies_half_way_leaves_the_old_notes_whole(
             self.handle.flush()
             raise OSError(5, "Input/output error")
 
-    monkeypatch.setattr(progress_module.os, "fdopen", lambda fd, mode: HalfWriter(fd))
+    monkeypatch.setattr(progress_module.os, "fdopen", lambda fd, mode, **_: HalfWriter(fd))
     with pytest.raises(OSError, match="Input/output error"):
         run.set_notes("second draft that never made it to the disk in one piece")
     assert notes.path.read_text() == "first draft: DNS, two balancers, ten servers"

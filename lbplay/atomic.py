@@ -1,0 +1,60 @@
+"""Files written whole or not at all, with the permissions a plain write would give.
+
+A file is written to a temporary name in the same folder, flushed to the disk, and
+only then renamed over its path (``os.replace`` is atomic within a file system): a
+full disk or a crash mid-write leaves the old file as it was, never half a new one.
+
+The permissions are those of a shell's ``>``: a file that exists keeps its mode, a new
+one gets 0666 less the umask (0644 as usual). ``tempfile.mkstemp`` would make every
+file 0600, which is right for a secret (``runfile`` keeps a token that way) and wrong
+for an exported nginx.conf or a chart meant to be shared.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import stat
+from pathlib import Path
+
+#: Tries at a free temporary name (each is 64 random bits: one is plenty).
+_TRIES = 8
+
+
+def write_atomic(path: Path, text: str, *, parents: bool = False) -> None:
+    """Write ``text`` (UTF-8) to ``path`` whole or not at all; raise OSError if not.
+
+    ``parents``: make the missing folders on the way (else a missing one is an error)."""
+    folder = path.parent
+    if parents:
+        folder.mkdir(parents=True, exist_ok=True)
+    try:
+        mode: int | None = stat.S_IMODE(path.stat().st_mode)
+    except FileNotFoundError:
+        mode = None
+    fd, temp = _create(folder, path.name)
+    try:
+        if mode is not None:
+            os.fchmod(fd, mode)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            temp.unlink()
+        raise
+
+
+def _create(folder: Path, name: str) -> tuple[int, Path]:
+    """A new file next to ``name``, opened for writing; created with 0666 so that the
+    umask decides its mode, as it would for a file written in place."""
+    for _ in range(_TRIES):
+        temp = folder / f".{name}.{secrets.token_hex(8)}.tmp"
+        try:
+            return os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), temp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary name next to {folder / name}")
