@@ -461,6 +461,7 @@ class TcpProxy(Service):
         """
         source, sink = ("backend", "client") if ticket is not None else ("client", "backend")
         read, write, drain = reader.read, writer.write, writer.drain
+        transport = writer.transport
         transferred = self.balancer.transferred
         now = asyncio.get_running_loop().time
         while True:
@@ -479,6 +480,8 @@ class TcpProxy(Service):
                 transferred(ticket, n)
             else:
                 conn.bytes_up += n
+            if not transport.get_write_buffer_size() and not transport.is_closing():
+                continue  # all sent already: drain() would return at once (and costs)
             try:
                 await drain()  # the backpressure: no next read until the sink took this
             except OSError as exc:
