@@ -5,9 +5,9 @@ only then renamed over its path (``os.replace`` is atomic within a file system):
 full disk or a crash mid-write leaves the old file as it was, never half a new one.
 
 The permissions are those of a shell's ``>``: a file that exists keeps its mode, a new
-one gets 0666 less the umask (0644 as usual). ``tempfile.mkstemp`` would make every
-file 0600, which is right for a secret (``runfile`` keeps a token that way) and wrong
-for an exported nginx.conf or a chart meant to be shared.
+one gets 0666 less the umask (0644 as usual), unless the caller names a mode (0600 for
+the run file, which holds the admin token). ``tempfile.mkstemp`` would make every file
+0600: right for a secret, wrong for an exported nginx.conf or a chart to be shared.
 """
 
 from __future__ import annotations
@@ -22,17 +22,17 @@ from pathlib import Path
 _TRIES = 8
 
 
-def write_atomic(path: Path, text: str, *, parents: bool = False) -> None:
+def write_atomic(path: Path, text: str, *, parents: bool = False, mode: int | None = None) -> None:
     """Write ``text`` (UTF-8) to ``path`` whole or not at all; raise OSError if not.
 
-    ``parents``: make the missing folders on the way (else a missing one is an error)."""
+    ``parents``: make the missing folders on the way (else a missing one is an error);
+    ``mode``: the file's permissions whatever the umask and the old file's."""
     folder = path.parent
     if parents:
         folder.mkdir(parents=True, exist_ok=True)
-    try:
-        mode: int | None = stat.S_IMODE(path.stat().st_mode)
-    except FileNotFoundError:
-        mode = None
+    if mode is None:
+        with contextlib.suppress(FileNotFoundError):
+            mode = stat.S_IMODE(path.stat().st_mode)
     fd, temp = _create(folder, path.name)
     try:
         if mode is not None:

@@ -10,7 +10,7 @@ removes its entry when it stops; an entry whose process is gone is ignored.
 more than one is running, ``choose`` says which it picked, so a learner with a
 dashboard and a ``serve`` open knows which lab their commands change.
 
-Writes are atomic — a temporary file in the same folder, then ``os.replace`` — and
+Writes are atomic (``atomic.write_atomic``, mode 0600: the file holds tokens) and
 each change reads, edits and replaces the file under an exclusive lock, so two labs
 starting at once cannot lose each other's entry. ``LBPLAY_RUNFILE`` overrides the
 path (tests use it).
@@ -21,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
@@ -29,6 +28,7 @@ from pathlib import Path
 
 from platformdirs import user_state_dir
 
+from lbplay.atomic import write_atomic
 from lbplay.errors import AdminUnreachable
 
 try:
@@ -100,17 +100,7 @@ def _write(path: Path, labs: list[RunInfo]) -> None:
     if not labs:
         path.unlink(missing_ok=True)
         return
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=".serve-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            json.dump({"labs": [asdict(lab) for lab in labs]}, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temp, 0o600)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, json.dumps({"labs": [asdict(lab) for lab in labs]}), mode=0o600)
 
 
 @contextlib.contextmanager

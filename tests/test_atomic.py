@@ -57,3 +57,14 @@ def test_missing_folders_are_made_only_when_asked(tmp_path: Path) -> None:
     assert not (tmp_path / "a").exists()
     write_atomic(path, "x", parents=True)
     assert path.read_text() == "x"
+
+
+def test_a_mode_given_wins_over_the_old_files_and_the_umask(
+    tmp_path: Path, umask_022: None
+) -> None:
+    path = tmp_path / "serve.json"
+    write_atomic(path, "{}", mode=0o600)  # a secret: nobody else reads it
+    assert mode(path) == 0o600
+    path.chmod(0o644)
+    write_atomic(path, "{}", mode=0o600)
+    assert mode(path) == 0o600
