@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from lbplay.core.balancer import Balancer
-from lbplay.core.events import Attempt
+from lbplay.core.events import Attempt, make_attempt
 from lbplay.core.picker import Pick
 from lbplay.net.http1 import HttpError
 
@@ -62,7 +62,7 @@ class Try:
         latency = self._clock() - self.started
         self.balancer.end(self.ticket, ok=ok, latency=latency, failure=failure)
         pick = self.pick
-        return Attempt(pick.backend.name, pick.reason, outcome, status, latency)
+        return make_attempt(pick.backend.name, pick.reason, outcome, status, latency)
 
 
 class Failure(Exception):
