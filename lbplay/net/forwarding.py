@@ -24,9 +24,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable, Sequence
 
-from aiohttp import hdrs
-from multidict import CIMultiDict
-
+from lbplay.core.affinity import without_cookie
 from lbplay.net.http1 import HttpError, RequestHead
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -62,7 +60,12 @@ def is_hop_by_hop(name: str) -> bool:
 def strip_hop_by_hop(headers: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
     """``headers`` without hop-by-hop ones, nor any named in a Connection header
     (except Host, which a Connection header cannot remove)."""
-    # Every request and response passes here: lower-case each name once.
+    return [(name, value) for _, name, value in _end_to_end(headers)]
+
+
+def _end_to_end(headers: Iterable[tuple[str, str]]) -> list[tuple[str, str, str]]:
+    """``strip_hop_by_hop``'s headers as (lower-case name, name, value)."""
+    # Every request passes here: lower-case each name once.
     lowered = [(n.lower(), n, v) for n, v in headers]
     named: set[str] = set()
     for lower, _, value in lowered:
@@ -70,9 +73,9 @@ def strip_hop_by_hop(headers: Iterable[tuple[str, str]]) -> list[tuple[str, str]
             named.update(token.strip(" \t").lower() for token in value.split(","))
     named.discard("host")
     return [
-        (n, v)
-        for lower, n, v in lowered
-        if lower not in named
+        header
+        for header in lowered
+        if (lower := header[0]) not in named
         and lower not in HOP_BY_HOP
         and not (lower == "proxy" or lower.startswith("proxy-"))
     ]
@@ -131,38 +134,49 @@ def upgrade_wanted(head: RequestHead) -> str | None:
     return head.get("Upgrade") or None
 
 
-def request_headers(head: RequestHead, peer_ip: str, trusted: bool) -> CIMultiDict[str]:
-    """What the backend gets: the client's end-to-end headers plus X-Forwarded-*.
+def request_header_lines(
+    head: RequestHead, peer_ip: str, trusted: bool, *, drop_cookie: str | None = None
+) -> str:
+    """What the backend gets besides the request line: the client's end-to-end headers
+    plus X-Forwarded-*, as ``name: value\r\n`` lines (the empty line not included).
 
     ``trusted``: the peer is a trusted proxy, so its X-Forwarded-For and -Proto are
-    kept. Content-Length is set from the parsed framing (a chunked body is sent on
-    chunked by the client library). Raises ``HttpError`` (400) for a value that
-    cannot be forwarded exactly.
+    kept. ``drop_cookie``: a cookie to take out of the Cookie headers (the balancer's
+    own affinity cookie, as HAProxy's "indirect"); a Cookie header left empty is
+    dropped. Host is the client's (none only when the client sent none, as HTTP/1.0
+    may); Content-Length is set from the parsed framing (``net.upstream`` frames any
+    other body). Raises ``HttpError`` (400) for a value that cannot be forwarded
+    exactly.
     """
-    headers: CIMultiDict[str] = CIMultiDict()
     forwarded_for: list[str] = []
     proto = "http"
+    lines: list[str] = []
+    has_host = False
     # Repeats of a header keep the first spelling of its name, so that a backend that
     # compares names case-sensitively sees one header. Names are case-insensitive, so
     # nothing is lost.
     spelling: dict[str, str] = {}
-    for name, value in strip_hop_by_hop(head.headers):
-        lower = name.lower()
+    for lower, name, value in _end_to_end(head.headers):
         if lower in _REWRITTEN:
             if trusted and lower == "x-forwarded-for":
                 forwarded_for.append(value)
             elif trusted and lower == "x-forwarded-proto":
                 proto = value
             continue
-        headers.add(spelling.setdefault(lower, name), _as_sent(name, value))
-    if hdrs.HOST not in headers and head.host is not None:
-        headers[hdrs.HOST] = head.host  # named in Connection, or taken from the target
+        if lower == "host":
+            has_host = True
+        elif lower == "cookie" and drop_cookie is not None:
+            value = without_cookie(value, drop_cookie)
+            if not value:
+                continue
+        lines.append(f"{spelling.setdefault(lower, name)}: {_as_sent(name, value)}\r\n")
+    if not has_host and head.host is not None:
+        lines.append(f"Host: {head.host}\r\n")  # named in Connection, or from the target
     forwarded_for.append(peer_ip)
-    headers[hdrs.X_FORWARDED_FOR] = ", ".join(forwarded_for)
-    headers[hdrs.X_FORWARDED_PROTO] = proto
+    lines.append(f"X-Forwarded-For: {', '.join(forwarded_for)}\r\nX-Forwarded-Proto: {proto}\r\n")
     if head.body.kind == "length":
-        headers[hdrs.CONTENT_LENGTH] = str(head.body.length)
-    return headers
+        lines.append(f"Content-Length: {head.body.length}\r\n")
+    return "".join(lines)
 
 
 def response_header_lines(raw: Iterable[tuple[bytes, bytes]], drop: frozenset[bytes]) -> bytes:

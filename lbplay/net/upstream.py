@@ -40,11 +40,10 @@ from __future__ import annotations
 import asyncio
 import re
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING
 
 import httptools
-from multidict import CIMultiDict
 
 from lbplay.core.backends import Backend
 from lbplay.model.config import ProxyConfig
@@ -212,6 +211,8 @@ class _Connection(asyncio.Protocol):
         #: The parser of the last response read to its end, for the next.
         self._spare: httptools.HttpResponseParser | None = None
         self._head: asyncio.Future[Response] | None = None
+        #: Called with ``_head`` once it is done, instead of a callback on the future.
+        self._on_head: Callable[[asyncio.Future[Response]], None] | None = None
         self._response: Response | None = None
         self._name = ""
         self._head_only = False
@@ -253,6 +254,7 @@ class _Connection(asyncio.Protocol):
                 self._fail_head("bad response", message)
             else:
                 self._fail_body(ResponseError(message))
+        self._settled()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -276,6 +278,7 @@ class _Connection(asyncio.Protocol):
             else:
                 response._finish(ResponseError(f"{self._name} closed mid-response"))
         self.upstream._forget(self)
+        self._settled()
 
     def pause_writing(self) -> None:
         self._writable = self.loop.create_future()
@@ -372,10 +375,14 @@ class _Connection(asyncio.Protocol):
         stream: AsyncIterator[bytes] | None,
         chunked: bool,
         head_only: bool,
+        on_head: Callable[[asyncio.Future[Response]], None] | None = None,
     ) -> asyncio.Future[Response]:
         """Send ``request`` (then ``stream``, if any); the future of the response,
-        done once its head is in (or with the ``Failure`` of the try)."""
+        done once its head is in (or with the ``Failure`` of the try). ``on_head``:
+        called with the future when it is done (unless it was cancelled), right after
+        the read that completed it."""
         assert self.transport is not None
+        self._on_head = on_head
         self._name = name
         self._head_only = head_only
         self._timeout = self.upstream.config.read_timeout
@@ -452,8 +459,24 @@ class _Connection(asyncio.Protocol):
         message = f"{self._name} did not answer within {self._timeout:g} s"
         if head_waits:
             self._fail_head("timeout", message, kind="timeout", sent=True, status=504)
+            self._settled()
         else:
             self._fail_body(TimeoutError(message))
+
+    def _settled(self) -> None:
+        """Tell ``begin``'s ``on_head`` that the head is in (or the try failed).
+
+        Called at the end of the protocol's and the timer's callbacks, never from the
+        parser's (``on_head`` may answer the client, release this connection and begin
+        the next request on it). That saves the future a pass of the loop: its own
+        callbacks run from the loop's queue, after everything else that is ready."""
+        on_head = self._on_head
+        if on_head is not None:
+            head = self._head
+            if head is not None and head.done():
+                self._on_head = None
+                if not head.cancelled():
+                    on_head(head)
 
     def _abandoned(self) -> None:
         """Whoever waited for the answer cancelled (a request cut off in the proxy's
@@ -507,6 +530,7 @@ class _Connection(asyncio.Protocol):
             if not upload.done():
                 upload.cancel()
         self._head = None
+        self._on_head = None
         self._response = None
         if (
             complete
@@ -560,7 +584,7 @@ class Upstream:
         self,
         backend: Backend,
         head: RequestHead,
-        headers: CIMultiDict[str],
+        header_lines: str,
         body: Body,
         *,
         fresh: bool = False,
@@ -581,8 +605,8 @@ class Upstream:
         head_only = head.method == "HEAD"
         for stale in range(STALE_RETRIES + 1):
             payload = body.payload()
-            request, stream = _request_bytes(head, headers, payload, address)
-            chunked = stream is not None and "Content-Length" not in headers
+            request, stream = _request_bytes(head, header_lines, payload, address)
+            chunked = stream is not None and head.body.kind != "length"
             conn = None if fresh else self._idle_connection(address)
             if conn is None:
                 conn = await self._connect(name, address)
@@ -600,12 +624,17 @@ class Upstream:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def send_pooled(
-        self, backend: Backend, head: RequestHead, headers: CIMultiDict[str], body: Body
+        self,
+        backend: Backend,
+        head: RequestHead,
+        header_lines: str,
+        body: Body,
+        on_head: Callable[[asyncio.Future[Response]], None] | None = None,
     ) -> asyncio.Future[Response] | None:
         """``send`` without waiting, for a request whose body is already read, when an
         idle connection to ``backend`` is at hand: the future of the response (done
         once its head is in, or with the try's ``Failure``); None when a connection
-        would have to be made (then ``send``).
+        would have to be made (then ``send``). ``on_head``: see ``_Connection.begin``.
 
         The connection was pooled: a ``Failure`` for which ``stale`` is true is not
         the backend's fault, and ``send`` may try the request again.
@@ -616,9 +645,9 @@ class Upstream:
         conn = self._idle_connection(address)
         if conn is None:
             return None
-        request, stream = _request_bytes(head, headers, body.payload(), address)
+        request, stream = _request_bytes(head, header_lines, body.payload(), address)
         assert stream is None, "send_pooled is for a body already read"
-        return conn.begin(backend.name, request, None, False, head.method == "HEAD")
+        return conn.begin(backend.name, request, None, False, head.method == "HEAD", on_head)
 
     def stale(self, failure: Failure, head: RequestHead, body: Body) -> bool:
         """Whether ``failure`` on a pooled connection looks like one the backend had
@@ -688,28 +717,27 @@ class Upstream:
 
 def _request_bytes(
     head: RequestHead,
-    headers: CIMultiDict[str],
+    header_lines: str,
     payload: bytes | AsyncIterator[bytes] | None,
     address: str,
 ) -> tuple[bytes, AsyncIterator[bytes] | None]:
     """The request line and headers (with a buffered body), ready to write, and the
     stream to send after them (None: nothing more).
 
-    Header values are text whose UTF-8 encoding is the bytes the client sent
-    (``net.forwarding``), so they reach the backend byte for byte. A request without
-    Host (HTTP/1.0 may send none) gets the backend's ``address``, as nginx's
+    ``header_lines`` are ``net.forwarding.request_header_lines``: text whose UTF-8
+    encoding is the bytes the client sent, so values reach the backend byte for byte.
+    They carry a Content-Length when the client framed the body by one; another body
+    gets one here (bytes) or is sent chunked (a stream). A request without Host
+    (HTTP/1.0 may send none) gets the backend's ``address``, as nginx's
     ``$proxy_host``."""
     target = head.path if head.query is None else f"{head.path}?{head.query}"
-    lines = [f"{head.method} {target} HTTP/1.1\r\n"]
-    lines += [f"{name}: {value}\r\n" for name, value in headers.items()]
-    if "Host" not in headers:
-        lines.append(f"Host: {address}\r\n")
+    extra = "" if head.host is not None else f"Host: {address}\r\n"
+    if head.body.kind != "length":
+        if isinstance(payload, bytes):
+            extra += f"Content-Length: {len(payload)}\r\n"
+        elif payload is not None:
+            extra += "Transfer-Encoding: chunked\r\n"
+    data = f"{head.method} {target} HTTP/1.1\r\n{header_lines}{extra}\r\n".encode()
     if isinstance(payload, bytes):
-        if "Content-Length" not in headers:
-            lines.append(f"Content-Length: {len(payload)}\r\n")
-        lines.append("\r\n")
-        return "".join(lines).encode("utf-8") + payload, None
-    if payload is not None and "Content-Length" not in headers:
-        lines.append("Transfer-Encoding: chunked\r\n")
-    lines.append("\r\n")
-    return "".join(lines).encode("utf-8"), payload
+        return data + payload, None
+    return data, payload

@@ -23,7 +23,7 @@ from lbplay.core.balancer import Balancer
 from lbplay.core.events import RequestCompleted
 from lbplay.model.config import ProxyConfig
 from lbplay.net import proxy_http
-from lbplay.net.forwarding import request_headers
+from lbplay.net.forwarding import request_header_lines
 from lbplay.net.http1 import NO_BODY, parse_head
 from lbplay.net.proxy_http import HttpProxy, _Client
 from lbplay.net.relay import Body
@@ -324,7 +324,7 @@ async def test_a_fresh_send_opens_a_new_connection_even_with_one_idle() -> None:
         upstream = Upstream(ProxyConfig())
         backend = Backend("r1", address=raw.address)
         head = parse_head(request())
-        headers = request_headers(head, "127.0.0.1", False)
+        headers = request_header_lines(head, "127.0.0.1", False)
         try:
             for fresh in (False, False, True):
                 response = await upstream.send(
@@ -365,7 +365,7 @@ async def test_a_backend_connection_whose_answer_nobody_awaits_is_closed(late_an
         upstream = Upstream(ProxyConfig(read_timeout=0.3))
         backend = Backend("r1", address=raw.address)
         head = parse_head(request())
-        headers = request_headers(head, "127.0.0.1", False)
+        headers = request_header_lines(head, "127.0.0.1", False)
         body = Body(NO_BODY, b"", None)
         try:
             (await upstream.send(backend, head, headers, body)).release()  # now idle
