@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from lbplay.core.backends import Backend
+from lbplay.core.positional import positional_maker
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +38,8 @@ class PickContext:
 
 
 NO_CONTEXT = PickContext()
+#: ``PickContext(client_ip, hash_key, avoid)``, positionally, for the proxy.
+make_pick_context = positional_maker(PickContext)
 
 
 class Pick:

@@ -22,7 +22,7 @@ and is refused with 400 rather than silently altered.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 
 from lbplay.core.affinity import without_cookie
 from lbplay.net.http1 import HttpError, RequestHead
@@ -60,25 +60,23 @@ def is_hop_by_hop(name: str) -> bool:
 def strip_hop_by_hop(headers: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
     """``headers`` without hop-by-hop ones, nor any named in a Connection header
     (except Host, which a Connection header cannot remove)."""
-    return [(name, value) for _, name, value in _end_to_end(headers)]
-
-
-def _end_to_end(headers: Iterable[tuple[str, str]]) -> list[tuple[str, str, str]]:
-    """``strip_hop_by_hop``'s headers as (lower-case name, name, value)."""
-    # Every request passes here: lower-case each name once.
     lowered = [(n.lower(), n, v) for n, v in headers]
     named: set[str] = set()
     for lower, _, value in lowered:
         if lower == "connection":
             named.update(token.strip(" \t").lower() for token in value.split(","))
-    named.discard("host")
-    return [
-        header
-        for header in lowered
-        if (lower := header[0]) not in named
-        and lower not in HOP_BY_HOP
-        and not (lower == "proxy" or lower.startswith("proxy-"))
-    ]
+    return [(n, v) for lower, n, v in lowered if not _hop_by_hop(lower, named)]
+
+
+def _hop_by_hop(lower: str, named: Collection[str]) -> bool:
+    """Whether header ``lower`` (its name in lower case) is not passed on: hop-by-hop,
+    or named in Connection (``named``, its tokens), which cannot name Host."""
+    return (
+        lower in HOP_BY_HOP
+        or lower == "proxy"
+        or lower.startswith("proxy-")
+        or (lower in named and lower != "host")
+    )
 
 
 class TrustedProxies:
@@ -122,18 +120,6 @@ def _as_sent(name: str, value: str) -> str:
         ) from None
 
 
-def upgrade_wanted(head: RequestHead) -> str | None:
-    """The protocol a request asks to switch to (``Upgrade`` named in ``Connection``,
-    e.g. "websocket"), or None."""
-    # (Every request asks: most have no Connection header that names anything.)
-    if not any(n.lower() == "connection" and "upgrade" in v.lower() for n, v in head.headers):
-        return None
-    connection = ",".join(head.get_all("Connection")).lower()
-    if "upgrade" not in (token.strip() for token in connection.split(",")):
-        return None
-    return head.get("Upgrade") or None
-
-
 def request_header_lines(
     head: RequestHead, peer_ip: str, trusted: bool, *, drop_cookie: str | None = None
 ) -> str:
@@ -152,11 +138,16 @@ def request_header_lines(
     proto = "http"
     lines: list[str] = []
     has_host = False
+    named = head.connection
     # Repeats of a header keep the first spelling of its name, so that a backend that
     # compares names case-sensitively sees one header. Names are case-insensitive, so
     # nothing is lost.
     spelling: dict[str, str] = {}
-    for lower, name, value in _end_to_end(head.headers):
+    # (One loop, no comprehension: every request passes here.)
+    for name, value in head.headers:
+        lower = name.lower()
+        if _hop_by_hop(lower, named):
+            continue
         if lower in _REWRITTEN:
             if trusted and lower == "x-forwarded-for":
                 forwarded_for.append(value)

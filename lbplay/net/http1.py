@@ -192,6 +192,11 @@ class RequestHead:
     form: Literal["origin", "absolute", "asterisk"]
     path: str  # raw; "/" for "http://h" and "*" for "OPTIONS *"
     query: str | None = None  # raw text after the first "?"; None when there is no "?"
+    #: The protocol asked for (``Upgrade`` named in ``Connection``, e.g. "websocket").
+    upgrade: str | None = None
+    #: The Connection header's options (tokens), in lower case: "close", "keep-alive",
+    #: "upgrade" and the names of other hop-by-hop headers.
+    connection: tuple[str, ...] = ()
 
     @overload
     def get(self, name: str) -> str | None: ...
@@ -266,10 +271,13 @@ def _split_head(data: bytes) -> tuple[bytes, list[bytes]]:
     return request_line, fields
 
 
+_Version = Literal["HTTP/1.0", "HTTP/1.1"]
+
+
 class _RequestLine(NamedTuple):
     method: str
     target: str
-    version: Literal["HTTP/1.0", "HTTP/1.1"]
+    version: _Version
 
 
 #: A head that needs none of the checks one by one, matched on the head decoded as
@@ -352,11 +360,11 @@ def _host_key(value: str, scheme: str) -> tuple[str, str]:
     return match[1].lower(), match[2] or _DEFAULT_PORTS[scheme]
 
 
-def _body_framing(head: _RequestLine, te: list[str], cl: list[str]) -> BodyFraming:
+def _body_framing(version: _Version, te: list[str], cl: list[str]) -> BodyFraming:
     if te and cl:
         raise _bad("Content-Length and Transfer-Encoding together (request smuggling risk)")
     if te:
-        if head.version == "HTTP/1.0":
+        if version == "HTTP/1.0":
             raise _bad("Transfer-Encoding on an HTTP/1.0 request (1.0 has no chunked)")
         codings = [c.strip(" \t").lower() for v in te for c in v.split(",")]
         if codings != ["chunked"]:
@@ -378,7 +386,9 @@ def _body_framing(head: _RequestLine, te: list[str], cl: list[str]) -> BodyFrami
 
 
 #: The headers ``_build`` decides by (lower case).
-_DECIDING = frozenset({"host", "transfer-encoding", "content-length", "connection", "expect"})
+_DECIDING = frozenset(
+    {"host", "transfer-encoding", "content-length", "connection", "expect", "upgrade"}
+)
 
 
 @functools.lru_cache(maxsize=256)
@@ -388,7 +398,9 @@ def _check_host(host: str) -> None:
     _host_key(host, "http")
 
 
-def _build(line: _RequestLine, headers: list[tuple[str, str]]) -> RequestHead:
+def _build(
+    method: str, target: str, version: _Version, headers: list[tuple[str, str]]
+) -> RequestHead:
     """The head from its parsed parts, after the checks that need all the headers."""
     by_name: dict[str, list[str]] = {}
     for name, value in headers:
@@ -399,19 +411,18 @@ def _build(line: _RequestLine, headers: list[tuple[str, str]]) -> RequestHead:
     hosts = by_name.get("host", [])
     if len(hosts) > 1:
         raise _bad("more than one Host header")
-    if not hosts and line.version == "HTTP/1.1":
+    if not hosts and version == "HTTP/1.1":
         raise _bad("HTTP/1.1 request without a Host header")
     host = hosts[0] if hosts else None
     if host is not None:
         _check_host(host)  # a malformed Host is 400 even if nothing routes on it
 
-    target = line.target
     form: Literal["origin", "absolute", "asterisk"]
     if target.startswith("/"):
         form = "origin"
         path, question, query = target.partition("?")
     elif target == "*":
-        if line.method != "OPTIONS":
+        if method != "OPTIONS":
             raise _bad("the '*' target is only for OPTIONS")
         form, path, question, query = "asterisk", "*", "", ""
     else:
@@ -436,12 +447,15 @@ def _build(line: _RequestLine, headers: list[tuple[str, str]]) -> RequestHead:
 
     if "transfer-encoding" in by_name or "content-length" in by_name:
         framing = _body_framing(
-            line, by_name.get("transfer-encoding", []), by_name.get("content-length", [])
+            version, by_name.get("transfer-encoding", []), by_name.get("content-length", [])
         )
     else:
         framing = NO_BODY
-    connection = _tokens(by_name["connection"]) if "connection" in by_name else []
-    if line.version == "HTTP/1.1":
+    connection = tuple(_tokens(by_name["connection"])) if "connection" in by_name else ()
+    upgrade = None
+    if "upgrade" in connection:
+        upgrade = by_name.get("upgrade", [""])[0] or None
+    if version == "HTTP/1.1":
         keep_alive = "close" not in connection
         expect_continue = "expect" in by_name and any(
             v.strip(" \t").lower() == "100-continue" for v in by_name["expect"]
@@ -451,9 +465,9 @@ def _build(line: _RequestLine, headers: list[tuple[str, str]]) -> RequestHead:
         expect_continue = False
     # (Positional: one is built per request, and keywords cost more.)
     return RequestHead(
-        line.method,
+        method,
         target,
-        line.version,
+        version,
         headers,
         keep_alive,
         framing,
@@ -462,6 +476,8 @@ def _build(line: _RequestLine, headers: list[tuple[str, str]]) -> RequestHead:
         form,
         path,
         query if question else None,
+        upgrade,
+        connection,
     )
 
 
@@ -486,7 +502,7 @@ def parse_head(
     ):
         fields = _PLAIN_FIELD.findall(text, line.end())
         if len(fields) <= max_headers:
-            return _build(_RequestLine(line[1], line[2], line[3]), fields)  # type: ignore[arg-type]
+            return _build(line[1], line[2], line[3], fields)  # type: ignore[arg-type]
     return _parse_lines(data, max_uri=max_uri, max_headers=max_headers)
 
 
@@ -496,7 +512,7 @@ def _parse_lines(data: bytes, *, max_uri: int, max_headers: int) -> RequestHead:
     line = _parse_request_line(request_line, max_uri)
     if len(field_lines) > max_headers:
         raise HttpError(431, f"more than {max_headers} header lines")
-    return _build(line, [_parse_field(f) for f in field_lines])
+    return _build(*line, [_parse_field(f) for f in field_lines])
 
 
 # -- reading from a stream -----------------------------------------------------------
@@ -632,7 +648,7 @@ async def read_head(
                     raise HttpError(431, f"more than {max_headers} header lines")
                 headers.append(_parse_field(content))
             else:
-                return _build(request, headers)
+                return _build(*request, headers)
     except asyncio.CancelledError:
         if fired and task.uncancel() == 0:
             raise HeaderTimeout(f"the request head did not arrive within {timeout:g} s") from None

@@ -58,12 +58,12 @@ from lbplay.core.affinity import Affinity, Lookup
 from lbplay.core.balancer import Balancer
 from lbplay.core.events import Attempt, EventBus, make_request_completed
 from lbplay.core.metrics import Metrics
-from lbplay.core.picker import Pick, PickContext
+from lbplay.core.picker import Pick, PickContext, make_pick_context
 from lbplay.core.routing import DEFAULT_POOL, PathError, Router
 from lbplay.errors import AllBackendsFull, ConfigError, NoBackendAvailable
 from lbplay.model.config import ProxyConfig
 from lbplay.net.attempt import ClientFailed, Failure, Try
-from lbplay.net.forwarding import TrustedProxies, request_header_lines, upgrade_wanted
+from lbplay.net.forwarding import TrustedProxies, request_header_lines
 from lbplay.net.http1 import (
     NO_BODY,
     HeaderTimeout,
@@ -302,7 +302,7 @@ class HttpProxy(Service):
         head = req.head
         if head.form == "asterisk":
             raise HttpError(501, "'OPTIONS *' is answered by each server; not forwarded")
-        protocol = upgrade_wanted(head)
+        protocol = head.upgrade
         # Other upgrades (h2c from curl --http2) may be ignored, as RFC 9110 allows:
         # the headers are hop-by-hop and the request is answered in HTTP/1.1.
         if protocol is not None and protocol.strip().lower() == "websocket":
@@ -317,7 +317,7 @@ class HttpProxy(Service):
         headers = request_header_lines(
             head,
             req.peer_ip,
-            req.peer_ip in self._trusted,
+            req.trusted,
             # (The balancer's own cookie is not the backend's business: HAProxy's
             # "indirect".)
             drop_cookie=AFFINITY_COOKIE if affinity.mode == "cookie" else None,
@@ -350,8 +350,11 @@ class HttpProxy(Service):
         writer: asyncio.StreamWriter,
         peer_ip: str,
     ) -> _Request:
-        client_ip = self._trusted.client_ip(head, peer_ip)
-        return _Request(head, reader, writer, self.clock(), peer_ip, client_ip, self.balancer)
+        trusted = peer_ip in self._trusted
+        client_ip = self._trusted.client_ip(head, peer_ip) if trusted else peer_ip
+        req = _Request(head, reader, writer, self.clock(), peer_ip, client_ip, self.balancer)
+        req.trusted = trusted
+        return req
 
     async def _refused(self, req: _Request, error: HttpError) -> bool:
         """Record and answer a request refused before it was forwarded (not reusable)."""
@@ -462,7 +465,7 @@ class HttpProxy(Service):
             if pick is not None:
                 return pick
             req.repinned = pinned
-        return req.balancer.pick(PickContext(client_ip=req.client_ip, hash_key=req.hash_key))
+        return req.balancer.pick(make_pick_context(req.client_ip, req.hash_key, _NOTHING_TRIED))
 
     def _answer_now(
         self, req: _Request, pick: Pick, attempt: Try, response: Response, transport: Any
@@ -619,6 +622,7 @@ class _Request:
         "writer",
         "started",
         "peer_ip",
+        "trusted",
         "client_ip",
         "balancer",
         "body",
@@ -647,6 +651,8 @@ class _Request:
         self.started = started
         #: The socket peer's address.
         self.peer_ip = peer_ip
+        #: The peer is a trusted proxy (its X-Forwarded-* are believed).
+        self.trusted = False
         #: The client's address (from X-Forwarded-For when the peer is trusted).
         self.client_ip = client_ip
         #: The balancer of the pool the request was routed to.
@@ -828,9 +834,7 @@ class _Client(asyncio.StreamReaderProtocol):
         # In flight from here: abort() ends the try, whatever happens next.
         begun = self._begun = _Begun(pick, Try(req.balancer, pick, proxy.clock))
         self._req, self._headers = req, headers
-        pending = proxy._upstream.send_pooled(
-            pick.backend, head, headers, req.body, self._answered
-        )
+        pending = proxy._upstream.send_pooled(pick.backend, head, headers, req.body, self._answered)
         if pending is None:  # no idle connection to that backend: the task makes one
             self._req = self._headers = self._begun = None
             begun.fresh = True
@@ -984,5 +988,6 @@ async def _not_reusable() -> bool:
     return False
 
 
+_NOTHING_TRIED: frozenset[str] = frozenset()
 #: Until the affinity is looked up (a refused request is not); frozen, so shared.
 _NO_LOOKUP = Lookup()

@@ -11,8 +11,8 @@ from lbplay.core.events import (
     RequestCompleted,
     make_attempt,
     make_request_completed,
-    positional_maker,
 )
+from lbplay.core.positional import positional_maker
 
 
 def test_make_attempt_is_the_dataclass_made_by_position() -> None:
