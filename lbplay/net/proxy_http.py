@@ -76,7 +76,7 @@ from lbplay.net.http1 import (
 )
 from lbplay.net.outbox import Outbox
 from lbplay.net.pool_queue import PoolQueues
-from lbplay.net.relay import BACKEND_HEADER, Body, read_body, relay, relay_now
+from lbplay.net.relay import BACKEND_HEADER, NO_BODY_AT_ALL, Body, read_body, relay, relay_now
 from lbplay.net.retry import may_retry, next_pick
 from lbplay.net.service import Service, cancel_all, host_port
 from lbplay.net.upstream import Response, Upstream
@@ -658,7 +658,7 @@ class _Request:
         #: The balancer of the pool the request was routed to.
         self.balancer = balancer
         #: Until the body is read (a request refused before has none).
-        self.body = Body(NO_BODY, b"", None)
+        self.body = NO_BODY_AT_ALL
         #: What hash algorithms hash: the client address or ``ProxyConfig.hash_header``.
         self.hash_key = client_ip
         #: Backends tried so far, in order (the X-Lbplay-Backend header).

@@ -28,6 +28,7 @@ from lbplay.net.forwarding import response_header_lines
 from lbplay.net.http1 import (
     CONTINUE_RESPONSE,
     LAST_CHUNK,
+    NO_BODY,
     BodyFraming,
     HttpError,
     RequestHead,
@@ -43,6 +44,8 @@ _NO_BODY_STATUS = frozenset({204, 304})
 
 class Body:
     """A request body: bytes that can be resent, or bytes then a one-shot stream."""
+
+    __slots__ = ("framing", "data", "_stream", "started", "finished", "error", "_lock")
 
     def __init__(
         self, framing: BodyFraming, data: bytes, stream: AsyncIterator[bytes] | None
@@ -110,6 +113,10 @@ class Body:
                 pass
 
 
+#: The body of every request that has none (shared: only a stream changes a Body).
+NO_BODY_AT_ALL = Body(NO_BODY, b"", None)
+
+
 async def read_body(
     head: RequestHead,
     reader: asyncio.StreamReader,
@@ -119,7 +126,7 @@ async def read_body(
     """Read a small body now (so retries can resend it); stream a large one."""
     framing = head.body
     if framing.kind == "none":
-        return Body(framing, b"", None)
+        return NO_BODY_AT_ALL
     if framing.kind == "length" and framing.length > config.max_body:
         raise HttpError(
             413,

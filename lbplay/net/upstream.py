@@ -38,8 +38,8 @@ The rest of the proxy sees a ``Response`` (what the relay reads of an answer),
 from __future__ import annotations
 
 import asyncio
+import operator
 import re
-from collections import deque
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING
 
@@ -68,6 +68,8 @@ HIGH_WATER = 256 * 1024
 _NO_BODY_STATUS = frozenset({204, 304})
 #: What no header value may hold, whatever the parser lets through (NUL, CR, LF, ...).
 _CONTROL = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
+#: A header pair's value.
+_value = operator.itemgetter(1)
 
 
 class ResponseError(Exception):
@@ -109,7 +111,8 @@ class Response:
         self.raw_headers = raw_headers
         self.content_length = content_length
         self._conn = conn
-        self._chunks: deque[bytes] = deque()
+        # (A list: a deque allocates a 64-slot block, and most bodies are one chunk.)
+        self._chunks: list[bytes] = []
         self._buffered = 0
         self._done = False
         self._error: BaseException | None = None
@@ -150,7 +153,7 @@ class Response:
         chunks = self._chunks
         if not chunks:
             return b""
-        data = chunks.popleft() if len(chunks) == 1 else b"".join(chunks)
+        data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         chunks.clear()
         self._buffered = 0
         self._conn.resume_reading()
@@ -302,7 +305,7 @@ class _Connection(asyncio.Protocol):
         headers = self._headers
         # Control bytes in any value (tabs are allowed, so values joined by tabs can be
         # searched at once): llhttp lets some through that no proxy should pass on.
-        if _CONTROL.search(b"\t".join([value for _, value in headers])) is not None:
+        if _CONTROL.search(b"\t".join(map(_value, headers))) is not None:
             raise ValueError("Invalid header value char")
         status = parser.get_status_code()
         if 100 <= status < 200:
@@ -359,7 +362,7 @@ class _Connection(asyncio.Protocol):
             return
         headers, count = self._headers, len(response.raw_headers)
         # Trailers (after the head's headers) are dropped, but checked as the head was.
-        if len(headers) > count and _CONTROL.search(b"\t".join([v for _, v in headers[count:]])):
+        if len(headers) > count and _CONTROL.search(b"\t".join(map(_value, headers[count:]))):
             raise ValueError("Invalid header value char")
         # Anything more before the next request is out of turn. The parser is back at
         # the start of a message: the next exchange can use it (see on_message_begin).
