@@ -68,7 +68,8 @@ HIGH_WATER = 256 * 1024
 _NO_BODY_STATUS = frozenset({204, 304})
 #: What no header value may hold, whatever the parser lets through (NUL, CR, LF, ...).
 _CONTROL = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
-#: A header pair's value.
+#: A header pair's name and value.
+_name = operator.itemgetter(0)
 _value = operator.itemgetter(1)
 
 
@@ -314,14 +315,18 @@ class _Connection(asyncio.Protocol):
             self._reason = b""  # an interim answer (100 Continue, 103): the real one follows
             self._headers = []
             return
+        # The framing headers by lower-case name (the last of each, as llhttp reads
+        # them), found without a Python loop over every header.
+        framing = dict(
+            zip(map(bytes.lower, map(_name, headers)), map(_value, headers), strict=True)
+        )
         length: int | None = None
         chunked = False
-        for name, value in headers:
-            lower = name.lower()
-            if lower == b"content-length":
-                length = int(value)
-            elif lower == b"transfer-encoding":  # chunked only if it is the last coding
-                chunked = value.rsplit(b",", 1)[-1].strip().lower() == b"chunked"
+        if b"content-length" in framing:
+            length = int(framing[b"content-length"])
+        if b"transfer-encoding" in framing:  # chunked only if it is the last coding
+            coding = framing[b"transfer-encoding"].rsplit(b",", 1)[-1]
+            chunked = coding.strip().lower() == b"chunked"
         no_body = self._head_only or status in _NO_BODY_STATUS
         self._eof_body = not no_body and length is None and not chunked
         self._keep_alive = parser.should_keep_alive() and not self._eof_body
