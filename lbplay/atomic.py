@@ -22,8 +22,11 @@ from pathlib import Path
 _TRIES = 8
 
 
-def write_atomic(path: Path, text: str, *, parents: bool = False, mode: int | None = None) -> None:
-    """Write ``text`` (UTF-8) to ``path`` whole or not at all; raise OSError if not.
+def write_atomic(
+    path: Path, text: str | bytes, *, parents: bool = False, mode: int | None = None
+) -> None:
+    """Write ``text`` (UTF-8 if it is a str) to ``path`` whole or not at all; raise
+    OSError if not.
 
     ``parents``: make the missing folders on the way (else a missing one is an error);
     ``mode``: the file's permissions whatever the umask and the old file's."""
@@ -37,8 +40,8 @@ def write_atomic(path: Path, text: str, *, parents: bool = False, mode: int | No
     try:
         if mode is not None:
             os.fchmod(fd, mode)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(text.encode() if isinstance(text, str) else text)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temp, path)

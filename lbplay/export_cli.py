@@ -67,7 +67,7 @@ def export_command(
     typer.echo(f"wrote {output}", err=True)
 
 
-def write_atomically(path: Path, text: str) -> None:
+def write_atomically(path: Path, text: str | bytes) -> None:
     """``atomic.write_atomic``, with a failure as a one-line ``ConfigError``."""
     try:
         write_atomic(path, text)

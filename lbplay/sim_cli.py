@@ -441,9 +441,9 @@ def _write_png(
     axes.grid(color="#e4e4e4")
     axes.legend(loc="lower right")
     figure.tight_layout()
+    png = io.BytesIO()  # (drawn first, then written whole: never half a file)
     try:
-        figure.savefig(path)
-    except OSError as error:
-        raise ConfigError(f"cannot write {path}: {error.strerror}") from None
+        figure.savefig(png, format="png")
     finally:
         plt.close(figure)
+    write_atomically(path, png.getvalue())

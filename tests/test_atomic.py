@@ -68,3 +68,12 @@ def test_a_mode_given_wins_over_the_old_files_and_the_umask(
     path.chmod(0o644)
     write_atomic(path, "{}", mode=0o600)
     assert mode(path) == 0o600
+
+
+def test_bytes_are_written_as_they_are(tmp_path: Path) -> None:
+    path = tmp_path / "chart.png"
+    data = b"\x89PNG\r\n\x1a\n\x00\xff"
+    write_atomic(path, data)
+    assert path.read_bytes() == data
+    write_atomic(path, "café\n")  # text: UTF-8
+    assert path.read_bytes() == "café\n".encode()

@@ -80,6 +80,12 @@ def test_a_png_plot_or_the_way_to_get_one(
         code, _, _ = run(capsys, *SMALL, "-a", "random", "--plot", str(target))
         assert code == 0
         assert target.read_bytes().startswith(b"\x89PNG")
+        assert [p.name for p in tmp_path.iterdir()] == ["cdf.png"]  # no temporary left
+        missing = tmp_path / "no" / "cdf.png"
+        code, _, err = run(capsys, *SMALL, "-a", "random", "--plot", str(missing))
+        assert code == 2
+        assert err.count("\n") == 1
+        assert f"cannot write {missing}" in err
     monkeypatch.setattr(sim_cli, "_has_matplotlib", lambda: False)
     code, _, err = run(capsys, *SMALL, "-a", "random", "--plot", str(tmp_path / "b.png"))
     assert code == 2
