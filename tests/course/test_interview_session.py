@@ -156,8 +156,8 @@ def test_a_save_that_dies_half_way_leaves_the_old_notes_whole(
     class HalfWriter:
         """A file that writes half of what it is given, then the process 'crashes'."""
 
-        def __init__(self, fd: int) -> None:
-            self.handle = real_fdopen(fd, "w")
+        def __init__(self, fd: int, mode: str) -> None:
+            self.handle = real_fdopen(fd, mode)
 
         def __enter__(self) -> HalfWriter:
             return self
@@ -165,12 +165,12 @@ def test_a_save_that_dies_half_way_leaves_the_old_notes_whole(
         def __exit__(self, *exc: object) -> None:
             self.handle.close()
 
-        def write(self, text: str) -> int:
+        def write(self, text: bytes) -> int:
             self.handle.write(text[: len(text) // 2])
             self.handle.flush()
             raise OSError(5, "Input/output error")
 
-    monkeypatch.setattr(progress_module.os, "fdopen", lambda fd, mode, **_: HalfWriter(fd))
+    monkeypatch.setattr(progress_module.os, "fdopen", lambda fd, mode, **_: HalfWriter(fd, mode))
     with pytest.raises(OSError, match="Input/output error"):
         run.set_notes("second draft that never made it to the disk in one piece")
     assert notes.path.read_text() == "first draft: DNS, two balancers, ten servers"
