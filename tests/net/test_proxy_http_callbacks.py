@@ -491,3 +491,25 @@ async def test_stopping_with_a_gone_clients_request_in_flight_ends_it_and_sends_
         assert the_rig.in_flight() == {}
         assert the_rig.proxy._tasks == set()
         assert held.arrived.empty()
+
+
+async def test_the_book_is_kept_before_the_client_can_read_the_answer() -> None:
+    # Metrics and events are kept at the end of the loop's pass (HttpProxy._book), yet a
+    # client that has read its answer finds both already: in callbacks and on streams.
+    held = Held()
+    async with (
+        rig(RawBackend("r1", held.handler)) as the_rig,
+        warm_connection(the_rig, held) as (reader, writer, _),
+    ):
+        posted = request("POST", "/post", [("Host", "a"), ("Content-Length", "2")], b"hi")
+        for number, (data, path) in enumerate(
+            [(request(target="/plain"), "/plain"), (posted, "/post")]
+        ):
+            writer.write(data)
+            await held.next_request()
+            held.answer(path.encode())
+            assert (await read_response(reader)).body == path.encode()
+            # (No await between the answer read and these.)
+            assert the_rig.completed[-1].path == path
+            assert the_rig.metrics.snapshot().total.requests == number + 2  # with /warm
+            await tasks_done(the_rig.proxy._tasks)
