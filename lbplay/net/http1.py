@@ -289,7 +289,10 @@ _PLAIN_HEAD = re.compile(
     r"([A-Z][A-Z0-9_-]{0,31}) (/[!-\"$-~]*) (HTTP/1\.[01])\r\n"
     r"(?:[A-Za-z0-9-]+:[\t -~\x80-\xff]*\r\n)*\r\n"
 )
-_PLAIN_FIELD = re.compile(r"([A-Za-z0-9-]+):[ \t]*(.*?)[ \t]*\r\n")
+#: One of its header lines: the name, and the value without the whitespace around it.
+#: (Greedy, then back over the trailing whitespace only: a lazy ``(.*?)[ \t]*\r\n``
+#: tries the rest of the pattern at every character, twice as slow on a browser's head.)
+_PLAIN_FIELD = re.compile(r"([A-Za-z0-9-]+):[ \t]*((?:[^\r\n]*[^\r\n \t])?)[ \t]*\r\n")
 _REFUSED_METHOD_NAMES = frozenset({"CONNECT", *(m.decode() for m in REFUSED_METHODS)})
 
 
