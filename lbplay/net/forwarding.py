@@ -47,6 +47,9 @@ HOP_BY_HOP = frozenset(
 
 #: Never forwarded from the client: the proxy writes or answers these itself.
 _REWRITTEN = frozenset({"x-forwarded-for", "x-forwarded-proto", "expect", "content-length"})
+#: The names ``request_header_lines`` looks at twice (every "proxy*" one too, and any
+#: named in Connection); every other header is passed on as it is.
+_DECIDED = HOP_BY_HOP | _REWRITTEN | {"host", "cookie"}
 #: Never relayed from the backend: the proxy frames the response itself.
 _REFRAMED_BYTES = frozenset({b"content-length", b"transfer-encoding"})
 _HOP_BY_HOP_BYTES = frozenset(name.encode("ascii") for name in HOP_BY_HOP)
@@ -143,24 +146,28 @@ def request_header_lines(
     # compares names case-sensitively sees one header. Names are case-insensitive, so
     # nothing is lost.
     spelling: dict[str, str] = {}
-    # (One loop, no comprehension: every request passes here.)
+    # (One loop, no comprehension, no call for most headers: every request passes here,
+    # a browser's with some twenty headers.)
     for name, value in head.headers:
         lower = name.lower()
-        if _hop_by_hop(lower, named):
-            continue
-        if lower in _REWRITTEN:
-            if trusted and lower == "x-forwarded-for":
-                forwarded_for.append(value)
-            elif trusted and lower == "x-forwarded-proto":
-                proto = value
-            continue
-        if lower == "host":
-            has_host = True
-        elif lower == "cookie" and drop_cookie is not None:
-            value = without_cookie(value, drop_cookie)
-            if not value:
+        if lower in _DECIDED or lower.startswith("proxy") or lower in named:
+            if _hop_by_hop(lower, named):
                 continue
-        lines.append(f"{spelling.setdefault(lower, name)}: {_as_sent(name, value)}\r\n")
+            if lower in _REWRITTEN:
+                if trusted and lower == "x-forwarded-for":
+                    forwarded_for.append(value)
+                elif trusted and lower == "x-forwarded-proto":
+                    proto = value
+                continue
+            if lower == "host":
+                has_host = True
+            elif lower == "cookie" and drop_cookie is not None:
+                value = without_cookie(value, drop_cookie)
+                if not value:
+                    continue
+        if not value.isascii():
+            value = _as_sent(name, value)
+        lines.append(f"{spelling.setdefault(lower, name)}: {value}\r\n")
     if not has_host and head.host is not None:
         lines.append(f"Host: {head.host}\r\n")  # named in Connection, or from the target
     forwarded_for.append(peer_ip)

@@ -289,10 +289,6 @@ _PLAIN_HEAD = re.compile(
     r"([A-Z][A-Z0-9_-]{0,31}) (/[!-\"$-~]*) (HTTP/1\.[01])\r\n"
     r"(?:[A-Za-z0-9-]+:[\t -~\x80-\xff]*\r\n)*\r\n"
 )
-#: One of its header lines: the name, and the value without the whitespace around it.
-#: (Greedy, then back over the trailing whitespace only: a lazy ``(.*?)[ \t]*\r\n``
-#: tries the rest of the pattern at every character, twice as slow on a browser's head.)
-_PLAIN_FIELD = re.compile(r"([A-Za-z0-9-]+):[ \t]*((?:[^\r\n]*[^\r\n \t])?)[ \t]*\r\n")
 _REFUSED_METHOD_NAMES = frozenset({"CONNECT", *(m.decode() for m in REFUSED_METHODS)})
 
 
@@ -495,8 +491,9 @@ def parse_head(
     """
     if len(data) > max_head:
         raise HttpError(431, f"request head larger than {max_head} bytes")
-    # Most heads are plain: one regular expression checks one whole (the same rules),
-    # and the header lines come out in one pass.
+    # Most heads are plain: one regular expression checks one whole (the same rules).
+    # Each header line is then a name, a colon and a value: split, not matched again
+    # (a regular expression per line costs twice as much on a browser's 18 headers).
     text = data.decode("latin-1")
     plain = _PLAIN_HEAD.fullmatch(text)
     if (
@@ -504,8 +501,13 @@ def parse_head(
         and (line_end := plain.end(3)) <= max_uri
         and plain[1] not in _REFUSED_METHOD_NAMES
     ):
-        fields = _PLAIN_FIELD.findall(text, line_end + 2)
-        if len(fields) <= max_headers:
+        block = text[line_end + 2 : -2]  # the header lines, each with its CRLF
+        if block.count("\r\n") <= max_headers:
+            fields = []
+            if block:
+                for line in block[:-2].split("\r\n"):
+                    name, _, value = line.partition(":")
+                    fields.append((name, value.strip(" \t")))
             return _build(plain[1], plain[2], plain[3], fields)  # type: ignore[arg-type]
     return _parse_lines(data, max_uri=max_uri, max_headers=max_headers)
 
