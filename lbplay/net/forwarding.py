@@ -49,26 +49,10 @@ HOP_BY_HOP = frozenset(
 _REWRITTEN = frozenset({"x-forwarded-for", "x-forwarded-proto", "expect", "content-length"})
 #: The names ``request_header_lines`` looks at twice (every "proxy*" one too, and any
 #: named in Connection); every other header is passed on as it is.
-_DECIDED = HOP_BY_HOP | _REWRITTEN | {"host", "cookie"}
+_EXAMINED = HOP_BY_HOP | _REWRITTEN | {"host", "cookie"}
 #: Never relayed from the backend: the proxy frames the response itself.
 _REFRAMED_BYTES = frozenset({b"content-length", b"transfer-encoding"})
 _HOP_BY_HOP_BYTES = frozenset(name.encode("ascii") for name in HOP_BY_HOP)
-
-
-def is_hop_by_hop(name: str) -> bool:
-    """Whether ``name`` (lower case) is hop-by-hop whatever Connection says."""
-    return name in HOP_BY_HOP or name == "proxy" or name.startswith("proxy-")
-
-
-def strip_hop_by_hop(headers: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
-    """``headers`` without hop-by-hop ones, nor any named in a Connection header
-    (except Host, which a Connection header cannot remove)."""
-    lowered = [(n.lower(), n, v) for n, v in headers]
-    named: set[str] = set()
-    for lower, _, value in lowered:
-        if lower == "connection":
-            named.update(token.strip(" \t").lower() for token in value.split(","))
-    return [(n, v) for lower, n, v in lowered if not _hop_by_hop(lower, named)]
 
 
 def _hop_by_hop(lower: str, named: Collection[str]) -> bool:
@@ -150,7 +134,7 @@ def request_header_lines(
     # a browser's with some twenty headers.)
     for name, value in head.headers:
         lower = name.lower()
-        if lower in _DECIDED or lower.startswith("proxy") or lower in named:
+        if lower in _EXAMINED or lower.startswith("proxy") or lower in named:
             if _hop_by_hop(lower, named):
                 continue
             if lower in _REWRITTEN:
@@ -183,7 +167,7 @@ def response_header_lines(raw: Iterable[tuple[bytes, bytes]], drop: frozenset[by
 
     Bytes in, bytes out: what the backend sent is written back byte for byte, and a
     response is not decoded and re-encoded on its way through (every response passes
-    here). The same rules as ``strip_hop_by_hop``, on bytes.
+    here). The same rules as ``request_header_lines``, on bytes.
     """
     lowered = [(name.lower(), name, value) for name, value in raw]
     named: set[bytes] = set()
