@@ -50,8 +50,19 @@ def _version(value: bool) -> None:
 
         from lbplay.net.eventloop import loop_name
 
-        out.print(f"lbplay {__version__} (Python {platform.python_version()}, {loop_name()})")
+        python = f"Python {platform.python_version()}"
+        out.print(f"lbplay {__version__} ({python}, {loop_name()}, {_data_path()})")
         raise typer.Exit()
+
+
+def _data_path() -> str:
+    """How the L7 data path was installed: compiled with mypyc (``hatch_build.py``) or
+    pure Python (an editable install, or a build without a C compiler)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("lbplay.net.proxy_http")
+    compiled = spec is not None and spec.origin is not None and not spec.origin.endswith(".py")
+    return "data path compiled with mypyc" if compiled else "data path in pure Python"
 
 
 @app.callback(invoke_without_command=True)

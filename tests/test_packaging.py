@@ -1,4 +1,5 @@
-"""A regular (non-editable) wheel install finds its lessons and assets."""
+"""A regular (non-editable) wheel install: its lessons and assets, its compiled data path,
+and CI's commands."""
 
 from __future__ import annotations
 
@@ -9,10 +10,19 @@ import sys
 import tomllib
 from pathlib import Path
 
+import pytest
+
+from hatch_build import COMPILED
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_wheel_ships_lessons_and_assets(tmp_path: Path) -> None:
+def installed_wheel(tmp_path: Path, *, pure: bool) -> tuple[Path, Path, dict[str, str]]:
+    """Build lbplay's wheel offline (pure Python, or with the data path compiled) and
+    install it in a new venv: the wheel, the venv's site-packages and the environment to
+    run its ``lbplay`` in."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+    build_env = {**env, "LBPLAY_PURE_PYTHON": "1"} if pure else env
     dist = tmp_path / "dist"
     subprocess.run(
         [
@@ -29,6 +39,7 @@ def test_wheel_ships_lessons_and_assets(tmp_path: Path) -> None:
         ],
         check=True,
         capture_output=True,
+        env=build_env,
     )
     (wheel,) = dist.glob("lbplay-*.whl")
     venv = tmp_path / "venv"
@@ -53,20 +64,42 @@ def test_wheel_ships_lessons_and_assets(tmp_path: Path) -> None:
     # .pth file, but lbplay itself comes from the wheel: its own site-packages is first.
     (own_site,) = (venv / "lib").glob("python3*/site-packages")
     (own_site / "borrowed.pth").write_text("\n".join(site.getsitepackages()) + "\n")
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+    return wheel, own_site, env
+
+
+def lbplay(tmp_path: Path, env: dict[str, str], *args: str) -> str:
+    venv_lbplay = tmp_path / "venv" / "bin" / "lbplay"
     result = subprocess.run(
-        [str(venv / "bin" / "lbplay"), "info"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
+        [str(venv_lbplay), *args], cwd=tmp_path, env=env, capture_output=True, text=True
     )
-    lines = dict(line.split(":", 1) for line in result.stdout.splitlines()[1:])
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_wheel_ships_lessons_and_assets(tmp_path: Path) -> None:
+    wheel, own_site, env = installed_wheel(tmp_path, pure=True)
+    assert wheel.name.endswith("-py3-none-any.whl")  # LBPLAY_PURE_PYTHON: nothing compiled
+    lines = dict(line.split(":", 1) for line in lbplay(tmp_path, env, "info").splitlines()[1:])
     for name in ("lessons", "assets"):
         folder = Path(lines[name].strip())
         assert folder.is_relative_to(own_site), folder
         assert (folder / "README.md").is_file()
+    assert lbplay(tmp_path, env, "--version").endswith(", data path in pure Python)\n")
+
+
+@pytest.mark.slow
+def test_a_wheel_built_with_a_c_compiler_carries_the_compiled_data_path(tmp_path: Path) -> None:
+    """hatch_build.py: every module it lists is an extension module in the wheel (a
+    platform wheel), installed where the .py is, and lbplay says so and runs."""
+    wheel, own_site, env = installed_wheel(tmp_path, pure=False)
+    assert "-cp3" in wheel.name
+    assert not wheel.name.endswith("-none-any.whl")
+    for module in COMPILED:
+        source = own_site / module
+        assert source.is_file()  # (tracebacks still show the source)
+        assert list(source.parent.glob(f"{source.stem}.cpython-*.so")), module
+    assert lbplay(tmp_path, env, "--version").endswith(", data path compiled with mypyc)\n")
+    assert "round_robin" in lbplay(tmp_path, env, "algorithms")
 
 
 def ci_test_commands() -> list[str]:
@@ -78,6 +111,7 @@ def ci_test_commands() -> list[str]:
 
 def test_ci_runs_the_readme_test_command_then_the_slow_tests() -> None:
     """.ci/run spells out the README's test command, with the venv in a temp folder,
+    then the same tests on the data path compiled as the installed wheel carries it,
     then runs the slow tests (which that command leaves out) with the same pytest,
     then plays every lesson and every scenario on a real Lab, each bounded in time."""
     readme = (ROOT / "README.md").read_text()
@@ -87,9 +121,13 @@ def test_ci_runs_the_readme_test_command_then_the_slow_tests() -> None:
         "python3 -m venv .venv && .venv/bin/pip install '.[test]' && .venv/bin/python -m pytest"
     )
     steps = [step.replace(".venv", '"$venv"') for step in command.split(" && ")]
+    compiled = [
+        """"$venv"/bin/lbplay --version | grep 'data path compiled with mypyc'""",
+        '.ci/compiled "$venv" "$work/compiled"',
+    ]
     lessons = 'timeout 900 "$venv"/bin/lbplay lessons check --run'
     scenarios = 'timeout 600 "$venv"/bin/lbplay demo all --headless'
-    assert ci_test_commands() == [*steps, f"{steps[-1]} -m slow", lessons, scenarios]
+    assert ci_test_commands() == [*steps, *compiled, f"{steps[-1]} -m slow", lessons, scenarios]
 
 
 def test_a_plain_pytest_leaves_the_slow_tests_to_pytest_m_slow() -> None:
@@ -111,4 +149,5 @@ def test_a_plain_pytest_leaves_the_slow_tests_to_pytest_m_slow() -> None:
         return {line.split("::")[0] for line in result.stdout.splitlines() if "::" in line}
 
     assert collected() == {"tests/test_packaging.py"}
-    assert collected("-m", "slow") == {"tests/test_benchmarks_run.py"}
+    # (test_packaging.py has one slow test too: the compiled wheel.)
+    assert collected("-m", "slow") == {"tests/test_benchmarks_run.py", "tests/test_packaging.py"}

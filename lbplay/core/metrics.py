@@ -267,6 +267,12 @@ def _history(length: int) -> deque[int]:
     return deque([0] * length, maxlen=length)
 
 
+def _whole_seconds(what: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"bad metrics {what} {value!r}: use a whole number of seconds, 1 or more")
+    return value
+
+
 class Metrics:
     """The recorder for the whole fleet: a total view plus one view per backend.
 
@@ -279,27 +285,24 @@ class Metrics:
         self,
         clock: Callable[[], float] = time.monotonic,
         *,
-        window: int = 10,
-        history: int = 60,
+        window: object = 10,
+        history: object = 60,
     ) -> None:
-        for what, value in (("window", window), ("history", history)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(
-                    f"bad metrics {what} {value!r}: use a whole number of seconds, 1 or more"
-                )
+        # (Taken as objects and checked here, so that a wrong type is the same
+        # ConfigError when this module is compiled: mypyc checks annotated types.)
+        self.window = seconds = _whole_seconds("window", window)
+        self.history = points = _whole_seconds("history", history)
         self.clock = clock
-        self.window = window
-        self.history = history
         self._started = clock()
         #: The latest second seen; every second before it is sealed into the series.
         self._second = _floor(self._started)
-        self._total = _Window(window)
+        self._total = _Window(seconds)
         #: Per backend, plus ``None`` for requests no backend served.
-        self._views: dict[str | None, _Window] = {None: _Window(window)}
-        self._requests = _history(history)
-        self._errors = _history(history)
-        self._p50: deque[float | None] = deque([None] * history, maxlen=history)
-        self._p99: deque[float | None] = deque([None] * history, maxlen=history)
+        self._views: dict[str | None, _Window] = {None: _Window(seconds)}
+        self._requests = _history(points)
+        self._errors = _history(points)
+        self._p50: deque[float | None] = deque([None] * points, maxlen=points)
+        self._p99: deque[float | None] = deque([None] * points, maxlen=points)
         self._backend_series: dict[str, deque[int]] = {}
         self._backend_latency: dict[str, tuple[deque[float | None], deque[float | None]]] = {}
         self._count_series: dict[str, deque[int]] = {}

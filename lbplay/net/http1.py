@@ -4,9 +4,9 @@ The proxy serves clients itself rather than with aiohttp's server, because aioht
 server has no header-read timeout, answers oversized headers with 400 instead of 431
 and accepts some inputs that a proxy must refuse. This module is the front door: it
 parses one request head (``parse_head`` on bytes, for the proxy's callbacks;
-``read_head`` from a stream), decides how the body is framed, streams the body and
-writes the few answers the proxy makes itself. The backend side is lbplay's own client
-(``net.upstream``).
+``read_head`` from a stream), decides how the body is framed (``net.bodies`` reads it
+by these rules) and writes the few answers the proxy makes itself. The backend side is
+lbplay's own client (``net.upstream``).
 
 Strict means "refuse, never repair". A proxy and the server behind it must agree on
 where each request ends; when they can be made to disagree (Content-Length *and*
@@ -65,7 +65,7 @@ Choices where the RFCs leave room (RFC 9112 unless noted):
   expectations are left to the backend.
 
 How the proxy forwards a body: a Content-Length body is sent on with the same length;
-a chunked body is decoded here and re-framed as chunked by ``net.upstream``, so
+a chunked body is decoded (``net.bodies``) and re-framed as chunked by ``net.upstream``, so
 chunk boundaries and extensions are not preserved, only the bytes.
 """
 
@@ -73,12 +73,11 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import math
 import re
-from collections.abc import AsyncIterator, Awaitable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
-from typing import Literal, NamedTuple, TypeVar, overload
+from typing import Literal, NamedTuple, overload
 
 from lbplay.errors import LbplayError
 
@@ -96,7 +95,6 @@ CONTINUE_RESPONSE = b"HTTP/1.1 100 Continue\r\n\r\n"
 #: The last chunk and the empty trailer section that end a chunked body.
 LAST_CHUNK = b"0\r\n\r\n"
 
-_T = TypeVar("_T")
 
 # -- errors ------------------------------------------------------------------------
 
@@ -546,8 +544,8 @@ async def _read_line(reader: asyncio.StreamReader, budget: int) -> bytes:
             parts.append(chunk)
             size += len(chunk)
             continue
-        except asyncio.IncompleteReadError as exc:
-            parts.append(exc.partial)
+        except asyncio.IncompleteReadError as eof:
+            parts.append(eof.partial)
             return b"".join(parts)
         size += len(chunk)
         if size > budget:
@@ -661,144 +659,6 @@ async def read_head(
         raise
     finally:
         timer.cancel()
-
-
-# -- reading the body ----------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class _Patience:
-    """How long a body may take: ``timeout`` per read, and all of it by ``deadline``
-    (the event loop's time; ``whole`` seconds after the body began)."""
-
-    timeout: float
-    deadline: float
-    whole: float
-
-    @classmethod
-    def starting_now(cls, timeout: float, whole: float | None) -> _Patience:
-        if whole is None:
-            return cls(timeout, math.inf, math.inf)
-        return cls(timeout, asyncio.get_running_loop().time() + whole, whole)
-
-
-async def _within(aw: Awaitable[_T], patience: _Patience) -> _T:
-    """``await aw`` or raise ``BodyTimeout``: a read may wait ``patience.timeout``
-    seconds, and no read goes past the whole body's deadline."""
-    left = patience.deadline - asyncio.get_running_loop().time()
-    try:
-        async with asyncio.timeout(min(patience.timeout, max(left, 0.0))):
-            return await aw
-    except TimeoutError:
-        if left <= patience.timeout:
-            raise BodyTimeout(
-                f"the request body did not arrive within {patience.whole:g} s"
-            ) from None
-        raise BodyTimeout(f"the client sent no body bytes for {patience.timeout:g} s") from None
-
-
-def iter_body(
-    reader: asyncio.StreamReader,
-    framing: BodyFraming,
-    *,
-    max_body: int | None,
-    timeout: float,
-    deadline: float | None = None,
-    chunk_size: int = 65536,
-    max_head: int = 16384,
-) -> AsyncIterator[bytes]:
-    """The body's bytes, decoded from chunked if need be, as they arrive.
-
-    Yields pieces of at most ``chunk_size`` bytes, never an empty one, so the proxy can
-    stream them on without holding the body. A Content-Length over ``max_body`` raises
-    413 *here, at the call*, before a byte is read, so the proxy can answer at once
-    (and skip its ``100 Continue``); a chunked body raises 413 while iterating, when
-    the total would pass ``max_body``. Chunked trailers are read and dropped, at most
-    ``max_head`` bytes of them. Each read waits at most ``timeout`` seconds, and the
-    whole body must arrive within ``deadline`` seconds of this call (``BodyTimeout``
-    either way: a body trickled a byte at a time resets no clock); EOF before the end
-    raises ``BodyIncomplete``.
-    """
-    if chunk_size < 1:
-        raise ValueError("chunk_size must be at least 1")
-    patience = _Patience.starting_now(timeout, deadline)
-    if framing.kind == "chunked":
-        return _chunked_body(reader, max_body, patience, chunk_size, max_head)
-    if max_body is not None and framing.length > max_body:
-        raise HttpError(
-            413, f"request body of {framing.length} bytes is over the limit of {max_body}"
-        )
-    return _length_body(reader, framing.length, patience, chunk_size)
-
-
-async def _length_body(
-    reader: asyncio.StreamReader, length: int, patience: _Patience, chunk_size: int
-) -> AsyncIterator[bytes]:
-    left = length
-    while left:
-        data = await _within(reader.read(min(chunk_size, left)), patience)
-        if not data:
-            raise BodyIncomplete(
-                f"the client closed the connection after {length - left} of {length} body bytes"
-            )
-        left -= len(data)
-        yield data
-
-
-async def _chunked_body(
-    reader: asyncio.StreamReader,
-    max_body: int | None,
-    patience: _Patience,
-    chunk_size: int,
-    max_head: int,
-) -> AsyncIterator[bytes]:
-    total = 0
-    while True:
-        try:
-            line = await _body_line(reader, MAX_CHUNK_LINE, patience)
-        except _TooLong:
-            raise _bad(f"chunk-size line longer than {MAX_CHUNK_LINE} bytes") from None
-        size = _chunk_size(line)
-        if size == 0:
-            break
-        total += size
-        if max_body is not None and total > max_body:
-            raise HttpError(413, f"chunked request body is over the limit of {max_body} bytes")
-        while size:
-            data = await _within(reader.read(min(chunk_size, size)), patience)
-            if not data:
-                raise BodyIncomplete(
-                    f"the client closed the connection inside a chunk ({total - size} body "
-                    "bytes received)"
-                )
-            size -= len(data)
-            yield data
-        try:
-            end = await _within(reader.readexactly(2), patience)
-        except asyncio.IncompleteReadError:
-            raise BodyIncomplete("the client closed the connection after chunk data") from None
-        if end != b"\r\n":
-            raise _bad("chunk data is not followed by CRLF (chunk size and data disagree)")
-    # Trailers are metadata lbplay has no use for; they are checked like headers, then
-    # dropped, so a client cannot hide unbounded or malformed bytes there.
-    budget = max_head
-    while True:
-        try:
-            line = await _body_line(reader, budget, patience)
-        except _TooLong:
-            raise HttpError(431, f"trailer section larger than {max_head} bytes") from None
-        if not line:
-            return
-        _parse_field(line)
-        budget -= len(line) + 2
-
-
-async def _body_line(reader: asyncio.StreamReader, budget: int, patience: _Patience) -> bytes:
-    """One CRLF-terminated line of chunked framing, without the CRLF."""
-    line = await _within(_read_line(reader, budget), patience)
-    if not line.endswith(b"\n"):
-        raise BodyIncomplete("the client closed the connection inside a chunked body")
-    return _strip_crlf(line)
 
 
 def _chunk_size(line: bytes) -> int:

@@ -64,6 +64,7 @@ from lbplay.core.routing import DEFAULT_POOL, PathError, Router
 from lbplay.errors import AllBackendsFull, ConfigError, NoBackendAvailable
 from lbplay.model.config import ProxyConfig
 from lbplay.net.attempt import ClientFailed, Failure, Try
+from lbplay.net.bodies import NO_BODY_AT_ALL, Body, read_body
 from lbplay.net.forwarding import TrustedProxies, request_header_lines
 from lbplay.net.http1 import (
     NO_BODY,
@@ -77,7 +78,7 @@ from lbplay.net.http1 import (
 )
 from lbplay.net.outbox import Outbox
 from lbplay.net.pool_queue import PoolQueues
-from lbplay.net.relay import BACKEND_HEADER, NO_BODY_AT_ALL, Body, read_body, relay, relay_now
+from lbplay.net.relay import BACKEND_HEADER, relay, relay_now
 from lbplay.net.retry import may_retry, next_pick
 from lbplay.net.service import Service, cancel_all, host_port
 from lbplay.net.upstream import Response, Upstream
@@ -179,7 +180,10 @@ class HttpProxy(Service):
             raise ConfigError(
                 f"cannot listen on {self.host}:{self.port}: {error.strerror}"
             ) from None
-        self.port = self._server.sockets[0].getsockname()[1]
+        # (Any: uvloop's server gives a list of sockets, and typeshed says a tuple, which
+        # the compiled module would check.)
+        server: Any = self._server
+        self.port = server.sockets[0].getsockname()[1]
         for pool in self.pools.values():
             self._queues.attach(pool)
 
@@ -431,9 +435,9 @@ class HttpProxy(Service):
                     return await self._fail(req, failed)
                 pick, attempt, fresh = retry, None, False
                 continue
-            except ClientFailed as failed:
+            except ClientFailed as client_failed:
                 # The client's fault, not the backend's; the backend saw a cut-off request.
-                bad = failed.error
+                bad = client_failed.error
                 record = attempt.ok(f"client failed ({bad.status})")
                 req.attempts.append(record)
                 self._finish(req, bad.status, record.backend, record.reason, 0, bad.reason)
@@ -851,8 +855,8 @@ class _Client(asyncio.StreamReaderProtocol):
             return
         try:
             pick = proxy._pick_now(req)
-        except NoBackendAvailable as error:
-            self._to_streams(rest, proxy._forward_rest(req, headers, _Begun(unpicked=error)))
+        except NoBackendAvailable as unpicked:
+            self._to_streams(rest, proxy._forward_rest(req, headers, _Begun(unpicked=unpicked)))
             return
         req.tried.append(pick.backend.name)
         # In flight from here: abort() ends the try, whatever happens next.

@@ -1,153 +1,30 @@
-"""A request's bytes through the L7 proxy: its body on to a backend, the answer back.
+"""A backend's answer through the L7 proxy, back to the client.
 
-The request body: a small one (up to ``replay_limit`` bytes) is read before the first
-try, as nginx's ``proxy_request_buffering`` does, so that a retry can send it again; a
-larger one is forwarded as it arrives and cannot be replayed once it has started.
-The client's own faults (a body too large, too slow or cut off) are noted on the body
-and are not held against a backend.
-
-The response: its head goes to the client together with what the backend already sent
-of the body, in one write (one packet for the many small responses); a body of unknown
-length is re-framed chunked for an HTTP/1.1 client. A backend that fails in the middle
-of a response body makes the proxy abort the client connection, so the client never
-mistakes a truncated body for a complete one.
+Its head goes to the client together with what the backend already sent of the body,
+in one write (one packet for the many small responses); a body of unknown length is
+re-framed chunked for an HTTP/1.1 client. A backend that fails in the middle of a
+response body makes the proxy abort the client connection, so the client never
+mistakes a truncated body for a complete one. (The request's body, on its way to the
+backend, is ``net.bodies``.)
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import AsyncIterator
 from http import HTTPStatus
 
 from lbplay.core.events import Attempt
-from lbplay.model.config import ProxyConfig
 from lbplay.model.wire import BACKEND_HEADER
 from lbplay.net.attempt import Try
+from lbplay.net.bodies import Body
 from lbplay.net.forwarding import response_header_lines
-from lbplay.net.http1 import (
-    CONTINUE_RESPONSE,
-    LAST_CHUNK,
-    NO_BODY,
-    BodyFraming,
-    HttpError,
-    RequestHead,
-    encode_chunk,
-    iter_body,
-)
+from lbplay.net.http1 import LAST_CHUNK, RequestHead, encode_chunk
 from lbplay.net.outbox import Outbox
 from lbplay.net.upstream import Response, ResponseError
 
 _DROP = frozenset({BACKEND_HEADER.lower().encode()})  # a backend's own is replaced
 _NO_BODY_STATUS = frozenset({204, 304})
-
-
-class Body:
-    """A request body: bytes that can be resent, or bytes then a one-shot stream."""
-
-    __slots__ = ("framing", "data", "_stream", "started", "finished", "error", "_lock")
-
-    def __init__(
-        self, framing: BodyFraming, data: bytes, stream: AsyncIterator[bytes] | None
-    ) -> None:
-        self.framing = framing
-        self.data = data
-        self._stream = stream
-        self.started = False
-        #: Every byte of it was read from the client (the connection can be reused).
-        self.finished = stream is None
-        #: What went wrong on the client's side while it was being forwarded.
-        self.error: HttpError | None = None
-        # Held while the upload task reads from the client (made when first needed:
-        # most requests have no body to stream).
-        self._lock: asyncio.Lock | None = None
-
-    @property
-    def _reading(self) -> asyncio.Lock:
-        if self._lock is None:
-            self._lock = asyncio.Lock()
-        return self._lock
-
-    @property
-    def replayable(self) -> bool:
-        return self._stream is None or not self.started
-
-    def payload(self) -> bytes | AsyncIterator[bytes] | None:
-        """What to hand the upstream client: None, bytes (sent with their length) or a
-        stream (sent chunked, unless the headers carry a Content-Length)."""
-        if self.framing.kind == "none":
-            return None
-        if self.framing.kind == "length" and self._stream is None:
-            return self.data
-        return self._pump()
-
-    async def _pump(self) -> AsyncIterator[bytes]:
-        if self.data:
-            self.started = True
-            yield self.data
-        if self._stream is None:
-            return
-        while True:
-            async with self._reading:
-                try:
-                    chunk = await anext(self._stream)
-                except StopAsyncIteration:
-                    break
-                except HttpError as error:
-                    self.error = error
-                    raise
-            self.started = True
-            yield chunk
-        self.finished = True
-
-    async def settle(self) -> None:
-        """Wait until nothing reads the client's body any more.
-
-        A response can be complete before the upload is (the backend answered early):
-        releasing the response cancels the upload task, but only when it next runs, so
-        it may still be inside a read of the client's stream. Nobody else may read
-        that stream before it has left.
-        """
-        if self._lock is not None:
-            async with self._lock:
-                pass
-
-
-#: The body of every request that has none (shared: only a stream changes a Body).
-NO_BODY_AT_ALL = Body(NO_BODY, b"", None)
-
-
-async def read_body(
-    head: RequestHead,
-    reader: asyncio.StreamReader,
-    writer: asyncio.StreamWriter,
-    config: ProxyConfig,
-) -> Body:
-    """Read a small body now (so retries can resend it); stream a large one."""
-    framing = head.body
-    if framing.kind == "none":
-        return NO_BODY_AT_ALL
-    if framing.kind == "length" and framing.length > config.max_body:
-        raise HttpError(
-            413,
-            f"request body of {framing.length} bytes is over the limit of {config.max_body}",
-        )
-    if head.expect_continue:
-        writer.write(CONTINUE_RESPONSE)
-        await writer.drain()
-    stream = iter_body(
-        reader,
-        framing,
-        max_body=config.max_body,
-        timeout=config.body_timeout,
-        deadline=config.body_deadline,
-    )
-    buffered = bytearray()
-    async for chunk in stream:
-        buffered += chunk
-        if len(buffered) > config.replay_limit:
-            return Body(framing, bytes(buffered), stream)
-    return Body(framing, bytes(buffered), None)
 
 
 def _response_head(
@@ -244,7 +121,7 @@ async def relay(
         # (Iterating makes an async generator, which registers with the loop: not for
         # the many responses that are complete already.)
         if not no_body and not response.at_end:
-            async for chunk in response.content.iter_any():
+            while chunk := await response.content.read_any():
                 sent += len(chunk)
                 attempt.transferred(len(chunk))
                 writer.write(encode_chunk(chunk) if chunked else chunk)

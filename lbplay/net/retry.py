@@ -27,7 +27,7 @@ from lbplay.errors import NoBackendAvailable
 from lbplay.model.config import RetryPolicy
 
 if TYPE_CHECKING:
-    from lbplay.net.relay import Body
+    from lbplay.net.bodies import Body
 
 #: nginx never retries these once the request was sent (since 1.9.13).
 NON_IDEMPOTENT = frozenset({"POST", "PATCH", "LOCK"})

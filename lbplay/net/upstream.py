@@ -53,7 +53,7 @@ from lbplay.net.outbox import Outbox
 from lbplay.net.retry import may_retry
 
 if TYPE_CHECKING:
-    from lbplay.net.relay import Body
+    from lbplay.net.bodies import Body
 
 #: Fresh connections tried after pooled ones that turned out closed, per try.
 STALE_RETRIES = 2
@@ -81,7 +81,7 @@ class Response:
     """A backend's answer whose head has arrived; its body arrives into it.
 
     ``content`` is the response itself: ``read_nowait()`` takes what has arrived,
-    ``iter_any()`` the rest as it comes. ``release()`` ends it: the connection goes
+    ``read_any()`` waits for more. ``release()`` ends it: the connection goes
     back to the idle stack if it may be reused, else it is closed.
     """
 
@@ -171,23 +171,23 @@ class Response:
         """The whole body has arrived, without error (some of it may be unread)."""
         return self._done and self._error is None
 
-    async def iter_any(self) -> AsyncIterator[bytes]:
-        """The rest of the body, in the pieces it arrives in.
+    async def read_any(self) -> bytes:
+        """What has arrived and not been read, waiting for some if need be; b"" once
+        the whole body has been read.
 
         Raises ``ResponseError`` when the backend fails mid-body and ``TimeoutError``
-        when it sends nothing for ``read_timeout``.
+        when it sends nothing for ``read_timeout``. (A coroutine, not an async
+        generator: mypyc compiles this module, and not those.)
         """
-        while True:
-            if self._chunks:
-                yield self.read_nowait()
-                continue
+        while not self._chunks:
             if self._done:
                 if self._error is not None:
                     raise self._error
-                return
+                return b""
             waiter = self._waiter = asyncio.get_running_loop().create_future()
             self._conn.waiting()
             await waiter
+        return self.read_nowait()
 
     def release(self) -> None:
         """Done with the response: reuse its connection if it may be, else close it."""

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from lbplay.errors import LbplayError
 from lbplay.net import http1, relay
+from lbplay.net.bodies import iter_body
 from lbplay.net.forwarding import HOP_BY_HOP, request_header_lines, response_header_lines
 from lbplay.net.http1 import (
     CHUNKED,
@@ -33,7 +34,6 @@ from lbplay.net.http1 import (
     HttpError,
     RequestHead,
     encode_chunk,
-    iter_body,
     parse_head,
     read_head,
     response_head,

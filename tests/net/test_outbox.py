@@ -88,6 +88,7 @@ async def test_a_transport_closed_before_the_flush_drops_only_its_own_writes() -
         ]
 
 
+@pytest.mark.pure_python
 async def test_a_write_that_raises_aborts_that_transport_and_spares_the_rest(
     caplog: pytest.LogCaptureFixture,
 ) -> None:

@@ -23,10 +23,10 @@ from lbplay.core.balancer import Balancer
 from lbplay.core.events import RequestCompleted
 from lbplay.model.config import ProxyConfig
 from lbplay.net import proxy_http
+from lbplay.net.bodies import Body
 from lbplay.net.forwarding import request_header_lines
 from lbplay.net.http1 import NO_BODY, parse_head
 from lbplay.net.proxy_http import HttpProxy, _Client
-from lbplay.net.relay import Body
 from lbplay.net.upstream import Upstream
 from tests.net.proxy_http_support import (
     PROMPT,
@@ -190,6 +190,7 @@ async def test_a_client_that_does_not_take_its_answers_is_not_asked_for_more() -
         assert [e.path for e in await the_rig.requests_done(3)][1:] == ["/p0", "/p1"]
 
 
+@pytest.mark.pure_python
 async def test_a_client_that_pipelines_and_stops_reading_gets_no_answer_past_the_pause(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -399,6 +400,7 @@ async def test_stopping_before_a_handed_over_request_starts_on_streams_ends_its_
         assert held.arrived.empty()  # never sent
 
 
+@pytest.mark.pure_python
 async def test_a_bug_in_the_callbacks_closes_that_connection_and_ends_its_try(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -417,6 +419,7 @@ async def test_a_bug_in_the_callbacks_closes_that_connection_and_ends_its_try(
     assert "unexpected error serving 127.0.0.1" in caplog.text
 
 
+@pytest.mark.pure_python
 async def test_a_bug_while_answering_in_callbacks_ends_the_try(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
