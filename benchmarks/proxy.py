@@ -65,9 +65,14 @@ target share the machine, so read ``cpu%`` and the load averages printed before 
 after the table before trusting a ratio. Every process and temporary directory is
 removed on exit, Ctrl-C included.
 
+Which lbplay: the sources beside this script, by default (pure Python, so a tree can be
+measured before and after a change); with ``--installed``, the one this Python has
+installed, as a user runs it: compiled with mypyc if its wheel was (``hatch_build.py``).
+The header says which, with ``lbplay --version``.
+
 Run: ``python benchmarks/proxy.py`` (``--quick`` for a smoke run: one short round,
 no nginx/haproxy; ``--runs N``, ``--seconds S``, ``--only l7 serve pooled``, ``--tool
-python``, ``--backend fake``, ``--bare``).
+python``, ``--backend fake``, ``--bare``, ``--installed``).
 """
 
 from __future__ import annotations
@@ -99,6 +104,9 @@ from _procs import cpu_seconds, process_tree
 
 HERE = Path(__file__).resolve()
 ROOT = HERE.parents[1]
+#: Where the rows' lbplay comes from, put first on their PYTHONPATH: these sources, or
+#: nothing (``--installed``: the lbplay installed for this Python).
+LBPLAY_PATH = [str(ROOT)]
 
 ProxyKey = Literal["l7", "serve", "l4", "pooled", "naive", "floor", "nginx", "haproxy"]
 #: Every target but direct, in table order, with its row label.
@@ -157,7 +165,7 @@ class Children:
         path = os.environ.get("PYTHONPATH", "")
         return {
             **os.environ,
-            "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), path) if p),
+            "PYTHONPATH": os.pathsep.join(p for p in (*LBPLAY_PATH, path) if p),
             # lbplay serve records itself for lbplay ctl: here, not in the user's list.
             "LBPLAY_RUNFILE": str(self.temp / "lbplay-runfile.json"),
         }
@@ -663,9 +671,13 @@ def lbplay_state() -> str:
     """lbplay's version, where it is imported from, and the commit of that tree (with
     whether lbplay/ differs from it): the table is a before or an after of something."""
     command = lbplay_command()
-    path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
+    path = os.pathsep.join(p for p in (*LBPLAY_PATH, os.environ.get("PYTHONPATH", "")) if p)
     env = {**os.environ, "PYTHONPATH": path}  # the lbplay the rows run
     version = tool_version([command, "--version"], env) if command else "lbplay ?"
+    if not LBPLAY_PATH:
+        spec = importlib.util.find_spec("lbplay")
+        where = Path(spec.origin).parent if spec is not None and spec.origin else "?"
+        return f"{version}, installed in {where}"
 
     def git(*args: str) -> str | None:
         try:
@@ -792,6 +804,11 @@ def main() -> None:
     parser.add_argument("--tool", choices=["auto", "wrk", "python"], default="auto")
     parser.add_argument("--backend", choices=["auto", "nginx", "static", "fake"], default="auto")
     parser.add_argument("--bare", action="store_true", help="lbplay proxies without telemetry")
+    parser.add_argument(
+        "--installed",
+        action="store_true",
+        help="run the lbplay installed for this Python (as a user does), not these sources",
+    )
     inner = parser.add_argument_group("child processes (started by the benchmark itself)")
     inner.add_argument("--serve", choices=["static", "fake", *CHILDREN])
     inner.add_argument("--backends", help="host:port,host:port for --serve")
@@ -800,6 +817,8 @@ def main() -> None:
     inner.add_argument("--connections", type=int, default=WRK_CONNECTIONS)
     inner.add_argument("--rate", type=float, default=RATE)
     args = parser.parse_args()
+    if args.installed:
+        LBPLAY_PATH.clear()
     if args.serve or args.load:
         child_main(args)
         return

@@ -79,3 +79,35 @@ def test_proxy_benchmark_runs_and_reports_every_target() -> None:
     floor = next(line for line in lines if "x the floor's" in line)
     assert floor.startswith("# lbplay serve "), floor
     assert "lbplay L4 " in floor, floor
+
+
+def test_proxy_benchmark_can_measure_the_installed_lbplay() -> None:
+    """--installed: the rows run the lbplay installed for this Python (in CI, the wheel
+    .ci/run installed, compiled), not these sources, and the header says which."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "proxy.py"),
+            "--quick",
+            "--installed",
+            "--only",
+            "serve",
+            "--tool",
+            "python",
+            "--backend",
+            "static",
+        ],
+        cwd=ROOT,  # (a script's folder goes on sys.path, not the working one)
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    header = next(line for line in result.stdout.splitlines() if line.startswith("# lbplay "))
+    assert ", data path " in header
+    assert ", installed in " in header
+    row = next(line for line in result.stdout.splitlines() if line.startswith("lbplay serve "))
+    assert row.split()[-1] == "0", row

@@ -102,6 +102,36 @@ def test_a_wheel_built_with_a_c_compiler_carries_the_compiled_data_path(tmp_path
     assert "round_robin" in lbplay(tmp_path, env, "algorithms")
 
 
+def test_without_a_c_compiler_the_wheel_is_pure_python(tmp_path: Path) -> None:
+    """hatch_build.py: a failed compile (here the compiler itself fails) falls back to a
+    pure-Python wheel and says why, instead of failing the install."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "LBPLAY_PURE_PYTHON")}
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-v",
+            "-w",
+            str(tmp_path),
+            str(ROOT),
+        ],
+        env={**env, "CC": "/bin/false"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    (wheel,) = tmp_path.glob("lbplay-*.whl")
+    assert wheel.name.endswith("-py3-none-any.whl")
+    said = result.stdout + result.stderr
+    assert "lbplay: building the data path with mypyc failed" in said
+    assert "this wheel is pure Python" in said
+
+
 def ci_test_commands() -> list[str]:
     """What .ci/run does from making its venv on: its commands, in order."""
     lines = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()]
