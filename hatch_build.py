@@ -7,12 +7,17 @@ CPU per request for ``lbplay serve``. Everything else stays Python.
 
 Compiling needs a C compiler and Python's headers. Where either is missing, or mypyc
 fails for any other reason, the wheel is built as pure Python, which behaves the same
-(only slower) and says so in ``lbplay --version``. ``LBPLAY_PURE_PYTHON=1`` asks for
-pure Python on purpose; an editable install (``pip install -e``) is always pure Python,
-so that an edit to a module takes effect.
+(only slower) and says so in ``lbplay --version``. (One difference, for code that
+calls ``lbplay.core`` directly with the wrong types: compiled functions check their
+annotations, so ``True`` passed as an ``int`` weight is taken as 1, and a float passed
+as an ``int`` is a TypeError, where pure Python's own checks say ConfigError. lbplay's
+commands, controls and files check their values before they get there.)
 
-``compile_data_path`` is also how ``.ci/run`` builds the compiled modules in place, in
-a copy of the repository, to run the proxy's tests against them.
+``LBPLAY_PURE_PYTHON=1`` asks for pure Python on purpose; an editable install (``pip
+install -e``) is always pure Python, so that an edit to a module takes effect.
+
+``compile_data_path`` is also how ``.ci/compiled`` builds the compiled modules in place,
+in a copy of the repository, to run the tests against them.
 """
 
 from __future__ import annotations
@@ -55,8 +60,11 @@ def compile_data_path(root: Path, out: Path) -> list[Path]:
     with tempfile.TemporaryDirectory(prefix="lbplay-mypyc-") as scratch:
         work = Path(scratch)
         # Its own mypy configuration: the project's is for checking, not for building.
+        # Installed packages are not looked at (--no-site-packages): pip builds in an
+        # environment without lbplay's dependencies, and this way every build compiles
+        # the same code (what they return is typed Any), CI's too.
         config = work / "mypy.ini"
-        config.write_text("[mypy]\npython_version = 3.11\nignore_missing_imports = True\n")
+        config.write_text("[mypy]\nignore_missing_imports = True\n")
         here = Path.cwd()
         os.chdir(root)  # mypy finds the lbplay package from here
         try:
@@ -66,6 +74,7 @@ def compile_data_path(root: Path, out: Path) -> list[Path]:
                     str(config),
                     "--cache-dir",
                     str(work / "mypy-cache"),
+                    "--no-site-packages",
                     *COMPILED,
                 ],
                 opt_level="3",
@@ -87,10 +96,10 @@ class CustomBuildHook(BuildHookInterface):  # type: ignore[type-arg]
     def initialize(self, version: str, build_data: dict[str, Any]) -> None:
         if self.target_name != "wheel" or version == "editable":
             return
-        if os.environ.get("LBPLAY_PURE_PYTHON"):
+        if os.environ.get("LBPLAY_PURE_PYTHON", "").strip().lower() in ("1", "true", "yes"):
             self.app.display_info("lbplay: pure Python, as LBPLAY_PURE_PYTHON asks")
             return
-        out = Path(self.directory) / ".lbplay-mypyc"
+        out = self._out()
         shutil.rmtree(out, ignore_errors=True)
         try:
             built = compile_data_path(Path(self.root), out)
@@ -108,3 +117,10 @@ class CustomBuildHook(BuildHookInterface):  # type: ignore[type-arg]
             build_data["force_include"][str(path)] = path.relative_to(out).as_posix()
         build_data["pure_python"] = False
         build_data["infer_tag"] = True
+
+    def finalize(self, version: str, build_data: dict[str, Any], artifact_path: str) -> None:
+        shutil.rmtree(self._out(), ignore_errors=True)  # in the wheel now
+
+    def _out(self) -> Path:
+        """Where the extension modules are built, until they are in the wheel."""
+        return Path(self.directory) / ".lbplay-mypyc"

@@ -98,8 +98,21 @@ def test_a_wheel_built_with_a_c_compiler_carries_the_compiled_data_path(tmp_path
         source = own_site / module
         assert source.is_file()  # (tracebacks still show the source)
         assert list(source.parent.glob(f"{source.stem}.cpython-*.so")), module
+    # mypyc's runtime, which every compiled module needs, is in the wheel (at the top).
+    assert list(own_site.glob("*__mypyc.cpython-*.so"))
     assert lbplay(tmp_path, env, "--version").endswith(", data path compiled with mypyc)\n")
     assert "round_robin" in lbplay(tmp_path, env, "algorithms")
+    # Nothing of mypy is needed at run time (this venv could reach the test's mypy).
+    python = tmp_path / "venv" / "bin" / "python"
+    code = (
+        "import sys, lbplay.net.proxy_http, lbplay.core.balancer\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'mypy', 'mypyc', 'librt'}))"
+    )
+    ran = subprocess.run(
+        [str(python), "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.strip() == "[]"
 
 
 def test_without_a_c_compiler_the_wheel_is_pure_python(tmp_path: Path) -> None:

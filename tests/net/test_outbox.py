@@ -88,14 +88,29 @@ async def test_a_transport_closed_before_the_flush_drops_only_its_own_writes() -
         ]
 
 
-@pytest.mark.pure_python
+class WriteFails:
+    """A real transport whose ``write`` raises (a broken one): aborting it still works."""
+
+    def __init__(self, real: asyncio.WriteTransport) -> None:
+        self.real = real
+
+    def is_closing(self) -> bool:
+        return self.real.is_closing()
+
+    def write(self, data: bytes) -> None:
+        raise RuntimeError("a broken transport")
+
+    def abort(self) -> None:
+        self.real.abort()
+
+
 async def test_a_write_that_raises_aborts_that_transport_and_spares_the_rest(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     async with peer() as (receiver, port):
         broken, fine = await connection(port), await connection(port)
         outbox = Outbox()
-        outbox.write(broken, "not bytes")  # type: ignore[arg-type]
+        outbox.write(WriteFails(broken), b"lost")  # type: ignore[arg-type]
         outbox.write(fine, b"fine")
         outbox.flush()
         assert broken.is_closing()
