@@ -21,7 +21,9 @@ Target: under 10% of a core. ``q`` then quits it as a learner would.
 
 Run: ``python benchmarks/tui.py`` (``--quick`` for a smoke run: fewer samples,
 less traffic; ``--samples N``, ``--rate R``); ``python benchmarks/tui.py --cpu``
-(``--seconds S``, ``--warmup S``, ``--rate R`` to pass ``--rate`` to ``lbplay``).
+(``--seconds S``, ``--warmup S``, ``--rate R`` to pass ``--rate`` to ``lbplay``;
+``--installed`` for the lbplay installed for this Python, compiled if its wheel was,
+instead of these sources).
 """
 
 from __future__ import annotations
@@ -271,14 +273,18 @@ class Terminal:
         os.close(self.master)
 
 
-def dashboard_cpu(rate: float | None, seconds: float, warmup: float) -> None:
-    """Print the dashboard's share of a core at its default rate, and the verdict."""
+def dashboard_cpu(rate: float | None, seconds: float, warmup: float, installed: bool) -> None:
+    """Print the dashboard's share of a core at its default rate, and the verdict.
+
+    ``installed``: the lbplay installed for this Python (compiled, if its wheel was), not
+    the sources beside this script."""
     argv = [lbplay_command()] + ([] if rate is None else ["--rate", f"{rate:g}"])
     temp = Path(tempfile.mkdtemp(prefix="lbplay-bench-tui-"))
     path = os.environ.get("PYTHONPATH", "")
+    first = () if installed else (str(ROOT),)
     env = {
         **os.environ,
-        "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), path) if p),
+        "PYTHONPATH": os.pathsep.join(p for p in (*first, path) if p),
         "TERM": "xterm-256color",
         "COLUMNS": str(SIZE[0]),
         "LINES": str(SIZE[1]),
@@ -291,6 +297,10 @@ def dashboard_cpu(rate: float | None, seconds: float, warmup: float) -> None:
         f" {platform.system()} {platform.machine()}, {os.cpu_count()} CPUs;"
         f" load average before {load} (1/5/15 min)"
     )
+    version = subprocess.run(
+        [argv[0], "--version"], env=env, capture_output=True, text=True, check=False
+    ).stdout.strip()
+    print(f"# {version}, {'installed' if installed else f'from {ROOT}'}")
     terminal = Terminal(argv, env)
     try:
         terminal.pump(warmup)
@@ -344,11 +354,16 @@ def main() -> None:
     )
     parser.add_argument("--seconds", type=float, default=None, help="--cpu: measured (20)")
     parser.add_argument("--warmup", type=float, default=None, help="--cpu: warm-up (5)")
+    parser.add_argument(
+        "--installed",
+        action="store_true",
+        help="--cpu: the lbplay installed for this Python (as a user runs it), not these sources",
+    )
     args = parser.parse_args()
     if args.cpu:
         seconds = args.seconds or (3.0 if args.quick else 20.0)
         warmup = args.warmup if args.warmup is not None else (2.0 if args.quick else 5.0)
-        dashboard_cpu(args.rate, seconds, warmup)
+        dashboard_cpu(args.rate, seconds, warmup, args.installed)
         return
     samples = args.samples or (10 if args.quick else 60)
     rate = args.rate if args.rate is not None else (100.0 if args.quick else 500.0)
