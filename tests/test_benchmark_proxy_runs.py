@@ -40,19 +40,21 @@ TARGETS = (
 )
 
 
-def test_proxy_benchmark_runs_and_reports_every_target() -> None:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+def quick_run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """A --quick run of the proxy benchmark with its own load client and backends (so it
+    needs neither wrk nor nginx), from the sources' root; it must succeed."""
     result = subprocess.run(
         [
             sys.executable,
-            "benchmarks/proxy.py",
+            str(ROOT / "benchmarks" / "proxy.py"),
             "--quick",
             "--tool",
             "python",
             "--backend",
             "static",
+            *args,
         ],
-        cwd=ROOT,
+        cwd=ROOT,  # (a script's folder goes on sys.path, not the working one)
         env=env,
         capture_output=True,
         text=True,
@@ -60,6 +62,11 @@ def test_proxy_benchmark_runs_and_reports_every_target() -> None:
         check=False,
     )
     assert result.returncode == 0, result.stderr
+    return result
+
+
+def test_proxy_benchmark_runs_and_reports_every_target() -> None:
+    result = quick_run({**os.environ, "PYTHONPATH": str(ROOT)})
     lines = result.stdout.splitlines()
     header = next(i for i, line in enumerate(lines) if line.startswith("target "))
     assert "CPU µs/req" in lines[header]
@@ -85,27 +92,7 @@ def test_proxy_benchmark_can_measure_the_installed_lbplay() -> None:
     """--installed: the rows run the lbplay installed for this Python (in CI, the wheel
     .ci/run installed, compiled), not these sources, and the header says which."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    result = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "benchmarks" / "proxy.py"),
-            "--quick",
-            "--installed",
-            "--only",
-            "serve",
-            "--tool",
-            "python",
-            "--backend",
-            "static",
-        ],
-        cwd=ROOT,  # (a script's folder goes on sys.path, not the working one)
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
+    result = quick_run(env, "--installed", "--only", "serve")
     header = next(line for line in result.stdout.splitlines() if line.startswith("# lbplay "))
     assert ", data path " in header
     assert ", installed in " in header

@@ -17,14 +17,10 @@ from hatch_build import COMPILED
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def installed_wheel(tmp_path: Path, *, pure: bool) -> tuple[Path, Path, dict[str, str]]:
-    """Build lbplay's wheel offline (pure Python, or with the data path compiled) and
-    install it in a new venv: the wheel, the venv's site-packages and the environment to
-    run its ``lbplay`` in."""
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
-    build_env = {**env, "LBPLAY_PURE_PYTHON": "1"} if pure else env
-    dist = tmp_path / "dist"
-    subprocess.run(
+def build_wheel(dist: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """``pip wheel`` of lbplay into ``dist``, offline (this environment's hatchling, mypy
+    and setuptools), verbose: the build hook's messages are in the output."""
+    return subprocess.run(
         [
             sys.executable,
             "-m",
@@ -32,15 +28,27 @@ def installed_wheel(tmp_path: Path, *, pure: bool) -> tuple[Path, Path, dict[str
             "wheel",
             "--no-deps",
             "--no-build-isolation",
-            "-q",
+            "-v",
             "-w",
             str(dist),
             str(ROOT),
         ],
-        check=True,
+        env=env,
         capture_output=True,
-        env=build_env,
+        text=True,
+        check=False,
     )
+
+
+def installed_wheel(tmp_path: Path, *, pure: bool) -> tuple[Path, Path, dict[str, str]]:
+    """Build lbplay's wheel offline (pure Python, or with the data path compiled) and
+    install it in a new venv: the wheel, the venv's site-packages and the environment to
+    run its ``lbplay`` in."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+    build_env = {**env, "LBPLAY_PURE_PYTHON": "1"} if pure else env
+    dist = tmp_path / "dist"
+    built = build_wheel(dist, build_env)
+    assert built.returncode == 0, built.stderr
     (wheel,) = dist.glob("lbplay-*.whl")
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
@@ -119,24 +127,7 @@ def test_without_a_c_compiler_the_wheel_is_pure_python(tmp_path: Path) -> None:
     """hatch_build.py: a failed compile (here the compiler itself fails) falls back to a
     pure-Python wheel and says why, instead of failing the install."""
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "LBPLAY_PURE_PYTHON")}
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "--no-deps",
-            "--no-build-isolation",
-            "-v",
-            "-w",
-            str(tmp_path),
-            str(ROOT),
-        ],
-        env={**env, "CC": "/bin/false"},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = build_wheel(tmp_path, {**env, "CC": "/bin/false"})
     assert result.returncode == 0, result.stderr
     (wheel,) = tmp_path.glob("lbplay-*.whl")
     assert wheel.name.endswith("-py3-none-any.whl")
