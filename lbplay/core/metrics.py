@@ -200,7 +200,7 @@ class MetricsSnapshot:
 class _Window:
     """A ring of ``size`` one-second slots for one backend (or the total)."""
 
-    __slots__ = ("size", "stamps", "slots", "counts")
+    __slots__ = ("size", "stamps", "slots", "counts", "_sealed_at", "_sealed", "_sealed_counts")
 
     def __init__(self, size: int) -> None:
         self.size = size
@@ -209,6 +209,12 @@ class _Window:
         self.slots = [list(_ZERO_SLOT) for _ in range(size)]
         #: Named events per slot, allocated only when an event is counted (rare).
         self.counts: list[dict[str, int] | None] = [None] * size
+        #: The window's slots before the current second, summed once per second: only
+        #: the current second's slot changes, and a dashboard reads the window 5 times a
+        #: second (summing every slot each time was half of its refresh).
+        self._sealed_at = _NEVER
+        self._sealed: list[int] = _ZERO_SLOT
+        self._sealed_counts: dict[str, int] = {}
 
     def slot(self, second: int) -> list[int]:
         """The slot of ``second``, cleared first if it still holds an older second."""
@@ -223,23 +229,43 @@ class _Window:
         i = second % self.size
         return self.slots[i][_REQUESTS] if self.stamps[i] == second else 0
 
-    def stats(
-        self, second: int, span: float, names: Iterable[str], in_flight: int | None
-    ) -> WindowStats:
+    def _seal(self, second: int) -> None:
+        """Sum the slots of the window's seconds before ``second``: they no longer
+        change (requests are counted in the current second, and time only moves on)."""
         oldest = second - self.size  # slots stamped after this are in the window
-        live = [i for i, stamp in enumerate(self.stamps) if oldest < stamp <= second]
-        counts = dict.fromkeys(names, 0)
+        live = [i for i, stamp in enumerate(self.stamps) if oldest < stamp < second]
+        counts: dict[str, int] = {}
         for i in live:
             events = self.counts[i]
             if events:
                 for name, n in events.items():
                     counts[name] = counts.get(name, 0) + n
         if not live:
-            merged = _ZERO_SLOT
+            sealed = _ZERO_SLOT
         elif len(live) == 1:
-            merged = self.slots[live[0]]
+            sealed = list(self.slots[live[0]])
         else:
-            merged = [sum(column) for column in zip(*(self.slots[i] for i in live), strict=True)]
+            sealed = [sum(column) for column in zip(*(self.slots[i] for i in live), strict=True)]
+        self._sealed_at = second
+        self._sealed = sealed
+        self._sealed_counts = counts
+
+    def stats(
+        self, second: int, span: float, names: Iterable[str], in_flight: int | None
+    ) -> WindowStats:
+        if self._sealed_at != second:
+            self._seal(second)
+        counts = dict.fromkeys(names, 0)
+        counts.update(self._sealed_counts)
+        i = second % self.size
+        if self.stamps[i] == second:
+            merged = list(map(operator.add, self._sealed, self.slots[i]))
+            events = self.counts[i]
+            if events:
+                for name, n in events.items():
+                    counts[name] = counts.get(name, 0) + n
+        else:
+            merged = self._sealed
         requests = merged[_REQUESTS]
         buckets = merged[_HIST:]
         p50, p95, p99 = quantiles(buckets, (0.5, 0.95, 0.99))

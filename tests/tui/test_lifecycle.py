@@ -127,3 +127,35 @@ async def test_resizing_never_crashes(theme: str) -> None:
             assert screen.compact == (width < 100 or height < 30)
         assert screen.view == "all"
         assert "■ s4 " in screen_text(app)
+
+
+async def test_an_idle_dashboard_asks_for_no_new_layout_at_each_refresh(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With no traffic nothing on screen moves, so a refresh must not ask Textual to
+    lay the screen out again: setting a widget's text or ``display`` does, even to the
+    same value, and a layout of the whole screen five times a second was most of an
+    idle (or paused, in a classroom) dashboard's CPU."""
+    from textual.widget import Widget
+
+    from tests.tui.support import running
+
+    async with running() as (app, pilot):
+        screen = app.screen
+        assert isinstance(screen, DashboardScreen)
+        screen.refresh_now()
+        await pilot.pause()
+        layouts: list[str] = []
+        original = Widget.refresh
+
+        def refresh(self: Widget, *regions: object, layout: bool = False, **kw: object) -> Widget:
+            if layout:
+                layouts.append(f"{type(self).__name__}#{self.id}")
+            return original(self, *regions, layout=layout, **kw)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(Widget, "refresh", refresh)
+        for _ in range(5):
+            screen.refresh_now()
+            await pilot.pause()
+        assert layouts == []
+        assert "No traffic. Press ] for some" in screen_text(app)

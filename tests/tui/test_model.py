@@ -575,3 +575,49 @@ async def test_a_whole_rows_table_drops_a_row_the_edge_would_cut() -> None:
         table.set_rows(["a", "b", "c"], [(cell(long),), (cell(long),), (cell(long),)])
         assert table.rows == [(cell(long),), (cell(long),)]  # the third would be cut
         assert table.lines == 4
+
+
+async def test_a_line_is_what_textuals_strip_steps_would_make() -> None:
+    """``RowTable._line`` builds its strip in one pass; it must equal padding to the
+    width, styling on the table's background and merging runs, done with ``Strip``'s
+    own steps — for lines that fit, lines cut at the edge, and the cursor row."""
+    from rich.segment import Segment
+    from rich.style import Style
+    from textual.app import App, ComposeResult
+    from textual.strip import Strip
+
+    class One(App[None]):
+        def compose(self) -> ComposeResult:
+            yield RowTable(id="t")
+
+    app = One()
+    async with app.run_test(size=(40, 6)) as pilot:
+        table = app.query_one(RowTable)
+        table.set_columns(
+            [Column("a", "a", 6), Column("b", "b", 12, justify="right"), Column("c", "c", 30)]
+        )
+        await pilot.pause()
+        cursor = Style(bgcolor="blue", bold=True)
+        marker = Segment("▶", cursor + Style(color="yellow"))
+        rows = [
+            (cell("s1", "bold"), cell("12.5/s"), cell("ok", "green")),
+            (cell("s2"), (("9", "red"), ("/s", "")), cell("a reason far too long " * 3, "dim")),
+            (cell("s3", "bold"), cell(""), cell("")),
+        ]
+        for row in rows:
+            for base, mark in ((None, None), (cursor, marker)):
+                segments: list[Segment] = []
+                pad = Segment(" ", base)
+                for index, (column, pieces) in enumerate(zip(table.columns, row, strict=False)):
+                    segments.append(mark if index == 0 and mark is not None else pad)
+                    segments.extend(fit(pieces, column.width, column.justify, base))
+                    segments.append(pad)
+                expected = (
+                    Strip(segments)
+                    .adjust_cell_length(table.size.width, base)
+                    .apply_style(table.base_style)
+                    .simplify()
+                )
+                line = table._line(row, base, mark)
+                assert list(line) == list(expected)
+                assert line.cell_length == table.size.width == 40

@@ -18,6 +18,7 @@ from lbplay.core.metrics import (
     RELATIVE_ERROR,
     STATUS_CLASSES,
     Metrics,
+    MetricsSnapshot,
     bucket_index,
     bucket_value,
     quantiles,
@@ -305,6 +306,49 @@ def test_named_counts_in_the_window() -> None:
     assert snap.backends["b"].counts["session_losses"] == 2
     assert snap.total.requests == 0  # events are not requests
     assert metrics.snapshot(now=5.0).total.counts == {"session_losses": 0, "ejections": 0}
+
+
+_STEP = st.one_of(
+    st.tuples(st.just("advance"), st.floats(0.0, 4.0)),
+    st.tuples(st.just("record"), st.sampled_from(["a", "b"]), st.floats(0.0001, 2.0)),
+    st.tuples(st.just("count"), st.sampled_from(["a", "b"])),
+    st.tuples(st.just("read")),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(_STEP, max_size=60))
+def test_reading_the_window_often_reads_what_one_read_would(steps: list[tuple]) -> None:
+    """The window sums the seconds before the current one once per second and adds
+    the current one at each read (a dashboard reads it 5 times a second): every read
+    must equal what a recorder that was never read before reports."""
+    metrics, clock = metrics_at(window=4)
+    log: list[tuple] = []
+
+    def replayed() -> MetricsSnapshot:
+        fresh, fresh_clock = metrics_at(window=4)
+        for at, kind, backend, latency in log:
+            fresh_clock.now = at
+            if kind == "record":
+                fresh.record(backend, 200 if latency < 1 else 503, latency, 10)
+            else:
+                fresh.count("session_losses", backend=backend)
+        fresh_clock.now = clock.now
+        return fresh.snapshot()
+
+    for step in [*steps, ("read",)]:
+        if step[0] == "advance":
+            clock.advance(step[1])
+        elif step[0] == "record":
+            metrics.record(step[1], 200 if step[2] < 1 else 503, step[2], 10)
+            log.append((clock.now, "record", step[1], step[2]))
+        elif step[0] == "count":
+            metrics.count("session_losses", backend=step[1])
+            log.append((clock.now, "count", step[1], 0.0))
+        else:
+            snap, expected = metrics.snapshot(), replayed()
+            assert snap.total == expected.total
+            assert snap.backends == expected.backends
 
 
 # -- series ----------------------------------------------------------------------

@@ -93,6 +93,8 @@ class RequestFeed(Vertical):
         self.held = False
         self._events: dict[str, Finished] = {}
         self._reason_width = 0
+        #: What the label shown with no rows says.
+        self._empty = ""
 
     def compose(self) -> ComposeResult:
         yield RowTable(id="feed-table", show_cursor=False, whole_rows=True)
@@ -117,11 +119,17 @@ class RequestFeed(Vertical):
         if self.held:
             return
         self._ensure_columns()
+        # Each of these asks Textual for a new layout, even when nothing changed (a
+        # layout of the whole screen at every tick was most of an idle dashboard's CPU),
+        # so only what changed is set.
         empty_label = self.query_one("#feed-empty", Static)
-        empty_label.display = not rows
-        self.table.display = bool(rows)
-        if not rows:
+        if empty_label.display != (not rows):
+            empty_label.display = not rows
+        if self.table.display != bool(rows):
+            self.table.display = bool(rows)
+        if not rows and empty != self._empty:
             empty_label.update(empty)
+            self._empty = empty
         self._events = {str(seq): event for seq, event in events.items()}
         self.table.set_rows(
             [str(row.seq) for row in rows], [feed_cells(row, palette) for row in rows]

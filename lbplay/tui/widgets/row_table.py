@@ -66,6 +66,8 @@ def cell(text: str, style: str = "") -> Cell:
 
 
 _ELLIPSIS = "…"
+#: Fitted cells a table keeps before it starts again (a few screens' worth).
+_FITS_KEPT = 4096
 
 
 def fit(pieces: Cell, width: int, justify: str, base: Style | None = None) -> list[Segment]:
@@ -252,6 +254,8 @@ class RowTable(ScrollView, can_focus=True):
         #: Rendered lines by what they show (see ``render_line``); dropped when it
         #: holds far more lines than the table has.
         self._cache: dict[tuple[object, ...], Strip] = {}
+        #: Fitted cells by (pieces, width, justify, base): many repeat from row to row.
+        self._fits: dict[tuple[Cell, int, str, Style | None], list[Segment]] = {}
         self._header: tuple[object, Strip] | None = None
         #: ``rich_style`` (the background behind the rows), kept: Textual works it
         #: out from every ancestor on each read, which was a third of a line's cost.
@@ -452,18 +456,59 @@ class RowTable(ScrollView, can_focus=True):
     def notify_style_update(self) -> None:
         super().notify_style_update()
         self._cache.clear()
+        self._fits.clear()
         self._header = None
         self._base = None
 
     def _line(self, row: Row, base: Style | None, marker: Segment | None = None) -> Strip:
+        """One line, cut or padded to the table's width, on the table's background,
+        with runs of one style merged: built in one pass into one ``Strip`` (each
+        ``Strip`` step — pad, style, simplify — makes a new one, and a live feed
+        draws a line for every request)."""
         segments: list[Segment] = []
         pad = Segment(" ", base)
+        fits = self._fits
+        if len(fits) > _FITS_KEPT:
+            fits.clear()
         for index, (column, pieces) in enumerate(zip(self.columns, row, strict=False)):
             segments.append(marker if index == 0 and marker is not None else pad)
-            segments.extend(fit(pieces, column.width, column.justify, base))
+            # A feed's cells repeat (clients, backends, statuses, reasons): fit each once.
+            key = (pieces, column.width, column.justify, base)
+            fitted = fits.get(key)
+            if fitted is None:
+                fitted = fits[key] = fit(pieces, column.width, column.justify, base)
+            segments.extend(fitted)
             segments.append(pad)
-        strip = Strip(segments).adjust_cell_length(self.size.width, base)
-        return strip.apply_style(self.base_style).simplify()
+        width = self.size.width
+        outer = self.base_style
+        merged: list[Segment] = []
+        run: list[str] = []
+        run_style: Style | None = None
+        used = 0
+        for text, style, _control in segments:
+            if used >= width:
+                break
+            size = cell_len(text)
+            if used + size > width:
+                text = set_cell_size(text, width - used)
+                size = width - used
+            used += size
+            full = outer + style if style is not None else outer
+            if run and full != run_style:
+                merged.append(Segment("".join(run), run_style))
+                run = []
+            run.append(text)
+            run_style = full
+        if used < width:
+            full = outer + base if base is not None else outer
+            if run and full != run_style:
+                merged.append(Segment("".join(run), run_style))
+                run = []
+            run.append(" " * (width - used))
+            run_style = full
+        if run:
+            merged.append(Segment("".join(run), run_style))
+        return Strip(merged, width)
 
     def render_line(self, y: int) -> Strip:
         width = self.size.width
