@@ -211,7 +211,7 @@ class _Window:
         self.counts: list[dict[str, int] | None] = [None] * size
         #: The window's slots before the current second, summed once per second: only
         #: the current second's slot changes, and a dashboard reads the window 5 times a
-        #: second (summing every slot each time was half of its refresh).
+        #: second (summing every slot at each read was more than half of a snapshot).
         self._sealed_at = _NEVER
         self._sealed: list[int] = _ZERO_SLOT
         self._sealed_counts: dict[str, int] = {}
