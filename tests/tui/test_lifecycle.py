@@ -13,7 +13,7 @@ from lbplay.model.faults import LatencyModel
 from lbplay.net.lab import Lab
 from lbplay.tui.app import LbplayApp
 from lbplay.tui.screens.dashboard import DashboardScreen
-from tests.tui.support import SIZE, eventually, quiet, screen_text, wait_for
+from tests.tui.support import SIZE, eventually, quiet, running, screen_text, wait_for
 
 
 def listening_ports() -> set[int]:
@@ -137,8 +137,6 @@ async def test_an_idle_dashboard_asks_for_no_new_layout_at_each_refresh(
     same value, and a layout of the whole screen five times a second was most of an
     idle (or paused, in a classroom) dashboard's CPU."""
     from textual.widget import Widget
-
-    from tests.tui.support import running
 
     async with running() as (app, pilot):
         screen = app.screen
